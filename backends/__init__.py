@@ -1,0 +1,1 @@
+"""Decomposition backends, installed as ``layerctl.backends``; see base.py for the contract."""

@@ -1,0 +1,3 @@
+from layerctl.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""The public Python API: ``decompose(image, n) -> LayerStack`` and its file-level twin.
+
+>>> import layerctl.api as lc
+>>> stack = lc.decompose("poster.png", layers=4)          # doctest: +SKIP
+>>> lc.decompose_file("poster.png", "poster.psd")         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from layerctl import __version__, formats, refine
+from layerctl.backends import base
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.errors import UsageError
+from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, check_writable, read_image, to_rgba
+from layerctl.stack import Layer, LayerStack
+
+ImageLike = str | os.PathLike[str] | np.ndarray | Image.Image | InputImage
+
+
+def decompose(
+    image: ImageLike,
+    layers: int = 4,
+    *,
+    backend: str = "auto",
+    settings: BackendSettings | None = None,
+    lossless: bool = True,
+    output_size: str = "input",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    **request: Any,
+) -> LayerStack:
+    """Split ``image`` into ``layers`` RGBA layers, bottom first.
+
+    ``request`` takes the :class:`DecomposeRequest` fields (seed, prompt, steps, cfg, …).
+    With ``lossless`` the layers are adjusted so that their composite equals the input.
+    """
+    source = _as_input(image, max_pixels)
+    req = DecomposeRequest(layers=layers, **request)
+    return run(
+        source, req, backend=backend, settings=settings, lossless=lossless, output_size=output_size
+    )
+
+
+def run(
+    source: InputImage,
+    request: DecomposeRequest,
+    *,
+    backend: str = "auto",
+    settings: BackendSettings | None = None,
+    lossless: bool = True,
+    output_size: str = "input",
+) -> LayerStack:
+    """Decompose an already-read input; the backend is loaded once per process."""
+    if request.layers < 1:
+        raise UsageError(f"the number of layers must be at least 1, not {request.layers}")
+    if output_size not in {"input", "model"}:
+        raise UsageError(f"--output-size must be input or model, not {output_size!r}")
+    settings = settings or BackendSettings()
+    engine = base.load(backend, settings)
+    raw = engine.decompose(source.pixels, request)
+    height, width = source.pixels.shape[:2]
+    if output_size == "input":
+        raw = refine.to_size(raw, (width, height))
+        if lossless:
+            raw = refine.make_lossless(raw, source.pixels)
+    stack = LayerStack(
+        [Layer(name, pixels) for name, pixels in zip(layer_names(len(raw)), raw, strict=True)],
+        metadata={
+            "backend": engine.name,
+            "parameters": {**asdict(request), "lossless": lossless, "output_size": output_size},
+            "seed": request.seed,
+            "source": {"path": str(source.path), "sha256": source.sha256},
+            "layerctl": __version__,
+        },
+        icc_profile=source.icc_profile,
+    )
+    return stack
+
+
+def decompose_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    layers: int = 4,
+    *,
+    fmt: str | None = None,
+    force: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    **kwargs: Any,
+) -> LayerStack:
+    """Read ``input_path``, decompose it and write the result atomically."""
+    output = Path(output_path)
+    formats.format_for(output, fmt)  # usage errors before any work
+    check_writable(output, force)
+    source = read_image(input_path, max_pixels)
+    if output.exists() and output.resolve() == source.path.resolve():
+        raise UsageError(f"{output} is the input; choose another output path")
+    stack = decompose(source, layers, **kwargs)
+    formats.write(stack, output, fmt, force=force)
+    return stack
+
+
+def layer_names(n: int) -> list[str]:
+    return ["Background"] + [f"Layer {i}" for i in range(1, n)]
+
+
+def _as_input(image: ImageLike, max_pixels: int) -> InputImage:
+    if isinstance(image, InputImage):
+        return image
+    if isinstance(image, np.ndarray):
+        pixels = _array_to_rgba(image)
+        return InputImage(pixels, Path("<array>"), _digest(pixels))
+    if isinstance(image, Image.Image):
+        pixels = to_rgba(image)
+        return InputImage(pixels, Path("<image>"), _digest(pixels), image.info.get("icc_profile"))
+    return read_image(image, max_pixels)
+
+
+def _array_to_rgba(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise UsageError(f"image arrays must be uint8, not {array.dtype}")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in {1, 3, 4}:
+        raise UsageError(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}")
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[2]]
+    return to_rgba(
+        Image.fromarray(np.ascontiguousarray(array.squeeze(-1) if mode == "L" else array), mode)
+    )
+
+
+def _digest(pixels: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(pixels.tobytes()).hexdigest()

@@ -1,0 +1,79 @@
+"""The ``layerctl`` command: a thin Typer app over the library.
+
+Commands live in ``layerctl/commands/``; this module wires them up and is the one place
+where errors become a one-line message and an exit code (0 ok, 1 failure, 2 usage,
+3 batch with failures). Nothing heavy is imported here: ``layerctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from layerctl import __version__, console
+from layerctl.commands import backends, decompose, inspect
+from layerctl.errors import LayerctlError
+
+app = typer.Typer(
+    name="layerctl",
+    help="Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"layerctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack)."""
+
+
+app.command()(decompose.decompose)
+app.command()(inspect.info)
+app.command()(inspect.compose)
+app.command("backends")(backends.list_backends)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map every failure to one line on stderr and an exit code."""
+    console.state.debug = os.environ.get("LAYERCTL_DEBUG", "") not in {"", "0"}
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except LayerctlError as exc:
+        _fail(exc, str(exc), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        console.error("interrupted")
+        sys.exit(130)
+    except MemoryError as exc:
+        _fail(exc, "out of memory", 1)
+    except Exception as exc:  # a bug: still one line, the traceback on --debug
+        _fail(exc, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: BaseException, message: str, code: int) -> None:
+    if console.state.debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    console.error(message.splitlines()[0] if message else type(exc).__name__)
+    sys.exit(code)

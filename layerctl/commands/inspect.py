@@ -1,0 +1,77 @@
+"""``layerctl info`` and ``layerctl compose``: look into, and flatten, an existing result."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from layerctl import console
+from layerctl.options import Force, Json, Output, ResultPath
+from layerctl.stack import Layer
+
+
+def info(path: ResultPath, json_out: Json = False) -> None:
+    """Show the layer tree of a result: sizes, bounding boxes, coverage."""
+    from layerctl import formats
+
+    stack = formats.read(path)
+    width, height = stack.size
+    if json_out:
+        record = {
+            "path": str(path),
+            "format": formats.detect(path),
+            "width": width,
+            "height": height,
+            "metadata": stack.metadata,
+            "layers": [_layer_record(layer) for layer in stack.layers],
+        }
+        typer.echo(json.dumps(record, default=str))
+        return
+    from rich.console import Console
+    from rich.tree import Tree
+
+    tree = Tree(f"{path}  {width}×{height}, {len(stack.leaves())} layers (top first)")
+    _add_branches(tree, stack.layers)
+    Console(highlight=False).print(tree)
+
+
+def _layer_record(layer: Layer) -> dict:
+    record = {"name": layer.name, "bbox": layer.bbox(), "coverage": round(layer.coverage(), 6)}
+    if layer.is_group:
+        record["children"] = [_layer_record(child) for child in layer.children]
+    return record
+
+
+def _add_branches(tree, layers: list[Layer]) -> None:
+    from rich.markup import escape
+
+    for layer in reversed(layers):  # top first, as editors list layers
+        box = layer.bbox()
+        where = f"{box[2] - box[0]}×{box[3] - box[1]} at ({box[0]}, {box[1]})" if box else "empty"
+        kind = "group" if layer.is_group else "layer"
+        branch = tree.add(f"{escape(layer.name)}  [dim]{kind}, {where}, {layer.coverage():.1%}[/]")
+        if layer.is_group:
+            _add_branches(branch, layer.children)
+
+
+def compose(path: ResultPath, output: Output, force: Force = False) -> None:
+    """Flatten a result back into one image (PNG, TIFF, WebP, …)."""
+    from PIL import Image
+
+    from layerctl import formats
+    from layerctl.imageio import atomic_output
+
+    stack = formats.read(path)
+    image = Image.fromarray(stack.composite(), "RGBA")
+    fmt = Image.registered_extensions().get(output.suffix.lower())
+    if fmt is None:
+        from layerctl.errors import UsageError
+
+        raise UsageError(f"{output}: unknown image suffix", hint="use .png, .tif or .webp")
+    if fmt == "JPEG":
+        image = image.convert("RGB")
+    with atomic_output(output, force=force) as tmp:
+        extra = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
+        image.save(tmp, format=fmt, **extra)
+    console.info(f"wrote {output}")

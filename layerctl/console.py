@@ -1,0 +1,52 @@
+"""Where messages go: logs and progress to stderr (rich, NO_COLOR honoured), data to stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass
+class _State:
+    quiet: bool = False
+    debug: bool = False
+
+
+state = _State()
+
+
+@functools.cache
+def stderr():  # -> rich.console.Console; imported lazily to keep start-up fast
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def info(message: str) -> None:
+    if not state.quiet:
+        stderr().print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    """Warnings are shown even with --quiet: they say something may be wrong."""
+    stderr().print(f"warning: {message}", style="yellow", markup=False)
+
+
+def error(message: str) -> None:
+    stderr().print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
+
+
+def interactive() -> bool:
+    return not state.quiet and stderr().is_terminal
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal; nothing at all when piped or --quiet."""
+    if interactive():
+        with stderr().status(message):
+            yield
+    else:
+        yield

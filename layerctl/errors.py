@@ -1,0 +1,53 @@
+"""One exception family; the CLI maps each class to a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class LayerctlError(Exception):
+    """A failure the user can act on. ``hint`` says how to fix it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class BadInput(LayerctlError):
+    """The input file is missing, empty, corrupt, too large or not an image."""
+
+
+class BadResult(LayerctlError):
+    """A PSD / ORA / PNG stack that cannot be read back as layers."""
+
+
+class OutputExists(LayerctlError):
+    """Refusing to overwrite an existing output without --force."""
+
+
+class OutputError(LayerctlError):
+    """The output could not be written (read-only folder, full disk, bad format)."""
+
+
+class BackendUnavailable(LayerctlError):
+    """The backend's extra is not installed or it cannot run on this machine."""
+
+
+class MissingWeights(LayerctlError):
+    """Model weights are missing, incomplete or unsafe to load."""
+
+
+class UsageError(LayerctlError):
+    """Options that make no sense together; exit 2 like any usage error."""
+
+    exit_code = 2
+
+
+class BatchFailed(LayerctlError):
+    """A batch finished but some inputs failed."""
+
+    exit_code = 3

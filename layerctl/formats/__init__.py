@@ -1,0 +1,63 @@
+"""Result formats: PSD, OpenRaster and PNG stack, chosen by output suffix or --format.
+
+Each module provides ``write(stack, path)`` (path is a fresh temporary the caller
+renames into place) and ``read(path) -> LayerStack``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from layerctl.errors import BadResult, UsageError
+from layerctl.imageio import atomic_output
+from layerctl.stack import LayerStack
+
+FORMATS = {"psd": "psd", "ora": "ora", "png": "pngstack"}  # --format name -> module
+SUFFIXES = {".psd": "psd", ".psb": "psd", ".ora": "ora", "": "png"}
+
+
+def format_for(path: Path, fmt: str | None = None) -> str:
+    """The format name for writing ``path``: ``fmt`` if given, else by suffix."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}", hint=f"choose from {', '.join(FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if suffix == ".png":
+        raise UsageError(
+            f"{path}: a .png output would hold one flat image, not layers",
+            hint="use a folder name (no suffix) for a PNG stack, .psd or .ora",
+        )
+    raise UsageError(f"{path}: unknown output suffix {suffix!r}", hint="use .psd, .ora or a folder")
+
+
+def detect(path: Path) -> str:
+    """The format of an existing result on disk."""
+    if path.is_dir():
+        return "png"
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES and suffix:
+        return SUFFIXES[suffix]
+    raise BadResult(f"{path}: not a PSD, OpenRaster file or PNG-stack folder")
+
+
+def module(fmt: str) -> ModuleType:
+    return importlib.import_module(f"layerctl.formats.{FORMATS[fmt]}")
+
+
+def write(stack: LayerStack, path: Path, fmt: str | None = None, force: bool = False) -> Path:
+    """Write ``stack`` to ``path`` atomically; refuse to overwrite without ``force``."""
+    fmt = format_for(path, fmt)
+    with atomic_output(path, force=force) as tmp:
+        module(fmt).write(stack, tmp)
+    return path
+
+
+def read(path: Path) -> LayerStack:
+    if not path.exists():
+        raise BadResult(f"{path}: no such file or folder")
+    return module(detect(path)).read(path)

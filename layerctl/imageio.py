@@ -1,0 +1,213 @@
+"""Reading input images into RGBA uint8, and writing outputs atomically.
+
+Every input mode Pillow knows (L, LA, P with transparency, RGB, RGBA, I;16, CMYK, …)
+becomes straight-alpha RGBA uint8 with EXIF orientation applied; the ICC profile is kept
+so writers can carry it. Failures become :class:`BadInput` with one line of text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from layerctl.errors import BadInput, OutputError, OutputExists
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+@dataclass
+class InputImage:
+    pixels: np.ndarray  # (H, W, 4) uint8
+    path: Path
+    sha256: str
+    icc_profile: bytes | None = None
+    notes: list[str] = field(default_factory=list)  # warnings worth telling the user
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> InputImage:
+    """Decode ``path`` to RGBA uint8, refusing anything over ``max_pixels`` before decoding."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise BadInput(f"{path}: empty file")
+    digest = hashlib.sha256(data).hexdigest()
+    notes: list[str] = []
+    if path.suffix.lower() in {".psd", ".psb"}:
+        image = _open_psd_composite(path, data)
+    else:
+        image = _open_with_pillow(path, data, max_pixels)
+        if getattr(image, "n_frames", 1) > 1:
+            notes.append(f"{path.name} is animated; using its first frame")
+    _check_size(path, image.size, max_pixels)
+    icc = image.info.get("icc_profile") or None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = ImageOps.exif_transpose(image) or image
+            pixels = to_rgba(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
+    return InputImage(pixels, path, digest, icc, notes)
+
+
+def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            old = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with our own limit
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+            _check_size(path, image.size, max_pixels)
+            image.load()
+    except BadInput:
+        raise
+    except UnidentifiedImageError:
+        raise BadInput(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
+    return image
+
+
+def _open_psd_composite(path: Path, data: bytes) -> Image.Image:
+    import io
+
+    from psd_tools import PSDImage
+
+    try:
+        psd = PSDImage.open(io.BytesIO(data))
+        image = psd.composite()
+    except Exception as exc:  # psd-tools raises many types on damaged files
+        raise BadInput(f"{path}: not a readable PSD ({_short(exc)})") from None
+    if image is None:
+        raise BadInput(f"{path}: PSD has no composite image")
+    return image
+
+
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise BadInput(f"{path}: image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise BadInput(
+            f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit",
+            hint="raise it with --max-pixels",
+        )
+
+
+def to_rgba(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode to straight-alpha RGBA uint8 (16-bit scaled, CMYK converted)."""
+    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
+        arr = np.asarray(image, dtype=np.uint32)
+        peak = 65535 if arr.max(initial=0) > 255 or image.mode.startswith("I;16") else 255
+        gray = (arr.astype(np.float64) * 255.0 / peak).round().clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(gray, "L")
+    elif image.mode == "F":
+        arr = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray((arr.clip(0, 1) * 255).round().astype(np.uint8), "L")
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("PA")
+    elif image.mode in {"RGBa", "La"}:
+        image = image.convert(image.mode.replace("a", "A"))
+    return np.ascontiguousarray(np.asarray(image.convert("RGBA"), dtype=np.uint8))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_writable(target: Path, force: bool) -> None:
+    """Fail early, before any work, when ``target`` exists and --force was not given."""
+    if target.exists() and not force:
+        raise OutputExists(f"{target} already exists", hint="pass --force to overwrite it")
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success move it into place.
+
+    Works for files and folders alike (a PNG stack is a folder). The temporary is
+    fsynced and renamed, so readers see either the old output or the whole new one;
+    on any failure it is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    check_writable(target, force)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        yield tmp
+        _fsync(tmp)
+        _replace(tmp, target, force)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        _remove(tmp)
+
+
+def _fsync(path: Path) -> None:
+    paths = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    for p in paths:
+        with p.open("rb") as f:
+            os.fsync(f.fileno())
+
+
+def _replace(tmp: Path, target: Path, force: bool) -> None:
+    if tmp.is_dir() or target.is_dir():
+        # rename() cannot replace a folder: move the old one aside first, drop it last.
+        old = None
+        if target.exists():
+            if not force:
+                raise OutputExists(f"{target} already exists", hint="pass --force")
+            old = target.with_name(f".{target.name}.old")
+            _remove(old)
+            target.rename(old)
+        tmp.rename(target)
+        if old is not None:
+            _remove(old)
+    else:
+        os.replace(tmp, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,157 @@
+"""Reading every input kind into RGBA, and one-line errors for every bad one."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from layerctl.errors import BadInput, OutputExists
+from layerctl.imageio import atomic_output, read_image
+
+
+def _save(path: Path, image: Image.Image, **kw) -> Path:
+    image.save(path, **kw)
+    return path
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width × height but carries (almost) no pixel data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = b"IDAT" + zlib.compress(b"\0" * 16)
+    body += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("L", "PNG"),
+        ("LA", "PNG"),
+        ("RGB", "JPEG"),
+        ("RGBA", "WEBP"),
+        ("RGB", "BMP"),
+        ("RGBA", "TIFF"),
+        ("CMYK", "JPEG"),
+        ("I;16", "PNG"),
+        ("RGB", "GIF"),
+    ],
+)
+def test_modes_become_rgba_uint8(tmp_path, mode, fmt):
+    image = Image.new(
+        mode,
+        (7, 5),
+        {"L": 128, "LA": (128, 200), "CMYK": (0, 255, 255, 0), "I;16": 40000}.get(
+            mode, (10, 200, 30, 255)[: len(mode)]
+        ),
+    )
+    path = _save(tmp_path / f"x.{fmt.lower()}", image, format=fmt)
+    result = read_image(path)
+    assert result.pixels.shape == (5, 7, 4) and result.pixels.dtype == np.uint8
+    if mode == "I;16":
+        assert abs(int(result.pixels[0, 0, 0]) - round(40000 * 255 / 65535)) <= 1
+    if mode == "LA":
+        assert result.pixels[0, 0, 3] == 200
+
+
+def test_palette_transparency_is_kept(tmp_path):
+    image = Image.new("P", (4, 4), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.putpixel((0, 0), 0)
+    path = _save(tmp_path / "p.png", image, transparency=0)
+    pixels = read_image(path).pixels
+    assert pixels[0, 0, 3] == 0 and tuple(pixels[1, 1]) == (255, 0, 0, 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.new("RGB", (6, 3), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    path = _save(tmp_path / "r.jpg", image, exif=exif.tobytes())
+    assert read_image(path).pixels.shape == (6, 3, 4)
+
+
+def test_icc_profile_and_sha256_are_kept(tmp_path):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    path = _save(tmp_path / "c.png", Image.new("RGB", (3, 3)), icc_profile=icc)
+    result = read_image(path)
+    assert result.icc_profile == icc
+    import hashlib
+
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_animated_gif_uses_first_frame_with_a_note(tmp_path):
+    frames = [Image.new("RGB", (4, 4), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    path = tmp_path / "a.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    result = read_image(path)
+    assert tuple(result.pixels[0, 0, :3]) == (255, 0, 0)
+    assert any("animated" in note for note in result.notes)
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(good, "PNG")
+    jpeg = io.BytesIO()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(jpeg, "JPEG")
+    files = {
+        "missing": None,
+        "empty": b"",
+        "truncated png": good.getvalue()[:60],
+        "truncated jpeg": jpeg.getvalue()[: len(jpeg.getvalue()) // 3],
+        "html as png": b"<!doctype html><html><body>hi</body></html>",
+        "huge header": _png_header_only(60000, 60000),
+        "2^31 wide": _png_header_only(2**31 - 1, 1),
+    }
+    paths = {}
+    for name, data in files.items():
+        path = tmp_path / (name.replace(" ", "_") + ".png")
+        if data is not None:
+            path.write_bytes(data)
+        paths[name] = path
+    paths["folder"] = tmp_path
+    return paths
+
+
+def test_bad_inputs_raise_one_line_bad_input(tmp_path):
+    for name, path in _bad_inputs(tmp_path).items():
+        with pytest.raises(BadInput) as info:
+            read_image(path)
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message, name
+
+
+def test_pixel_limit_is_configurable(tmp_path):
+    path = _save(tmp_path / "big.png", Image.new("RGB", (100, 100)))
+    with pytest.raises(BadInput, match="--max-pixels"):
+        read_image(path, max_pixels=9_999)
+    assert read_image(path, max_pixels=10_000).pixels.shape == (100, 100, 4)
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_refuses_to_overwrite_without_force(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(OutputExists), atomic_output(target) as tmp:
+        tmp.mkdir()
+    with atomic_output(target, force=True) as tmp:
+        tmp.mkdir()
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

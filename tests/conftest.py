@@ -65,3 +65,12 @@ def flat_design() -> np.ndarray:
     draw.rectangle((40 * scale, 30 * scale, 88 * scale, 50 * scale), fill=(30, 80, 190, 255))
     img = img.resize((w, h), Image.Resampling.LANCZOS)
     return np.asarray(img).copy()
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen-Image-Layered checkpoint in the hub's folder layout, built once."""
+    pytest.importorskip("diffusers")
+    from tiny_qwen import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen") / "Qwen-Image-Layered")

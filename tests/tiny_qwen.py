@@ -1,0 +1,180 @@
+"""A tiny random Qwen-Image-Layered checkpoint in the hub's diffusers folder layout.
+
+Every component is the real class (diffusers' ``QwenImageTransformer2DModel`` with Layer3D
+RoPE, the 4-channel ``AutoencoderKLQwenImage``, transformers' ``Qwen2_5_VLForConditional
+Generation``, a byte-level BPE ``Qwen2TokenizerFast``, ``Qwen2VLImageProcessor``) at toy
+sizes, saved with ``save_pretrained`` so that the transformer and text encoder are sharded
+safetensors with index files, as on the hub. Deterministic: the same seed gives the same
+weights. The scheduler config and ``model_index.json`` follow Qwen/Qwen-Image-Layered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SEED = 1234
+TEXT_HIDDEN = 64  # the text encoder's hidden size = the transformer's joint_attention_dim
+SHARD = "500KB"  # small enough that transformer and text encoder come out sharded
+
+# The Qwen2 special tokens the pipeline's templates and the VL processor use.
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json (exponential time shift,
+# dynamic shifting, shift_terminal 0.02), as published.
+SCHEDULER_CONFIG = {
+    "_class_name": "FlowMatchEulerDiscreteScheduler",
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "invert_sigmas": False,
+    "max_image_seq_len": 8192,
+    "max_shift": 0.9,
+    "num_train_timesteps": 1000,
+    "shift": 1.0,
+    "shift_terminal": 0.02,
+    "stochastic_sampling": False,
+    "time_shift_type": "exponential",
+    "use_beta_sigmas": False,
+    "use_dynamic_shifting": True,
+    "use_exponential_sigmas": False,
+    "use_karras_sigmas": False,
+}
+
+# Qwen/Qwen-Image-Layered model_index.json: (library, class) per component.
+MODEL_INDEX = {
+    "_class_name": "QwenImageLayeredPipeline",
+    "processor": ["transformers", "Qwen2VLProcessor"],
+    "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "Qwen2_5_VLForConditionalGeneration"],
+    "tokenizer": ["transformers", "Qwen2Tokenizer"],
+    "transformer": ["diffusers", "QwenImageTransformer2DModel"],
+    "vae": ["diffusers", "AutoencoderKLQwenImage"],
+}
+
+_CORPUS = [
+    "Describe the image by detailing the color, shape, size, texture, quantity, text, "
+    "spatial relationships of the objects and background.",
+    "You are a helpful assistant. You are a professional image annotator. Please write an "
+    "image caption based on the input image.",
+    "A red disc and a blue bar on a cream background, with the word hello in black.",
+    "图像标注器 你是一个专业的图像标注器。请基于输入图像，撰写图注。",
+]
+
+
+def build_tiny_checkpoint(root: Path) -> Path:
+    """Write a tiny random checkpoint under ``root``; return the folder."""
+    import diffusers
+    import torch
+
+    root.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer()
+    tokenizer.save_pretrained(root / "tokenizer")
+    tokenizer.save_pretrained(root / "processor")
+    _image_processor().save_pretrained(root / "processor")
+
+    torch.manual_seed(SEED)
+    _text_encoder(tokenizer).save_pretrained(
+        root / "text_encoder", max_shard_size=SHARD, safe_serialization=True
+    )
+    torch.manual_seed(SEED + 1)
+    diffusers.QwenImageTransformer2DModel(
+        num_layers=2,
+        attention_head_dim=32,
+        num_attention_heads=2,
+        joint_attention_dim=TEXT_HIDDEN,
+        axes_dims_rope=(8, 12, 12),
+        use_layer3d_rope=True,
+        use_additional_t_cond=True,
+    ).save_pretrained(root / "transformer", max_shard_size=SHARD, safe_serialization=True)
+    torch.manual_seed(SEED + 2)
+    diffusers.AutoencoderKLQwenImage(
+        base_dim=8, num_res_blocks=1, input_channels=4
+    ).save_pretrained(root / "vae", safe_serialization=True)
+    diffusers.FlowMatchEulerDiscreteScheduler.from_config(SCHEDULER_CONFIG).save_pretrained(
+        root / "scheduler"
+    )
+    index = {**MODEL_INDEX, "_diffusers_version": diffusers.__version__}
+    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return root
+
+
+def _tokenizer():
+    """A byte-level BPE trained in memory, with the Qwen special tokens, as Qwen2TokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2TokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_CORPUS, trainer=trainer)
+    return Qwen2TokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+    )
+
+
+def _image_processor():
+    """The VL processor's image half; its video half needs torchvision, which does not import."""
+    from transformers import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
+
+
+def _text_encoder(tokenizer):
+    """A 2-layer Qwen2.5-VL with a 2-block vision tower; vocab covers the tokenizer."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": TEXT_HIDDEN,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1000000.0,
+                "mrope_section": [4, 6, 6],
+            },
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": TEXT_HIDDEN,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model

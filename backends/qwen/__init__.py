@@ -1,0 +1,1 @@
+"""Native PyTorch Qwen-Image-Layered: our own sampling loop over diffusers' model classes."""

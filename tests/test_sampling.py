@@ -1,0 +1,186 @@
+"""The shared sampling maths against diffusers' scheduler and pipeline helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layerctl.backends.qwen import sampling
+
+from layerctl.errors import UsageError
+
+QWEN_LAYERED_SCHEDULER = {  # the settings that shape Qwen-Image-Layered's schedule (NOTES.md)
+    "invert_sigmas": False,
+    "num_train_timesteps": 1000,
+    "shift": 1.0,
+    "shift_terminal": 0.02,
+    "stochastic_sampling": False,
+    "time_shift_type": "exponential",
+    "use_beta_sigmas": False,
+    "use_dynamic_shifting": True,
+    "use_exponential_sigmas": False,
+    "use_karras_sigmas": False,
+}
+
+
+@pytest.mark.parametrize("steps", [2, 7, 50])
+@pytest.mark.parametrize("cond_tokens", [400, 1600, 4096])
+@pytest.mark.parametrize("shift_type", ["exponential", "linear"])
+def test_schedule_is_bit_identical_to_diffusers(steps: int, cond_tokens: int, shift_type: str):
+    diffusers = pytest.importorskip("diffusers")
+    config = {**QWEN_LAYERED_SCHEDULER, "time_shift_type": shift_type}
+    reference = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
+    mu = sampling.shift_mu(cond_tokens)
+    reference.set_timesteps(sigmas=np.linspace(1.0, 0, steps + 1)[:-1], mu=mu)
+    ours = sampling.schedule(steps, mu, sampling.SchedulerConfig.from_dict(config))
+    assert ours.sigmas.dtype == ours.timesteps.dtype == np.float32
+    np.testing.assert_array_equal(ours.sigmas, reference.sigmas.numpy())
+    np.testing.assert_array_equal(ours.timesteps, reference.timesteps.numpy())
+
+
+def test_one_step_schedule_is_finite():
+    """diffusers divides 0 by 0 here (NaN sigmas); one step from σ=1 to 0 is meant."""
+    config = sampling.SchedulerConfig.from_dict(QWEN_LAYERED_SCHEDULER)
+    ours = sampling.schedule(1, 1.0, config)
+    np.testing.assert_array_equal(ours.sigmas, [1.0, 0.0])
+    np.testing.assert_array_equal(ours.timesteps, [1000.0])
+
+
+def test_static_shift_schedule_matches_diffusers():
+    diffusers = pytest.importorskip("diffusers")
+    config = {"shift": 3.0, "use_dynamic_shifting": False}
+    reference = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
+    reference.set_timesteps(sigmas=np.linspace(1.0, 0, 9)[:-1])
+    ours = sampling.schedule(8, 0.0, sampling.SchedulerConfig.from_dict(config))
+    np.testing.assert_array_equal(ours.sigmas, reference.sigmas.numpy())
+
+
+def test_unsupported_scheduler_settings_are_refused():
+    with pytest.raises(UsageError, match="use_karras_sigmas"):
+        sampling.SchedulerConfig.from_dict({"use_karras_sigmas": True})
+
+
+@pytest.mark.parametrize(
+    ("size", "resolution", "expected"),
+    [
+        ((640, 640), 640, (640, 640)),
+        ((1200, 800), 640, (768, 512)),
+        ((300, 500), 1024, (800, 1312)),
+    ],
+)
+def test_working_size_matches_reference(size, resolution, expected):
+    from diffusers.pipelines.qwenimage.pipeline_qwenimage_layered import calculate_dimensions
+
+    assert calculate_dimensions(resolution**2, size[0] / size[1]) == expected
+    assert sampling.working_size(*size, resolution) == expected
+
+
+def test_working_size_refuses_resolutions_off_the_grid():
+    with pytest.raises(UsageError, match="multiple of 32"):
+        sampling.working_size(100, 100, 500)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_pack_and_unpack_match_the_pipeline_for_numpy_and_torch(layers: int):
+    torch = pytest.importorskip("torch")
+    from diffusers import QwenImageLayeredPipeline as P
+
+    lh, lw = 6, 10
+    noise = sampling.reference_noise(sampling.noise_shape(layers, lh, lw), seed=3)
+    reference = P._pack_latents(noise, 1, 16, lh, lw, layers + 1)
+    torch.testing.assert_close(sampling.pack(noise), reference, rtol=0, atol=0)
+    np.testing.assert_array_equal(sampling.pack(noise.numpy()), reference.numpy())
+    back = sampling.unpack(reference, layers + 1, lh, lw)
+    expected = P._unpack_latents(reference, lh * 8, lw * 8, layers, 8).permute(0, 2, 1, 3, 4)
+    torch.testing.assert_close(back, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(sampling.unpack(reference.numpy(), layers + 1, lh, lw), noise)
+
+
+def test_reference_noise_is_the_pipelines_noise():
+    torch = pytest.importorskip("torch")
+    from diffusers.utils.torch_utils import randn_tensor
+
+    shape = sampling.noise_shape(2, 4, 6)
+    expected = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(11))
+    torch.testing.assert_close(sampling.reference_noise(shape, 11), expected, rtol=0, atol=0)
+
+
+def _reference_guidance(cond, uncond, scale, normalize):
+    """The lines of QwenImageLayeredPipeline.__call__ that combine the two predictions."""
+    import torch
+
+    comb = uncond + scale * (cond - uncond)
+    if normalize:
+        return comb * (
+            torch.norm(cond, dim=-1, keepdim=True) / torch.norm(comb, dim=-1, keepdim=True)
+        )
+    return comb
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_guidance_matches_the_pipeline(normalize: bool):
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(0)
+    cond, uncond = torch.randn(2, 1, 12, 64, generator=g)
+    expected = _reference_guidance(cond, uncond, 4.0, normalize)
+    torch.testing.assert_close(
+        sampling.guide(cond, uncond, 4.0, normalize), expected, rtol=0, atol=0
+    )
+    ours_np = sampling.guide(cond.numpy(), uncond.numpy(), 4.0, normalize)
+    np.testing.assert_allclose(ours_np, expected.numpy(), rtol=1e-6, atol=1e-6)
+    if normalize:  # the rescaled prediction has the conditional norm, token by token
+        np.testing.assert_allclose(
+            np.linalg.norm(ours_np, axis=-1), np.linalg.norm(cond.numpy(), axis=-1), rtol=1e-5
+        )
+
+
+def test_denoise_equals_the_scheduler_loop_with_cfg():
+    """The whole loop with a stand-in model, against diffusers' scheduler.step."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    config = QWEN_LAYERED_SCHEDULER
+    mu, steps, scale = sampling.shift_mu(60), 4, 4.0
+    weights = torch.randn(64, 64, generator=torch.Generator().manual_seed(1)) / 8
+
+    def model(x, t):
+        base = torch.as_tensor(x) @ torch.as_tensor(weights, dtype=torch.as_tensor(x).dtype)
+        cond, uncond = torch.tanh(base) * (t / 1000), torch.sin(base)
+        if isinstance(x, np.ndarray):
+            return cond.numpy(), uncond.numpy()
+        return cond, uncond
+
+    start = sampling.pack(sampling.reference_noise(sampling.noise_shape(2, 4, 4), 5))
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 0, steps + 1)[:-1], mu=mu)
+    scheduler.set_begin_index(0)
+    expected = start
+    for t in scheduler.timesteps:
+        cond, uncond = model(expected, float(t))
+        velocity = _reference_guidance(cond, uncond, scale, True)
+        expected = scheduler.step(velocity, t, expected, return_dict=False)[0]
+
+    sched = sampling.schedule(steps, mu, sampling.SchedulerConfig.from_dict(config))
+    seen: list[int] = []
+    ours = sampling.denoise(model, start, sched, scale, True, callback=lambda i, _: seen.append(i))
+    torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+    assert seen == list(range(steps))
+    ours_np = sampling.denoise(model, start.numpy(), sched, scale, True)
+    np.testing.assert_allclose(ours_np, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_without_cfg_the_unconditional_prediction_is_ignored():
+    cond = np.ones((1, 2, 64), np.float32)
+    assert sampling.guide(cond, None, 4.0, True) is cond
+    sched = sampling.schedule(2, 0.5, sampling.SchedulerConfig())
+    out = sampling.denoise(lambda x, t: (cond, cond * 100), np.zeros_like(cond), sched, 1.0, True)
+    np.testing.assert_allclose(out, -np.ones_like(cond))  # Σdt = −1 over a schedule to σ=0
+
+
+def test_sampling_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, layerctl.backends.qwen.sampling; print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+        == "False\n"
+    )

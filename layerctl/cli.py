@@ -13,7 +13,7 @@ import sys
 import typer
 
 from layerctl import __version__, console
-from layerctl.commands import backends, decompose, inspect
+from layerctl.commands import backends, decompose, inspect, preview
 from layerctl.errors import LayerctlError
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command()(decompose.decompose)
 app.command()(inspect.info)
 app.command()(inspect.compose)
 app.command("backends")(backends.list_backends)
+app.command()(preview.preview)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,176 @@
+"""Contact sheets: size, where each tile is, groups, the difference map, the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from layerctl import preview
+from layerctl.errors import OutputExists
+from layerctl.stack import Layer, LayerStack
+
+
+def _solid(size: tuple[int, int], color: tuple[int, int, int], alpha: int = 255) -> np.ndarray:
+    width, height = size
+    pixels = np.empty((height, width, 4), np.uint8)
+    pixels[...] = (*color, alpha)
+    return pixels
+
+
+def _palette(n: int) -> list[tuple[int, int, int]]:
+    """``n`` colours far apart from each other and from the sheet's greys."""
+    rng = np.random.default_rng(n)
+    colors: list[tuple[int, int, int]] = []
+    while len(colors) < n:
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if max(c) - min(c) > 60 and all(np.abs(np.subtract(c, o)).max() > 40 for o in colors):
+            colors.append(c)
+    return colors
+
+
+def _opaque_stack(size: tuple[int, int], n: int) -> LayerStack:
+    names = ["Background"] + [f"Layer {i}" for i in range(1, n)]
+    return LayerStack(
+        [Layer(nm, _solid(size, c)) for nm, c in zip(names, _palette(n), strict=True)]
+    )
+
+
+@pytest.mark.parametrize("size", [(64, 48), (30, 600), (900, 24)], ids=["square", "tall", "wide"])
+@pytest.mark.parametrize("n", [2, 7, 20])
+def test_each_layer_tile_is_where_the_layout_says(tmp_path: Path, size, n) -> None:
+    stack = _opaque_stack(size, n)
+    target = tmp_path / "sheet.png"
+    plan = preview.write_preview(stack, target)
+
+    sheet = np.asarray(Image.open(target).convert("RGB"))
+    assert sheet.shape[1::-1] == plan.size
+    tiles = plan.layer_tiles()
+    assert [t.index for t in tiles] == [str(i) for i in range(n)]
+    for tile, layer in zip(tiles, stack.layers, strict=True):
+        left, top, right, bottom = tile.box
+        assert (right - left, bottom - top) == plan.thumb
+        assert right <= plan.size[0] and bottom <= plan.size[1]
+        # the whole image area shows this layer's colour, corners included
+        area = sheet[top:bottom, left:right].reshape(-1, 3)
+        assert (area == layer.pixels[0, 0, :3]).all(), tile.title
+    # readable: thumbnails keep the aspect at a useful size, the sheet is not a ribbon
+    assert plan.thumb[0] / plan.thumb[1] == pytest.approx(size[0] / size[1], rel=0.1)
+    assert 150 <= max(plan.thumb) <= preview.THUMB_MAX_SIDE
+    assert max(plan.size) / min(plan.size) < 4
+
+
+def test_tiles_do_not_overlap() -> None:
+    plan = preview.layout(_opaque_stack((50, 50), 12), with_original=True)
+    boxes = [t.box for t in plan.tiles]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_transparent_pixels_show_the_checkerboard() -> None:
+    size = (64, 64)
+    stack = LayerStack(
+        [Layer("bg", _solid(size, (200, 30, 30))), Layer("hole", _solid(size, (0, 0, 255), 0))]
+    )
+    sheet, plan = preview.contact_sheet(stack)
+    left, top, right, bottom = plan.layer_tiles()[1].box
+    area = np.asarray(sheet)[top:bottom, left:right]
+    assert np.unique(area.reshape(-1, 3), axis=0).tolist() == [[214] * 3, [255] * 3]
+
+
+def test_nested_groups_are_indented_rows_after_their_group() -> None:
+    size = (40, 30)
+    colors = _palette(5)
+    leaf = [Layer(f"leaf {i}", _solid(size, c, 128)) for i, c in enumerate(colors)]
+    inner = Layer.group("inner", leaf[3:5])
+    outer = Layer.group("outer", [leaf[1], leaf[2], inner])
+    stack = LayerStack([leaf[0], outer])
+    plan = preview.layout(stack, with_original=False)
+
+    tiles = {t.index: t for t in plan.layer_tiles()}
+    assert list(tiles) == ["0", "1", "1.0", "1.1", "1.2", "1.2.0", "1.2.1"]
+    assert [tiles[i].depth for i in tiles] == [0, 0, 1, 1, 1, 2, 2]
+    top_left = tiles["0"].box[0]
+    assert tiles["1.0"].box[0] == top_left + preview.INDENT
+    assert tiles["1.2.0"].box[0] == top_left + 2 * preview.INDENT
+    # each level starts on a row below its group
+    assert tiles["1.0"].box[1] > tiles["1"].box[1]
+    assert tiles["1.2.0"].box[1] > tiles["1.2"].box[1]
+    assert "group of 3" in tiles["1"].detail
+
+
+def test_difference_map_is_black_for_an_exact_result_and_keeps_a_one_pixel_error() -> None:
+    size = (400, 300)  # far larger than a thumbnail: the error must survive shrinking
+    stack = _opaque_stack(size, 3)
+    original = stack.composite()
+    sheet, plan = preview.contact_sheet(stack, original)
+    diff = plan.tile("difference")
+    assert diff is not None and plan.tile("original") is not None
+    left, top, right, bottom = diff.box
+    assert not np.asarray(sheet)[top:bottom, left:right].any()
+
+    original = original.copy()
+    original[123, 321, :3] = 255 - original[123, 321, :3]
+    sheet, _ = preview.contact_sheet(stack, original)
+    area = np.asarray(sheet)[top:bottom, left:right]
+    assert (area.max(axis=-1) > 200).sum() >= 1
+
+
+def test_without_an_original_there_is_no_difference_tile() -> None:
+    plan = preview.layout(_opaque_stack((20, 20), 2), with_original=False)
+    assert [t.kind for t in plan.tiles[:2]] == ["composite", "layer"]
+    assert plan.tile("difference") is None
+
+
+def test_original_from_metadata_needs_the_same_file(tmp_path: Path, flat_design) -> None:
+    from layerctl.imageio import sha256_file
+
+    source = tmp_path / "in.png"
+    Image.fromarray(flat_design).save(source)
+    stack = LayerStack(
+        [Layer("bg", flat_design.copy())],
+        metadata={"source": {"path": "in.png", "sha256": sha256_file(source)}},
+    )
+    near = tmp_path / "out.psd"
+    assert np.array_equal(preview.original_from_metadata(stack, near), flat_design)
+    assert preview.original_from_metadata(stack) is None  # relative to the cwd: not there
+    Image.fromarray(flat_design[::-1].copy()).save(source)  # changed since: not the original
+    assert preview.original_from_metadata(stack, near) is None
+
+
+def test_write_preview_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "sheet.png"
+    target.write_bytes(b"keep")
+    with pytest.raises(OutputExists):
+        preview.write_preview(_opaque_stack((8, 8), 2), target)
+    assert target.read_bytes() == b"keep"
+    preview.write_preview(_opaque_stack((8, 8), 2), target, force=True)
+    assert Image.open(target).format == "PNG"
+
+
+def test_preview_path_sits_beside_the_result() -> None:
+    assert preview.preview_path(Path("out/a.psd")) == Path("out/a.psd.preview.png")
+    assert preview.preview_path(Path("out/stack")) == Path("out/stack.preview.png")
+
+
+def test_preview_command_on_a_png_stack(tmp_path: Path, cli, flat_design) -> None:
+    pytest.importorskip("layerctl.formats.pngstack")
+    from layerctl import formats
+
+    source = tmp_path / "in.png"
+    Image.fromarray(flat_design).save(source)
+    stack = _opaque_stack(flat_design.shape[1::-1], 3)
+    result = formats.write(stack, tmp_path / "result")
+
+    res = cli("preview", result, "--original", source)
+    assert res.code == 0, res.stderr
+    sheet = tmp_path / "result.preview.png"
+    assert Image.open(sheet).size == preview.layout(stack, with_original=True).size
+    assert "with the original" in res.stderr
+
+    assert cli("preview", result, "--original", source).code == 1  # exists, no --force
+    res = cli("preview", result, "-o", tmp_path / "sheet.jpg")
+    assert res.code == 2 and "PNG" in res.stderr

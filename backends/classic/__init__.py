@@ -1,0 +1,38 @@
+"""The classic backend: weights-free decomposition of flat graphics on the CPU.
+
+No model and no download: background estimation, colour unblending at anti-aliased
+edges and grouping of elements, with OpenCV, scikit-image and SciPy. Deterministic
+(``request.seed`` changes nothing).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import ClassVar
+
+import numpy as np
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+
+_NEEDS = ("cv2", "skimage", "scipy")
+
+
+class ClassicBackend:
+    name: ClassVar[str] = "classic"
+    summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
+    extra: ClassVar[str | None] = "classic"
+    output_is_input_size: ClassVar[bool] = True
+
+    @classmethod
+    def available(cls, settings: BackendSettings) -> tuple[bool, str]:
+        missing = [m for m in _NEEDS if importlib.util.find_spec(m) is None]
+        if missing:
+            return False, f"missing {', '.join(missing)} (pip install 'layerctl[classic]')"
+        return True, ""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+
+    def decompose(self, image: np.ndarray, request: DecomposeRequest) -> list[np.ndarray]:
+        from layerctl.backends.classic.pipeline import decompose
+
+        return decompose(image, request.layers)

@@ -1,0 +1,107 @@
+"""Finding the background of a flat design and the elements that sit on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from layerctl.backends.classic.fill import smooth_model
+
+FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
+MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
+MIN_AREA = 6  # components smaller than this are noise, not elements
+
+
+@dataclass
+class Background:
+    mask: np.ndarray  # (H, W) bool: pixels that show the background
+    model: np.ndarray  # (H, W, 4) float32 RGBA 0..255: the background behind everything
+    threshold: float  # colour distance that separated background from elements
+
+
+def channels(image: np.ndarray) -> np.ndarray:
+    """RGBA as float32 with colour premultiplied, so transparent pixels look alike."""
+    f = image.astype(np.float32)
+    f[..., :3] *= f[..., 3:4] / 255.0
+    return f
+
+
+def estimate_background(image: np.ndarray) -> Background:
+    """The background region and a smooth model of it under the whole canvas.
+
+    Seed: the flat region touching the most border pixels (designs are framed by their
+    background). Then the seed is grown to every pixel within a noise-scaled distance of
+    a smooth model fitted to it (so holes in letters and far-apart bits join it), and
+    the model is refitted once.
+    """
+    f = channels(image)
+    seed = _border_region(f)
+    model = smooth_model(f, seed)
+    residual = np.abs(f - model).max(axis=-1)
+    noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
+    threshold = max(MIN_THRESHOLD, 4.0 * noise)
+    mask = _clean(residual < threshold)
+    model = smooth_model(f, mask)
+    mask = _clean(np.abs(f - model).max(axis=-1) < threshold)
+    return Background(mask, model, threshold)
+
+
+def _border_region(f: np.ndarray) -> np.ndarray:
+    import cv2
+
+    step = np.zeros(f.shape[:2], np.float32)
+    dx = np.abs(np.diff(f, axis=1)).max(axis=-1)
+    dy = np.abs(np.diff(f, axis=0)).max(axis=-1)
+    step[:, :-1] = np.maximum(step[:, :-1], dx)
+    step[:, 1:] = np.maximum(step[:, 1:], dx)
+    step[:-1] = np.maximum(step[:-1], dy)
+    step[1:] = np.maximum(step[1:], dy)
+    flat = (step < FLAT_STEP).astype(np.uint8)
+    count, labels = cv2.connectedComponents(flat, connectivity=4)
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    border = border[border > 0]
+    if count <= 1 or border.size == 0:  # no flat region on the border: use the border itself
+        mask = np.zeros(f.shape[:2], bool)
+        mask[[0, -1]] = True
+        mask[:, [0, -1]] = True
+        return mask
+    return labels == np.bincount(border).argmax()
+
+
+def _clean(mask: np.ndarray) -> np.ndarray:
+    """Fold specks of either kind into their surroundings."""
+    import cv2
+
+    for value in (False, True):
+        part = (mask == value).astype(np.uint8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(part, connectivity=8)
+        small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < MIN_AREA)
+        small = small[small > 0]
+        if small.size:
+            mask = np.where(np.isin(labels, small), not value, mask)
+    return mask
+
+
+@dataclass
+class Element:
+    """One connected piece of foreground, described on its padded bounding box."""
+
+    box: tuple[slice, slice]  # rows, cols on the canvas
+    mask: np.ndarray  # (h, w) bool within box: the element's pixels, rim included
+    area: int
+
+
+def elements(background: Background, pad: int = 2) -> list[Element]:
+    """Connected components (8-connected) of everything that is not background."""
+    import cv2
+
+    fg = (~background.mask).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    h, w = fg.shape
+    found = []
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        rows = slice(max(0, y - pad), min(h, y + bh + pad))
+        cols = slice(max(0, x - pad), min(w, x + bw + pad))
+        found.append(Element((rows, cols), labels[rows, cols] == i, int(area)))
+    return found

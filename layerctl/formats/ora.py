@@ -1,0 +1,147 @@
+"""OpenRaster (.ora), the open layered format of Krita, MyPaint and GIMP 3.
+
+A zip whose first entry is ``mimetype`` (stored, uncompressed: ``image/openraster``),
+then ``stack.xml``, one PNG per layer under ``data/`` cropped to its alpha bbox with
+``x``/``y`` offsets, ``mergedimage.png`` and ``Thumbnails/thumbnail.png`` (at most
+256 px). Spec: https://www.openraster.org/baseline/file-layout-spec.html. ORA lists
+the stack TOP first; layerctl's bottom-first order is reversed on the way in and out.
+Groups are nested ``<stack>`` elements. Provenance metadata goes into an extra entry,
+``layerctl.json``, which other programs ignore.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from layerctl import __version__
+from layerctl.errors import BadResult
+from layerctl.formats.canvas import place, tile, with_opacity
+from layerctl.imageio import _short, to_rgba
+from layerctl.stack import Layer, LayerStack
+
+MIMETYPE = b"image/openraster"
+ORA_VERSION = "0.0.6"
+METADATA = "layerctl.json"
+THUMBNAIL_MAX = 256
+
+
+def write(stack: LayerStack, path: Path) -> None:
+    width, height = stack.size
+    pnginfo = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, zipfile.ZIP_STORED)
+        image = ET.Element("image", {"version": ORA_VERSION, "w": str(width), "h": str(height)})
+        root = ET.SubElement(image, "stack")
+        counter = iter(range(1 << 31))
+        _add_layers(archive, root, stack.layers, counter, pnginfo)
+        xml = ET.tostring(image, encoding="utf-8", xml_declaration=True)
+        archive.writestr("stack.xml", xml)
+        merged = Image.fromarray(stack.composite(), "RGBA")
+        archive.writestr("mergedimage.png", _png(merged, pnginfo))
+        merged.thumbnail((THUMBNAIL_MAX, THUMBNAIL_MAX), Image.Resampling.LANCZOS)
+        archive.writestr("Thumbnails/thumbnail.png", _png(merged, {}))
+        meta = {"layerctl": __version__, "metadata": stack.metadata}
+        archive.writestr(METADATA, json.dumps(meta, indent=2, ensure_ascii=False, default=str))
+
+
+def _add_layers(
+    archive: zipfile.ZipFile,
+    parent: ET.Element,
+    layers: list[Layer],
+    counter: Any,
+    pnginfo: dict[str, Any],
+) -> None:
+    """Add ``layers`` (bottom first) under ``parent`` in ORA's top-first order."""
+    for layer in reversed(layers):
+        attrs = {
+            "name": layer.name,
+            "visibility": "visible" if layer.visible else "hidden",
+            "opacity": "1.0",
+            "composite-op": "svg:src-over",
+        }
+        if layer.is_group:
+            # isolate: the children are composited first, as Layer.group does.
+            node = ET.SubElement(parent, "stack", {**attrs, "isolation": "isolate"})
+            _add_layers(archive, node, layer.children, counter, pnginfo)
+            continue
+        cropped = tile(layer)
+        # ORA has no empty layer: a fully transparent one is stored as one clear pixel.
+        left, top, pixels = cropped or (0, 0, np.zeros((1, 1, 4), np.uint8))
+        src = f"data/layer{next(counter):04d}.png"
+        archive.writestr(src, _png(Image.fromarray(pixels, "RGBA"), pnginfo))
+        ET.SubElement(parent, "layer", {**attrs, "src": src, "x": str(left), "y": str(top)})
+
+
+def _png(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **pnginfo)
+    return buffer.getvalue()
+
+
+def read(path: Path) -> LayerStack:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.read("mimetype").strip() != MIMETYPE:
+                raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
+            image = ET.fromstring(archive.read("stack.xml"))
+            size = (int(image.get("w", "0")), int(image.get("h", "0")))
+            top = image.find("stack")
+            if image.tag != "image" or top is None or size[0] < 1 or size[1] < 1:
+                raise BadResult(f"{path}: stack.xml has no canvas size or no stack")
+            icc: list[bytes] = []
+            layers = _read_stack(archive, top, size, icc)
+            metadata = _metadata(archive)
+    except BadResult:
+        raise
+    except KeyError as exc:
+        raise BadResult(f"{path}: damaged OpenRaster file ({exc.args[0]})") from None
+    except Exception as exc:  # zipfile, expat and Pillow raise many types on damage
+        raise BadResult(f"{path}: not a readable OpenRaster file ({_short(exc)})") from None
+    if not layers:
+        raise BadResult(f"{path}: the OpenRaster file has no layers")
+    return LayerStack(layers, metadata, icc[0] if icc else None)
+
+
+def _read_stack(
+    archive: zipfile.ZipFile, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
+) -> list[Layer]:
+    """The bottom-first layers of one ``<stack>`` element."""
+    layers = []
+    for node in reversed(list(stack)):
+        if node.tag not in {"layer", "stack"}:
+            continue  # <text>, <filter>, … from other programs carry no pixels we read
+        name = node.get("name", "")
+        opacity = float(node.get("opacity", "1"))
+        if node.tag == "stack":
+            children = _read_stack(archive, node, size, icc)
+            if children:
+                layer = Layer.group(name, children)
+            else:  # an empty group from another program
+                layer = Layer(name, np.zeros((size[1], size[0], 4), np.uint8))
+        else:
+            with Image.open(io.BytesIO(archive.read(node.get("src", "")))) as png:
+                png.load()
+                if not icc and png.info.get("icc_profile"):
+                    icc.append(png.info["icc_profile"])
+                pixels = to_rgba(png)
+            x, y = int(node.get("x", "0")), int(node.get("y", "0"))
+            layer = Layer(name, with_opacity(place(size, x, y, pixels), opacity))
+        layer.visible = node.get("visibility", "visible") != "hidden"
+        layers.append(layer)
+    return layers
+
+
+def _metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
+    """Our provenance, or {} for files written by other programs."""
+    if METADATA not in archive.namelist():
+        return {}
+    value = json.loads(archive.read(METADATA)).get("metadata")
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,150 @@
+"""PSD via psd-tools: an RGBA document, one RLE pixel layer per layer, groups as folders.
+
+Layers are cropped to their alpha bbox with offsets (PSD's own model); a fully
+transparent layer is written as a 0×0 layer so its name and place survive. The
+merged image carries real alpha (psd-tools writes an all-zero alpha unless
+``_merged_alpha`` is set before layers are added), so readers of the merged image
+alone (Pillow, ImageMagick's ``[0]``) see the composite. As Photoshop does, psd-tools
+stores the merged colour matted over white where the composite is translucent;
+ImageMagick un-mattes it (its ``psd:alpha-unblend`` default), Pillow does not.
+Provenance goes into the document's XMP packet as JSON; the input's ICC profile into
+the ICC resource.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from layerctl import __version__
+from layerctl.errors import BadResult
+from layerctl.formats.canvas import place, tile, with_opacity
+from layerctl.imageio import _short, to_rgba
+from layerctl.stack import Layer, LayerStack
+
+XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_XMP = "http://ns.adobe.com/xap/1.0/"
+_XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"  # the fixed id XMP spec part 1, 7.3.2 requires
+
+
+def write(stack: LayerStack, path: Path) -> None:
+    from psd_tools import PSDImage
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    psd = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
+    psd._merged_alpha = True  # must precede the first layer, see module docstring
+    _add_layers(psd, stack.layers)
+    resources = psd.image_resources
+    resources[Resource.XMP_METADATA] = ImageResource(
+        key=Resource.XMP_METADATA, data=_xmp(stack.metadata)
+    )
+    if stack.icc_profile:
+        resources[Resource.ICC_PROFILE] = ImageResource(
+            key=Resource.ICC_PROFILE, data=stack.icc_profile
+        )
+    psd.save(path)
+
+
+def _add_layers(parent: Any, layers: list[Layer]) -> None:
+    """Append ``layers`` bottom first under ``parent`` (the document or a group)."""
+    from psd_tools.constants import BlendMode, Compression
+
+    for layer in layers:
+        if layer.is_group:
+            # NORMAL (isolated) matches Layer.group: the children are composited first.
+            node = parent.create_group(name="Group", blend_mode=BlendMode.NORMAL)
+            _add_layers(node, layer.children)
+        else:
+            cropped = tile(layer)
+            left, top, pixels = cropped if cropped else (0, 0, None)
+            image = (
+                Image.fromarray(pixels, "RGBA") if pixels is not None else Image.new("RGBA", (0, 0))
+            )
+            node = parent.create_pixel_layer(
+                image, name="Layer", left=left, top=top, compression=Compression.RLE
+            )
+        # Set after creation: a non-MacRoman name given at creation crashes save(),
+        # while the setter also writes the Unicode name block (shared/NOTES.md).
+        node.name = layer.name
+        node.visible = layer.visible
+
+
+def _xmp(metadata: dict[str, Any]) -> bytes:
+    """An XMP packet holding ``metadata`` as JSON in one property of our namespace."""
+    ET.register_namespace("x", "adobe:ns:meta/")
+    ET.register_namespace("rdf", _RDF)
+    ET.register_namespace("xmp", _XMP)
+    ET.register_namespace("layerctl", XMP_NS)
+    root = ET.Element("{adobe:ns:meta/}xmpmeta")
+    rdf = ET.SubElement(root, f"{{{_RDF}}}RDF")
+    desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
+    ET.SubElement(desc, f"{{{_XMP}}}CreatorTool").text = f"layerctl {__version__}"
+    ET.SubElement(desc, f"{{{XMP_NS}}}provenance").text = json.dumps(
+        metadata, default=str, ensure_ascii=False
+    )
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xpacket begin="\ufeff" id="{_XPACKET_ID}"?>{body}<?xpacket end="w"?>'.encode()
+
+
+def _metadata(xmp: bytes | None) -> dict[str, Any]:
+    """Our provenance from an XMP packet; {} when absent or written by someone else."""
+    if not xmp:
+        return {}
+    try:
+        node = ET.fromstring(xmp.decode("utf-8", "replace").split("?>", 1)[-1].rsplit("<?", 1)[0])
+        found = node.find(f".//{{{XMP_NS}}}provenance")
+        value = json.loads(found.text) if found is not None and found.text else {}
+    except (ET.ParseError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read(path: Path) -> LayerStack:
+    from psd_tools import PSDImage
+    from psd_tools.constants import Resource
+
+    try:
+        psd = PSDImage.open(path)
+        size = psd.size
+        layers = [_read_layer(node, size) for node in psd]
+        resources = psd.image_resources
+        xmp = resources.get_data(Resource.XMP_METADATA)
+        icc = resources.get_data(Resource.ICC_PROFILE)
+    except BadResult:
+        raise
+    except Exception as exc:  # psd-tools raises many types on damaged or foreign files
+        raise BadResult(f"{path}: not a readable PSD ({_short(exc)})") from None
+    if not layers:
+        raise BadResult(f"{path}: the PSD has no layers", hint="it is a flat image, not a result")
+    return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
+
+
+def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
+    """One psd-tools layer as a full-canvas Layer; groups keep their children."""
+    width, height = size
+    children = [_read_layer(child, size) for child in node] if node.is_group() else []
+    if children:
+        layer = Layer.group(node.name, children)
+    elif node.is_group():  # an empty folder from another program
+        layer = Layer(node.name, np.zeros((height, width, 4), np.uint8))
+    else:
+        if node.kind == "pixel":
+            image = node.topil(apply_icc=False)
+            left, top = node.left, node.top
+        else:  # type, shape, smart object, …: let psd-tools render it on the canvas
+            image = node.composite(viewport=(0, 0, width, height), apply_icc=False)
+            left, top = 0, 0
+        if image is None or not (image.width and image.height):
+            pixels = np.zeros((height, width, 4), np.uint8)
+        else:
+            pixels = place(size, left, top, to_rgba(image))
+        layer = Layer(node.name, with_opacity(pixels, node.opacity / 255))
+    layer.visible = bool(node.visible)
+    return layer

@@ -1,0 +1,264 @@
+"""Round trips and damage handling of the PSD, OpenRaster and PNG-stack writers/readers."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageCms
+
+from layerctl import formats
+from layerctl.errors import BadResult
+from layerctl.formats import pngstack
+from layerctl.formats.canvas import clear_transparent
+from layerctl.stack import Layer, LayerStack
+
+W, H = 29, 19
+SUFFIX = {"psd": "out.psd", "ora": "out.ora", "png": "out"}
+UNICODE = "Ébène 文字 🎨"
+
+
+def _patch(rng: np.random.Generator, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Random colour everywhere (also under alpha 0), random alpha inside ``box`` only."""
+    pixels = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
+    pixels[..., 3] = 0
+    left, top, right, bottom = box
+    pixels[top:bottom, left:right, 3] = rng.integers(0, 256, (bottom - top, right - left))
+    return pixels
+
+
+def make_stack(opaque_background: bool = True) -> LayerStack:
+    """Unicode names, groups two deep, an empty and a hidden layer, metadata and ICC."""
+    rng = np.random.default_rng(7)
+    background = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
+    if opaque_background:
+        background[..., 3] = 255
+    inner = Layer.group(
+        "inner / group",
+        [
+            Layer("../escape", _patch(rng, (3, 2, 12, 9))),
+            Layer("empty", np.zeros((H, W, 4), np.uint8)),
+        ],
+    )
+    outer = Layer.group("Ébène group", [Layer("CON", _patch(rng, (10, 5, 29, 19))), inner])
+    hidden = Layer("hidden", _patch(rng, (0, 0, 5, 5)), visible=False)
+    layers = [Layer(UNICODE, background), outer, hidden, Layer("top", _patch(rng, (20, 0, 29, 4)))]
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    metadata = {
+        "backend": "classic",
+        "parameters": {"layers": 4, "prompt": "文字"},
+        "seed": 42,
+        "source": {"path": "in.png", "sha256": "ab" * 32},
+        "layerctl": "0.1.0",
+    }
+    return LayerStack(layers, metadata, icc)
+
+
+def _tree(stack: LayerStack) -> list[tuple]:
+    """Everything a round trip must keep, depth first; invisible colour cleared."""
+
+    def walk(layers: list[Layer], depth: int) -> list[tuple]:
+        out = []
+        for layer in layers:
+            pixels = clear_transparent(layer.pixels).tobytes()
+            out.append((depth, layer.name, layer.visible, layer.is_group, pixels))
+            out.extend(walk(layer.children, depth + 1))
+        return out
+
+    return walk(stack.layers, 0)
+
+
+@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt: str) -> None:
+    stack = make_stack()
+    out = tmp_path / SUFFIX[fmt]
+    formats.write(stack, out)
+    back = formats.read(out)
+    assert _tree(back) == _tree(stack)
+    assert [layer.name for layer in back.walk()][:2] == [UNICODE, "Ébène group"]
+    assert back.metadata == stack.metadata
+    assert back.icc_profile == stack.icc_profile
+    np.testing.assert_array_equal(back.composite(), stack.composite())
+
+
+@pytest.mark.parametrize("opaque", [True, False])
+def test_psd_merged_image_as_pillow_reads_it_is_our_composite(tmp_path: Path, opaque: bool) -> None:
+    """Pillow reads the merged image raw; Photoshop stores its colour matted over white."""
+    stack = make_stack(opaque_background=opaque)
+    formats.write(stack, tmp_path / "out.psd")
+    with Image.open(tmp_path / "out.psd") as image:
+        merged = np.asarray(image.convert("RGBA"), dtype=np.float64)
+    ours = stack.composite().astype(np.float64)
+    alpha = ours[..., 3:] / 255.0
+    on_white = ours[..., :3] * alpha + 255.0 * (1.0 - alpha)
+    assert np.abs(merged[..., 3] - ours[..., 3]).max() <= 1
+    seen = ours[..., 3] > 0  # fully transparent colour is invisible
+    assert np.abs(merged[seen][:, :3] - on_white[seen]).max() <= 1.5  # 1 step + matte rounding
+    if opaque:
+        assert np.abs(merged - ours).max() <= 1
+
+
+def test_psd_layers_are_cropped_to_their_bbox_and_empty_ones_kept(tmp_path: Path) -> None:
+    from psd_tools import PSDImage
+
+    stack = make_stack()
+    formats.write(stack, tmp_path / "out.psd")
+    psd = PSDImage.open(tmp_path / "out.psd")
+    boxes = {layer.name: layer.bbox for layer in psd.descendants() if not layer.is_group()}
+    assert boxes["../escape"] == (3, 2, 12, 9)
+    assert boxes["top"] == (20, 0, 29, 4)
+    assert boxes["empty"] == (0, 0, 0, 0)
+
+
+def test_ora_layout_follows_the_spec(tmp_path: Path) -> None:
+    stack = make_stack()
+    formats.write(stack, tmp_path / "out.ora")
+    raw = (tmp_path / "out.ora").read_bytes()
+    # mimetype first, stored, no extra field: the magic sits at a fixed offset.
+    assert raw[30:38] == b"mimetype" and raw[38:54] == b"image/openraster"
+    with zipfile.ZipFile(tmp_path / "out.ora") as archive:
+        first = archive.infolist()[0]
+        assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+        names = set(archive.namelist())
+        assert {"stack.xml", "mergedimage.png", "Thumbnails/thumbnail.png"} <= names
+        xml = archive.read("stack.xml").decode()
+    # ORA lists the top first: "top" before the background.
+    assert xml.index('name="top"') < xml.index(f'name="{UNICODE}"')
+    assert 'x="20" y="0"' in xml
+
+
+def test_ora_thumbnail_is_at_most_256_px(tmp_path: Path) -> None:
+    pixels = np.full((40, 600, 4), 200, np.uint8)
+    formats.write(LayerStack([Layer("wide", pixels)]), tmp_path / "wide.ora")
+    with (
+        zipfile.ZipFile(tmp_path / "wide.ora") as archive,
+        archive.open("Thumbnails/thumbnail.png") as f,
+    ):
+        assert max(Image.open(f).size) == 256
+
+
+def test_png_stack_layout_and_manifest(tmp_path: Path) -> None:
+    stack = make_stack()
+    out = tmp_path / "out"
+    formats.write(stack, out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    files = [entry["file"] for entry in manifest["layers"]]
+    assert files == [
+        f"00-{UNICODE}.png",
+        "01-Ébène group.png",
+        "01-Ébène group/00-_CON.png",
+        "01-Ébène group/01-inner _ group.png",
+        "01-Ébène group/01-inner _ group/00-_escape.png",
+        "01-Ébène group/01-inner _ group/01-empty.png",
+        "02-hidden.png",
+        "03-top.png",
+    ]
+    assert [entry["parent"] for entry in manifest["layers"]] == [None, None, 1, 1, 3, 3, None, None]
+    assert manifest["layers"][4]["name"] == "../escape"
+    assert manifest["layers"][4]["bbox"] == [3, 2, 12, 9]
+    assert manifest["canvas"] == {"width": W, "height": H}
+    assert manifest["metadata"]["source"]["sha256"] == "ab" * 32
+    with Image.open(out / "composite.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), stack.composite())
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "_.._etc_passwd"),
+        ("a\\b:c*d?", "a_b_c_d_"),
+        ("nul.txt", "_nul.txt"),
+        ("COM1", "_COM1"),
+        ("..", "layer"),
+        ("", "layer"),
+        ("tab\there\x00", "tab_here_"),
+        ("x" * 100, "x" * 64),
+    ],
+)
+def test_safe_name(name: str, expected: str) -> None:
+    assert pngstack.safe_name(name) == expected
+
+
+@given(st.text())
+def test_safe_name_is_always_one_harmless_component(name: str) -> None:
+    safe = pngstack.safe_name(name)
+    assert safe and safe not in {".", ".."} and len(safe) <= pngstack.MAX_NAME_CHARS
+    assert not any(c in safe for c in '/\\<>:"|?*') and all(ord(c) >= 32 for c in safe)
+    assert not safe.endswith((" ", "."))
+
+
+def _damage_manifest(out: Path, change) -> None:
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    change(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda out: (out / "manifest.json").unlink(), "no manifest.json"),
+        (lambda out: (out / "manifest.json").write_text("{oops"), "unreadable"),
+        (lambda out: (out / "03-top.png").unlink(), "is missing"),
+        (lambda out: (out / "03-top.png").write_bytes(b"not a png"), "not a readable PNG"),
+        (
+            lambda out: Image.new("RGBA", (3, 3)).save(out / "03-top.png"),
+            "but the canvas is 29x19",
+        ),
+        (
+            lambda out: _damage_manifest(out, lambda m: m["layers"][0].update(file="../x.png")),
+            "outside the folder",
+        ),
+        (
+            lambda out: _damage_manifest(out, lambda m: m["layers"][0].update(parent=5)),
+            "entry 0 is malformed",
+        ),
+        (lambda out: _damage_manifest(out, lambda m: m.update(format_version=99)), "newer"),
+        (lambda out: _damage_manifest(out, lambda m: m.update(format="x")), "not a layerctl"),
+        (lambda out: _damage_manifest(out, lambda m: m.pop("canvas")), "canvas size"),
+    ],
+)
+def test_png_stack_reader_names_the_damage(tmp_path: Path, damage, message: str) -> None:
+    out = tmp_path / "out"
+    formats.write(make_stack(), out)
+    damage(out)
+    with pytest.raises(BadResult, match=message) as info:
+        formats.read(out)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".psd", ".ora"])
+@pytest.mark.parametrize("content", ["text", "truncated", "png"])
+def test_damaged_or_foreign_files_raise_one_line_bad_result(
+    tmp_path: Path, suffix: str, content: str
+) -> None:
+    path = tmp_path / f"x{suffix}"
+    if content == "text":
+        path.write_text("hello")
+    elif content == "png":
+        Image.new("RGBA", (4, 4)).save(path, format="PNG")
+    else:
+        formats.write(make_stack(), tmp_path / f"good{suffix}")
+        path.write_bytes((tmp_path / f"good{suffix}").read_bytes()[:300])
+    with pytest.raises(BadResult) as info:
+        formats.read(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_ora_without_mimetype_is_refused(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "x.ora", "w") as archive:
+        archive.writestr("mimetype", "application/zip")
+    with pytest.raises(BadResult, match="wrong mimetype"):
+        formats.read(tmp_path / "x.ora")
+
+
+def test_flat_psd_without_layers_is_not_a_result(tmp_path: Path) -> None:
+    from psd_tools import PSDImage
+
+    PSDImage.frompil(Image.new("RGB", (4, 4), "red")).save(tmp_path / "flat.psd")
+    with pytest.raises(BadResult, match="no layers"):
+        formats.read(tmp_path / "flat.psd")

@@ -13,11 +13,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from layerctl.errors import BackendUnavailable, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ENTRY_POINT_GROUP = "layerctl.backends"
 AUTO_ORDER = ("qwen", "onnx", "classic")  # what --backend auto tries, best first

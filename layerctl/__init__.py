@@ -1,16 +1,23 @@
 """layerctl: turn one raster image into a stack of editable RGBA layers.
 
-Importing this package is cheap on purpose: backends (torch, onnxruntime, OpenCV) load
-lazily, when a decomposition is asked for.
+Importing this package is cheap on purpose: numpy, backends (torch, onnxruntime, OpenCV)
+and everything else load lazily, when they are first used.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("layerctl")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from typing import TYPE_CHECKING, Any
 
-from layerctl.stack import Layer, LayerStack
-
+__version__ = "0.1.0"
 __all__ = ["Layer", "LayerStack", "__version__"]
+
+if TYPE_CHECKING:
+    from layerctl.stack import Layer, LayerStack
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"Layer", "LayerStack"}:
+        from layerctl import stack
+
+        return getattr(stack, name)
+    raise AttributeError(f"module 'layerctl' has no attribute {name!r}")

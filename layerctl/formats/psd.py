@@ -129,11 +129,12 @@ def read(path: Path) -> LayerStack:
 def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
     """One psd-tools layer as a full-canvas Layer; groups keep their children."""
     width, height = size
+    name = node.name.rstrip("\x00")  # Krita ends Unicode names with a NUL
     children = [_read_layer(child, size) for child in node] if node.is_group() else []
     if children:
-        layer = Layer.group(node.name, children)
+        layer = Layer.group(name, children)
     elif node.is_group():  # an empty folder from another program
-        layer = Layer(node.name, np.zeros((height, width, 4), np.uint8))
+        layer = Layer(name, np.zeros((height, width, 4), np.uint8))
     else:
         if node.kind == "pixel":
             image = node.topil(apply_icc=False)
@@ -145,6 +146,6 @@ def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
             pixels = np.zeros((height, width, 4), np.uint8)
         else:
             pixels = place(size, left, top, to_rgba(image))
-        layer = Layer(node.name, with_opacity(pixels, node.opacity / 255))
+        layer = Layer(name, with_opacity(pixels, node.opacity / 255))
     layer.visible = bool(node.visible)
     return layer

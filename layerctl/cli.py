@@ -14,6 +14,7 @@ import typer
 
 from layerctl import __version__, console
 from layerctl.commands import backends, decompose, inspect, preview
+from layerctl.commands import eval as eval_command
 from layerctl.errors import LayerctlError
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.command()(inspect.info)
 app.command()(inspect.compose)
 app.command("backends")(backends.list_backends)
 app.command()(preview.preview)
+app.command("eval")(eval_command.evaluate)
 
 
 def main(argv: list[str] | None = None) -> None:

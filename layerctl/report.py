@@ -54,6 +54,7 @@ tr.status-failed .status, tr.status-error .status { color: #a00; }
 tr.status-skipped .status { color: #777; }
 img.thumb { display: block; max-width: 96px; max-height: 96px;
   background: repeating-conic-gradient(#d6d6d6 0 25%, #fff 0 50%) 0 0 / 12px 12px; }
+p.settings { color: #555; overflow-wrap: anywhere; }
 footer { margin-top: 12px; font-size: 12px; color: #777; }
 """
 
@@ -98,13 +99,15 @@ def render(
     records: Sequence[Mapping[str, Any]],
     *,
     title: str = "layerctl batch report",
+    settings: Mapping[str, Any] | None = None,
     base: Path | None = None,
     generated: datetime | None = None,
 ) -> str:
     """The report for ``records`` (the per-input dicts of ``decompose --json``).
 
-    ``base`` is the folder the report will live in: a row whose preview sheet exists
-    links its thumbnail to it, relative to ``base``.
+    ``settings`` are the run's options, shown once under the summary; a record's own
+    extra fields are shown in its row. ``base`` is the folder the report will live in:
+    a row whose preview sheet exists links its thumbnail to it, relative to ``base``.
     """
     generated = generated or datetime.now(timezone.utc)
     csp = "; ".join(
@@ -137,6 +140,7 @@ def render(
 <body>
 <h1>{_e(title)}</h1>
 {_summary(records)}
+{_settings_line(settings or {})}
 <table id="results">
 <thead><tr>{head}</tr></thead>
 <tbody>
@@ -156,10 +160,11 @@ def write(
     *,
     force: bool = False,
     title: str = "layerctl batch report",
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render and write the report atomically; refuse to overwrite without ``force``."""
     target = Path(path)
-    text = render(records, title=title, base=target.parent.resolve())
+    text = render(records, title=title, settings=settings, base=target.parent.resolve())
     with atomic_output(target, force=force) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
@@ -191,11 +196,19 @@ def _summary(records: Sequence[Mapping[str, Any]]) -> str:
     return f'<dl class="summary">{items}</dl>'
 
 
+def _settings_line(settings: Mapping[str, Any]) -> str:
+    if not settings:
+        return ""
+    pairs = " · ".join(f"{_e(k)}={_e(v)}" for k, v in _flatten(settings))
+    return f'<p class="settings">settings: {pairs}</p>'
+
+
 def _row(record: Mapping[str, Any], base: Path | None) -> str:
     status = str(record.get("status", "unknown"))
     seconds = record.get("seconds")
     layers = _layer_count(record)
-    settings = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in _settings(record))
+    extra = {k: v for k, v in record.items() if k not in CORE_FIELDS}
+    settings = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in _flatten(extra))
     cells = (
         _thumbnail_cell(record, base),
         f'<td class="path">{_e(record.get("input", ""))}</td>',
@@ -238,11 +251,9 @@ def thumbnail_uri(path: Path, size: int = THUMB_SIZE) -> str | None:
     return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _settings(record: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    """Every non-core field; a nested dict (``parameters``) gives its own fields."""
-    for key, value in record.items():
-        if key in CORE_FIELDS:
-            continue
+def _flatten(fields: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """(key, value) pairs; a nested dict (``parameters``) gives its own fields."""
+    for key, value in fields.items():
         if isinstance(value, Mapping):
             yield from value.items()
         else:

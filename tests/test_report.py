@@ -83,10 +83,12 @@ def test_summary_figures(records: list[dict]) -> None:
 
 
 def test_text_is_escaped_and_nothing_is_external(records: list[dict]) -> None:
-    text = report.render(records)
+    text = report.render(records, settings={"layers": 4, "prompt": "<i>tag</i>"})
     assert "alert(" in text  # the names are there, but only as text:
-    for raw in ("<script>alert", "<img src=x", "<b>bold", "' onerror='", "<tr><td>fake"):
+    for raw in ("<script>alert", "<img src=x", "<b>bold", "' onerror='", "<tr><td>fake", "<i>"):
         assert raw not in text
+    assert "layers=4 · prompt=&lt;i&gt;tag&lt;/i&gt;" in text  # the run's settings, once
+    assert text.count("seed=") == len(records)  # a record's own fields, in its row
     page = _Page.parse(text)
     assert page.scripts == 1 and not page.event_handlers
     assert page.sources and all(src.startswith("data:image/webp;base64,") for src in page.sources)

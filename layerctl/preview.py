@@ -200,7 +200,7 @@ def original_from_metadata(stack: LayerStack, near: Path | None = None) -> np.nd
 def _entries(layers: list[Layer], depth: int, prefix: str) -> Iterator[_Entry]:
     for i, layer in enumerate(layers):
         index = f"{prefix}{i}"
-        detail = f"{layer.coverage():.1%} coverage"
+        detail = "empty" if layer.is_empty() else f"{layer.coverage():.1%} coverage"
         if layer.is_group:
             detail += f" · group of {len(layer.children)}"
         if not layer.visible:

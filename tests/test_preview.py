@@ -156,21 +156,26 @@ def test_preview_path_sits_beside_the_result() -> None:
     assert preview.preview_path(Path("out/stack")) == Path("out/stack.preview.png")
 
 
-def test_preview_command_on_a_png_stack(tmp_path: Path, cli, flat_design) -> None:
-    pytest.importorskip("layerctl.formats.pngstack")
+@pytest.mark.parametrize("name", ["result.psd", "result.ora", "result"])
+def test_preview_command_reads_each_format(tmp_path: Path, cli, flat_design, name) -> None:
     from layerctl import formats
+    from layerctl.imageio import sha256_file
 
     source = tmp_path / "in.png"
     Image.fromarray(flat_design).save(source)
     stack = _opaque_stack(flat_design.shape[1::-1], 3)
-    result = formats.write(stack, tmp_path / "result")
+    stack.metadata["source"] = {"path": "in.png", "sha256": sha256_file(source)}
+    result = formats.write(stack, tmp_path / name)
 
-    res = cli("preview", result, "--original", source)
+    res = cli("preview", result)  # the original found through the recorded source
     assert res.code == 0, res.stderr
-    sheet = tmp_path / "result.preview.png"
-    assert Image.open(sheet).size == preview.layout(stack, with_original=True).size
     assert "with the original" in res.stderr
+    sheet = preview.preview_path(result)
+    assert Image.open(sheet).size == preview.layout(stack, with_original=True).size
 
-    assert cli("preview", result, "--original", source).code == 1  # exists, no --force
+    assert cli("preview", result).code == 1  # exists, no --force
+    source.unlink()
+    res = cli("preview", result, "-o", tmp_path / "other.png")
+    assert res.code == 0 and "without the original" in res.stderr
     res = cli("preview", result, "-o", tmp_path / "sheet.jpg")
     assert res.code == 2 and "PNG" in res.stderr

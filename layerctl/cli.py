@@ -13,7 +13,7 @@ import sys
 import typer
 
 from layerctl import __version__, console
-from layerctl.commands import backends, decompose, inspect, preview
+from layerctl.commands import backends, decompose, inspect, preview, weights
 from layerctl.commands import eval as eval_command
 from layerctl.errors import LayerctlError
 
@@ -48,6 +48,7 @@ app.command()(inspect.compose)
 app.command("backends")(backends.list_backends)
 app.command()(preview.preview)
 app.command("eval")(eval_command.evaluate)
+app.add_typer(weights.app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,342 @@
+"""Model weights: the registry of known checkpoints, finding them, fetching them, checking them.
+
+A checkpoint is a diffusers-format folder (``model_index.json`` plus one folder per
+component). It is found by ``--weights PATH|NAME``, then ``$LAYERCTL_WEIGHTS``, then the
+default registry name looked up in the Hugging Face cache — without a network call
+(``local_files_only``). No torch here: the checks read JSON and safetensors headers only,
+so ``layerctl weights verify`` and the ONNX path work without the torch extra.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from layerctl.errors import MissingWeights, UsageError
+
+DEFAULT = "qwen-image-layered"
+ENV = "LAYERCTL_WEIGHTS"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+MAX_HEADER = 100 * 2**20  # a safetensors header larger than this is not a header
+
+
+def pull_hint(name: str = DEFAULT) -> str:
+    return f"fetch it with `layerctl weights pull {name}`"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    path: str  # relative, with "/" separators
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One entry of weights/registry.toml."""
+
+    name: str
+    repo: str
+    revision: str
+    backend: str
+    summary: str
+    files: tuple[FileSpec, ...]
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.path.split("/")[0] for f in self.files if "/" in f.path))
+
+    def allow_patterns(self) -> list[str]:
+        """What ``pull`` downloads: the pipeline's folders, not the model card's images."""
+        return ["model_index.json", *(f"{c}/*" for c in self.components)]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a checkpoint folder."""
+
+    path: str
+    what: str
+    refused: bool = False  # present but unsafe to load (pickle), not missing or damaged
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+@functools.cache
+def registry() -> dict[str, Checkpoint]:
+    """name -> checkpoint, from the registry.toml installed with the package."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    text = resources.files("layerctl.registry").joinpath("registry.toml").read_text("utf-8")
+    entries = tomllib.loads(text)["checkpoints"]
+    return {
+        name: Checkpoint(
+            name=name,
+            repo=entry["repo"],
+            revision=entry["revision"],
+            backend=entry["backend"],
+            summary=entry["summary"],
+            files=tuple(FileSpec(path, **spec) for path, spec in entry["files"].items()),
+        )
+        for name, entry in entries.items()
+    }
+
+
+def checkpoint(name: str) -> Checkpoint:
+    known = registry()
+    if name not in known:
+        raise UsageError(f"unknown checkpoint {name!r}", hint=f"known: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def locate(weights: str | None = None) -> Path:
+    """The checkpoint folder: ``weights`` (a path or registry name), else $LAYERCTL_WEIGHTS,
+    else the default checkpoint in the Hugging Face cache. Never touches the network."""
+    source, ref = ("--weights", weights) if weights else ("$" + ENV, os.environ.get(ENV))
+    if not ref:
+        return cached(checkpoint(DEFAULT))
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    if ref in registry():
+        return cached(registry()[ref])
+    if path.exists():
+        raise MissingWeights(f"{source} {ref} is a file, not a checkpoint folder")
+    raise MissingWeights(
+        f"{source} {ref!r} is neither a folder nor a known checkpoint",
+        hint=f"known: {', '.join(sorted(registry()))}; see `layerctl weights list`",
+    )
+
+
+def cached(ckpt: Checkpoint) -> Path:
+    """The checkpoint's snapshot in the Hugging Face cache, found offline."""
+    hub = _hub()
+    try:
+        folder = hub.snapshot_download(ckpt.repo, revision=ckpt.revision, local_files_only=True)
+    except (hub.errors.LocalEntryNotFoundError, FileNotFoundError):
+        raise MissingWeights(f"{ckpt.name} is not downloaded", hint=pull_hint(ckpt.name)) from None
+    return Path(folder)
+
+
+def find_cached(ckpt: Checkpoint) -> Path | None:
+    try:
+        return cached(ckpt)
+    except MissingWeights:
+        return None
+
+
+def pull(name: str, local_dir: Path | None = None, progress: bool = True) -> Path:
+    """Download (or resume) a checkpoint into the HF cache or ``local_dir``; return its folder."""
+    ckpt = checkpoint(name)
+    hub = _hub()
+    if not progress:
+        hub.utils.disable_progress_bars()
+    try:
+        folder = hub.snapshot_download(
+            ckpt.repo,
+            revision=ckpt.revision,
+            allow_patterns=ckpt.allow_patterns(),
+            local_dir=local_dir,
+        )
+    except (hub.errors.OfflineModeIsEnabled, hub.errors.LocalEntryNotFoundError) as exc:
+        raise MissingWeights(
+            f"cannot download {ckpt.repo}: {_first_line(exc)}",
+            hint="check the network connection; unset HF_HUB_OFFLINE to allow downloads",
+        ) from None
+    except hub.errors.HfHubHTTPError as exc:
+        raise MissingWeights(
+            f"cannot download {ckpt.repo}: {_first_line(exc)}",
+            hint="gated repos need `hf auth login`; rerun to resume",
+        ) from None
+    return Path(folder)
+
+
+def _hub():
+    try:
+        import huggingface_hub
+        import huggingface_hub.errors
+        import huggingface_hub.utils
+    except ModuleNotFoundError:
+        raise MissingWeights(
+            "finding and fetching registry checkpoints needs huggingface_hub",
+            hint="pip install 'layerctl[torch]', or pass --weights PATH",
+        ) from None
+    return huggingface_hub
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---- checking a folder -------------------------------------------------------------
+
+
+def check(root: Path, spec: Checkpoint | None = None, hashes: bool = False) -> list[Problem]:
+    """Everything wrong with the checkpoint folder ``root`` (empty: complete and consistent).
+
+    Checks: model_index.json names components that exist; every file ``spec`` lists is
+    there with its size (and sha256 when ``hashes``); every JSON file parses; every
+    model component has safetensors weights (pickle files are refused); every shard index
+    points at existing shards whose headers hold exactly the tensors the index assigns
+    them; every safetensors file is as long as its header says (catches truncation).
+    """
+    if not root.is_dir():
+        return [Problem(str(root), "not a folder")]
+    problems = list(_check_index(root))
+    if spec is not None:
+        problems += _check_listed(root, spec, hashes)
+    for path in _files(root, ".json"):
+        try:
+            json.loads(path.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(Problem(_rel(path, root), f"does not parse: {exc}"))
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (folder / "config.json").is_file():
+            problems += _check_weights(root, folder)
+    return _dedupe(problems)
+
+
+def require_complete(root: Path) -> None:
+    """Raise MissingWeights naming the first problem of ``root`` and how to fix it."""
+    if not root.is_dir():
+        raise MissingWeights(f"no checkpoint folder at {root}", hint=pull_hint())
+    problems = check(root)
+    if problems:
+        first = next((p for p in problems if p.refused), problems[0])
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        if first.refused:
+            raise MissingWeights(
+                f"refusing to load {root}: {first}{more}",
+                hint="only safetensors are loaded, never pickle; " + pull_hint(),
+            )
+        raise MissingWeights(
+            f"incomplete checkpoint {root}: {first}{more}",
+            hint=f"{pull_hint()}, or see `layerctl weights verify {root}`",
+        )
+
+
+def _check_index(root: Path) -> Iterator[Problem]:
+    index_path = root / "model_index.json"
+    if not index_path.is_file():
+        yield Problem("model_index.json", "missing")
+        return
+    try:
+        index = json.loads(index_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return  # reported with the other JSON files
+    for name, value in index.items():
+        declared = isinstance(value, list) and value and value[0] is not None
+        if not name.startswith("_") and declared and not (root / name).is_dir():
+            yield Problem(f"{name}/", "missing component")
+
+
+def _check_listed(root: Path, spec: Checkpoint, hashes: bool) -> Iterator[Problem]:
+    for file in spec.files:
+        path = root / file.path
+        if not path.is_file():
+            yield Problem(file.path, "missing")
+        elif file.size is not None and path.stat().st_size != file.size:
+            yield Problem(file.path, f"{path.stat().st_size} bytes, expected {file.size}")
+        elif hashes and file.sha256 and _sha256(path) != file.sha256.lower():
+            yield Problem(file.path, "sha256 differs from the registry")
+
+
+def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
+    """A model component: safetensors only, shards consistent with their index and headers."""
+    indexed: set[Path] = set()
+    for index_path in sorted(folder.glob("*.safetensors.index.json")):
+        try:
+            weight_map: dict[str, str] = json.loads(index_path.read_text("utf-8"))["weight_map"]
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            yield Problem(_rel(index_path, root), "not a shard index (no weight_map)")
+            continue
+        by_shard: dict[str, set[str]] = {}
+        for tensor, shard in weight_map.items():
+            by_shard.setdefault(shard, set()).add(tensor)
+        for shard, tensors in sorted(by_shard.items()):
+            path = folder / shard
+            indexed.add(path)
+            if not path.is_file():
+                yield Problem(_rel(path, root), "missing (listed in the shard index)")
+                continue
+            names, problem = _safetensors_names(path)
+            if problem:
+                yield Problem(_rel(path, root), problem)
+            elif names != tensors:
+                yield Problem(
+                    _rel(path, root), "holds other tensors than its index says (swapped file?)"
+                )
+    singles = [p for p in sorted(folder.glob("*.safetensors")) if p not in indexed]
+    for path in singles:
+        _, problem = _safetensors_names(path)
+        if problem:
+            yield Problem(_rel(path, root), problem)
+    if not indexed and not singles:
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            yield Problem(f"{folder.name}/", f"pickle weights only ({', '.join(pickles)})", True)
+        else:
+            yield Problem(f"{folder.name}/", "no weights (*.safetensors)")
+
+
+def _safetensors_names(path: Path) -> tuple[set[str], str | None]:
+    """(tensor names, problem) from a safetensors header; the file must be as long as it says.
+
+    Format: 8-byte little-endian header length, a JSON header of
+    ``name -> {dtype, shape, data_offsets: [begin, end]}``, then the data
+    (https://github.com/huggingface/safetensors#format).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return set(), f"truncated: {size} bytes"
+        (length,) = struct.unpack("<Q", head)
+        if length > min(MAX_HEADER, size - 8):
+            return set(), "not a safetensors file (bad header length)"
+        try:
+            header = json.loads(f.read(length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError):
+            return set(), "not a safetensors file (unreadable header)"
+    expected = 8 + length + max(ends, default=0)
+    if size != expected:
+        return set(), f"truncated or padded: {size} bytes, its header says {expected}"
+    return {k for k in header if k != "__metadata__"}, None
+
+
+def _files(root: Path, suffix: str) -> list[Path]:
+    """Files under ``root`` ending in ``suffix``, skipping hidden folders (.cache of local_dir)."""
+    return sorted(
+        p
+        for p in root.rglob(f"*{suffix}")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))

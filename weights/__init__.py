@@ -1,0 +1,1 @@
+"""Data package: registry.toml, the known checkpoints (read by layerctl.weights)."""

@@ -12,8 +12,8 @@ import sys
 
 import typer
 
-from layerctl import __version__, console
-from layerctl.commands import backends, decompose, inspect, preview, weights
+from layerctl import __version__, config, console
+from layerctl.commands import backends, decompose, inspect, preview, split, weights
 from layerctl.commands import eval as eval_command
 from layerctl.errors import LayerctlError
 
@@ -48,6 +48,7 @@ app.command()(inspect.compose)
 app.command("backends")(backends.list_backends)
 app.command()(preview.preview)
 app.command("eval")(eval_command.evaluate)
+app.command()(split.split)
 app.add_typer(weights.app)
 
 
@@ -55,7 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map every failure to one line on stderr and an exit code."""
     console.state.debug = os.environ.get("LAYERCTL_DEBUG", "") not in {"", "0"}
     try:
-        code = app(args=argv, standalone_mode=False)
+        command = typer.main.get_command(app)
+        defaults = config.default_map(command)  # LAYERCTL_* and layerctl.toml
+        code = command.main(
+            args=argv, prog_name="layerctl", standalone_mode=False, default_map=defaults
+        )
     except LayerctlError as exc:
         _fail(exc, str(exc), exc.exit_code)
     except typer.Exit as exc:

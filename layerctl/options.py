@@ -23,3 +23,50 @@ MaxPixels = Annotated[
     int,
     typer.Option("--max-pixels", help="Refuse inputs larger than this many pixels.", min=1),
 ]
+
+
+def _layer_count(value: str) -> int | str:
+    """``-n``: a number of layers, or ``auto`` (chosen per image, see layerctl.auto)."""
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number or auto") from None
+    if not 1 <= count <= 64:
+        raise typer.BadParameter(f"{count} is not between 1 and 64")
+    return count
+
+
+# Decomposition options shared by `decompose` and `split` (the defaults are
+# DecomposeRequest's; commands repeat them as the parameter default).
+Layers = Annotated[
+    str,
+    typer.Option(
+        "--layers", "-n", parser=_layer_count, metavar="N|auto", help="Layers, or auto per image."
+    ),
+]
+MaxLayers = Annotated[
+    int, typer.Option("--max-layers", min=2, max=64, help="Most layers -n auto picks.")
+]
+Backend = Annotated[str, typer.Option("--backend", "-b", help="auto, classic, qwen, onnx, …")]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Random seed; each image's own is derived from it.")
+]
+Prompt = Annotated[
+    str | None, typer.Option("--prompt", help="Describe the image (default: auto-caption).")
+]
+NegativePrompt = Annotated[str, typer.Option("--negative-prompt", help="Negative prompt.")]
+Steps = Annotated[int, typer.Option("--steps", min=1, help="Sampling steps.")]
+Cfg = Annotated[float, typer.Option("--cfg", help="True CFG scale.")]
+CfgNormalize = Annotated[
+    bool, typer.Option("--cfg-normalize/--no-cfg-normalize", help="Rescale CFG output.")
+]
+Resolution = Annotated[int, typer.Option("--resolution", help="Model bucket: 640 or 1024.")]
+CaptionLang = Annotated[str, typer.Option("--caption-lang", help="Auto-caption language: en, zh.")]
+Weights = Annotated[str | None, typer.Option("--weights", help="Model folder or registry name.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cuda, mps or cpu.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="auto, bfloat16, float16 or float32.")]
+Lossless = Annotated[
+    bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
+]

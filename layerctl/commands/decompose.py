@@ -1,8 +1,15 @@
-"""``layerctl decompose``: one image in, a layered file out."""
+"""``layerctl decompose``: images in (files, folders, globs, ``-``), layered files out.
+
+One FILE argument is the single-image mode: ``-o`` names the output and any failure is
+the command's error. Anything else is a batch: ``-o`` names a folder, finished outputs
+are skipped, failures are recorded and the exit code is 3 when any input failed.
+The work itself lives in layerctl.batch, layerctl.pipeline and layerctl.recursion.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,66 +19,116 @@ import typer
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.imageio import DEFAULT_MAX_PIXELS
-from layerctl.options import Debug, Force, Format, Json, MaxPixels, Quiet
-from layerctl.stack import LayerStack
+from layerctl.options import (
+    Backend,
+    CaptionLang,
+    Cfg,
+    CfgNormalize,
+    Debug,
+    Device,
+    Dtype,
+    Force,
+    Format,
+    Json,
+    Layers,
+    Lossless,
+    MaxLayers,
+    MaxPixels,
+    NegativePrompt,
+    Prompt,
+    Quiet,
+    Resolution,
+    Seed,
+    Steps,
+    Weights,
+)
 
 _DEFAULTS = DecomposeRequest()
 
 
 def decompose(
-    input: Annotated[Path, typer.Argument(help="The image to split (PNG, JPEG, WebP, TIFF, …).")],
-    layers: Annotated[int, typer.Option("--layers", "-n", min=1, max=64, help="Layers.")] = 4,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Images (PNG, JPEG, WebP, TIFF, …), folders, globs, or - to read paths "
+            "from stdin.",
+            show_default=False,
+        ),
+    ],
+    layers: Layers = "4",
+    max_layers: MaxLayers = 8,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Result: .psd, .ora or a folder (PNG stack)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="One input: the result (.psd, .ora or a folder). Several: the output folder "
+            "(default: beside each input).",
+        ),
     ] = None,
     fmt: Format = None,
-    backend: Annotated[
-        str, typer.Option("--backend", "-b", help="auto, classic, qwen, onnx, …")
-    ] = "auto",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = _DEFAULTS.seed,
-    prompt: Annotated[
-        str | None, typer.Option("--prompt", help="Describe the image (default: auto-caption).")
+    recursive_dirs: Annotated[
+        bool, typer.Option("--recursive-dirs", help="Walk subfolders; outputs mirror them.")
+    ] = False,
+    recursive: Annotated[
+        int, typer.Option("--recursive", min=0, help="Split the layers again, this deep.")
+    ] = 0,
+    split_layers: Annotated[
+        str | None,
+        typer.Option("--split-layers", help="With --recursive: only these layers, e.g. 1,3."),
     ] = None,
-    negative_prompt: Annotated[
-        str, typer.Option("--negative-prompt", help="Negative prompt for true CFG.")
-    ] = _DEFAULTS.negative_prompt,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps.")] = _DEFAULTS.steps,
-    cfg: Annotated[float, typer.Option("--cfg", help="True CFG scale.")] = _DEFAULTS.cfg,
-    cfg_normalize: Annotated[
-        bool, typer.Option("--cfg-normalize/--no-cfg-normalize", help="Rescale CFG output.")
-    ] = _DEFAULTS.cfg_normalize,
-    resolution: Annotated[
-        int, typer.Option("--resolution", help="Model bucket: 640 or 1024.")
-    ] = _DEFAULTS.resolution,
-    caption_lang: Annotated[
-        str, typer.Option("--caption-lang", help="Auto-caption language: en or zh.")
-    ] = _DEFAULTS.caption_lang,
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="Model folder or registry name.")
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cuda, mps or cpu.")] = "auto",
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="auto, bfloat16, float16 or float32.")
-    ] = "auto",
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            "--min-coverage", min=0.0, max=1.0, help="With --recursive: skip smaller layers."
+        ),
+    ] = 0.01,
+    split_background: Annotated[
+        bool, typer.Option("--split-background", help="With --recursive: split layer 0 too.")
+    ] = False,
+    backend: Backend = "auto",
+    seed: Seed = _DEFAULTS.seed,
+    prompt: Prompt = None,
+    negative_prompt: NegativePrompt = _DEFAULTS.negative_prompt,
+    steps: Steps = _DEFAULTS.steps,
+    cfg: Cfg = _DEFAULTS.cfg,
+    cfg_normalize: CfgNormalize = _DEFAULTS.cfg_normalize,
+    resolution: Resolution = _DEFAULTS.resolution,
+    caption_lang: CaptionLang = _DEFAULTS.caption_lang,
+    weights: Weights = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
     output_size: Annotated[
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
-    lossless: Annotated[
-        bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
-    ] = True,
+    lossless: Lossless = True,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Worker processes, each on its own GPU if any; 0: auto."
+        ),
+    ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", metavar="local|auto|ADDRESS", help="Run the batch on a Ray cluster."),
+    ] = None,
     force: Force = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop a batch at the first failure.")
+    ] = False,
     json_out: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Split an image into a stack of RGBA layers."""
-    from layerctl import api
+    """Split images into stacks of RGBA layers."""
+    from layerctl import batch, recursion
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
-    output = output or input.with_suffix(".psd")
-    request = dict(
+    options = build_options(
+        layers=layers,
+        max_layers=max_layers,
+        backend=backend,
         seed=seed,
         prompt=prompt,
         negative_prompt=negative_prompt,
@@ -80,40 +137,105 @@ def decompose(
         cfg_normalize=cfg_normalize,
         resolution=resolution,
         caption_lang=caption_lang,
+        weights=weights,
+        device=device,
+        dtype=dtype,
+        lossless=lossless,
+        output_size=output_size,
+        fmt=fmt,
+        force=force,
+        max_pixels=max_pixels,
+        recursion=recursion.Plan(
+            recursive, recursion.parse_indices(split_layers), min_coverage, split_background
+        ),
     )
-    settings = BackendSettings(weights=weights, device=device, dtype=dtype)
+    if batch.is_batch(inputs):
+        sources = batch.collect(inputs, recursive_dirs, _stdin(inputs), exclude=output)
+        jobs = batch.plan(sources, output, fmt or "psd")
+        _run_batch(jobs, options, workers, ray, fail_fast, json_out)
+    else:
+        _run_one(Path(inputs[0]), output, options, json_out)
+
+
+def build_options(**values) -> object:
+    """pipeline.Options from the shared decomposition options of a command."""
+    from layerctl.pipeline import Options
+
+    request = DecomposeRequest(
+        seed=values.pop("seed"),
+        prompt=values.pop("prompt"),
+        negative_prompt=values.pop("negative_prompt"),
+        steps=values.pop("steps"),
+        cfg=values.pop("cfg"),
+        cfg_normalize=values.pop("cfg_normalize"),
+        resolution=values.pop("resolution"),
+        caption_lang=values.pop("caption_lang"),
+    )
+    settings = BackendSettings(
+        weights=values.pop("weights"), device=values.pop("device"), dtype=values.pop("dtype")
+    )
+    return Options(request=request, settings=settings, **values)
+
+
+def _run_one(input: Path, output: Path | None, options, json_out: bool) -> None:
+    from layerctl import batch, formats
+    from layerctl.imageio import check_writable
+
+    job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
+    formats.format_for(job.output, options.fmt)  # usage errors before any work
+    check_writable(job.output, options.force)
     start = time.perf_counter()
     with console.status(f"decomposing {input.name}"):
-        stack = api.decompose_file(
-            input,
-            output,
-            layers,
-            fmt=fmt,
-            force=force,
-            max_pixels=max_pixels,
-            backend=backend,
-            settings=settings,
-            lossless=lossless,
-            output_size=output_size,
-            **request,
-        )
-    seconds = time.perf_counter() - start
+        stack = batch.process(job, options)
+    result = batch.Result.done(job, stack, time.perf_counter() - start)
     if json_out:
-        typer.echo(json.dumps(result_record(input, output, stack, seconds)))
-    console.info(f"wrote {output} ({len(stack)} layers, {seconds:.1f} s)")
+        typer.echo(json.dumps(result.record()))
+    console.info(f"wrote {job.output} ({len(stack.leaves())} layers, {result.seconds:.1f} s)")
 
 
-def result_record(input: Path, output: Path, stack: LayerStack, seconds: float) -> dict:
-    """The JSON object printed per input with --json."""
-    return {
-        "input": str(input),
-        "output": str(output),
-        "status": "ok",
-        "error": None,
-        "seconds": round(seconds, 3),
-        "backend": stack.metadata.get("backend"),
-        "layers": [
-            {"name": layer.name, "bbox": layer.bbox(), "coverage": round(layer.coverage(), 6)}
-            for layer in stack.layers
-        ],
-    }
+def _run_batch(jobs, options, workers: int, ray: str | None, fail_fast: bool, json_out: bool):
+    from layerctl import batch, progress
+    from layerctl import workers as pool
+    from layerctl.errors import BatchFailed
+
+    start = time.perf_counter()
+    todo, results = batch.pending(jobs, options.force)
+    bar = progress.Progress(len(jobs))
+    with bar.shown():
+        for result in results:
+            bar.finished(result)
+            _emit(result, json_out)
+        if ray is not None:
+            stream = pool.run_ray(todo, options, ray, workers)
+        elif pool.worker_count(workers, options) > 1 and len(todo) > 1:
+            count = pool.worker_count(workers, options)
+            stream = pool.run_processes(todo, options, count, on_start=bar.started)
+        else:
+            stream = batch.run_local(todo, options, on_start=bar.started)
+        try:
+            for result in stream:
+                results.append(result)
+                bar.finished(result)
+                _emit(result, json_out)
+                if fail_fast and result.status == "failed":
+                    break
+        except KeyboardInterrupt:  # finished outputs are complete, unfinished ones never moved
+            progress.summary(results, time.perf_counter() - start)
+            console.error("interrupted; run the same command again to resume")
+            raise
+        finally:
+            stream.close()
+    progress.summary(results, time.perf_counter() - start)
+    failed = sum(result.status == "failed" for result in results)
+    if failed:
+        raise BatchFailed(f"{failed} of {len(jobs)} inputs failed", hint="see the errors above")
+
+
+def _emit(result, json_out: bool) -> None:
+    if json_out:
+        typer.echo(json.dumps(result.record()))
+        sys.stdout.flush()
+
+
+def _stdin(inputs: list[str]) -> list[str]:
+    return sys.stdin.read().splitlines() if "-" in inputs else []

@@ -1,0 +1,249 @@
+"""Batches: expand DIR / GLOB / FILE / ``-`` into jobs, skip finished work, record results.
+
+Outputs mirror the inputs' folders below their root (``OUTDIR / src.relative_to(root)``),
+an input whose output exists is skipped unless ``force`` (outputs are written atomically,
+so an existing one is complete and a rerun resumes an interrupted batch), and a failing
+input becomes a ``failed`` result while the batch goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerctl.errors import LayerctlError, UsageError
+from layerctl.pipeline import Options
+from layerctl.stack import Layer, LayerStack
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+OUTPUT_SUFFIX = {"psd": ".psd", "ora": ".ora", "png": ""}  # a PNG stack is a folder
+GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    root: Path  # the output mirrors path.relative_to(root)
+
+
+@dataclass(frozen=True)
+class Job:
+    input: Path
+    output: Path
+
+
+@dataclass
+class Result:
+    """What happened to one input; ``record()`` is its ``--json`` line."""
+
+    input: Path
+    output: Path
+    status: str  # ok | skipped | failed
+    error: str | None = None
+    seconds: float = 0.0
+    backend: str | None = None
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def done(cls, job: Job, stack: LayerStack, seconds: float) -> Result:
+        backend = stack.metadata.get("backend")
+        return cls(job.input, job.output, "ok", None, seconds, backend, layer_records(stack.layers))
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input),
+            "output": str(self.output),
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "backend": self.backend,
+            "layers": self.layers,
+        }
+
+
+def layer_records(layers: Sequence[Layer]) -> list[dict[str, Any]]:
+    """name / bbox / coverage per layer, bottom first; groups carry their ``children``."""
+    records = []
+    for layer in layers:
+        record: dict[str, Any] = {
+            "name": layer.name,
+            "bbox": layer.bbox(),
+            "coverage": round(layer.coverage(), 6),
+        }
+        if layer.is_group:
+            record["children"] = layer_records(layer.children)
+        records.append(record)
+    return records
+
+
+def is_batch(args: Sequence[str]) -> bool:
+    """More than one input, or one that names several (a folder, a glob, ``-``)."""
+    if len(args) != 1:
+        return True
+    arg = args[0]
+    return arg == "-" or Path(arg).is_dir() or (_is_glob(arg) and not Path(arg).exists())
+
+
+def collect(
+    args: Sequence[str],
+    recursive_dirs: bool = False,
+    stdin: Iterable[str] = (),
+    exclude: Path | None = None,
+) -> list[Source]:
+    """The inputs named by ``args``, in order, each once. ``exclude``: the output folder."""
+    sources: list[Source] = []
+    for arg in args:
+        if arg == "-":
+            paths = [Path(line.strip()) for line in stdin if line.strip()]
+            root = Path(os.path.commonpath([p.parent.absolute() for p in paths])) if paths else None
+            sources += [Source(p, root) for p in paths]
+        elif Path(arg).is_dir():
+            sources += _walk(Path(arg), recursive_dirs, exclude)
+        elif _is_glob(arg) and not Path(arg).exists():
+            matches = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise UsageError(f"no files match {arg!r}")
+            root = _glob_root(arg)
+            sources += [Source(p, root) for p in matches]
+        else:
+            path = Path(arg)
+            sources.append(Source(path, path.parent))
+    seen: set[Path] = set()
+    unique = []
+    for source in sources:
+        key = source.path.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    if not unique:
+        raise UsageError(f"no images found in {' '.join(args)}", hint="check the paths")
+    return unique
+
+
+def _is_glob(arg: str) -> bool:
+    return bool(GLOB_CHARS & set(arg))
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder above the first part of ``pattern`` that holds a wildcard."""
+    parts = Path(pattern).parts
+    fixed = [p for p in parts[: next(i for i, p in enumerate(parts) if _is_glob(p))]]
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _walk(root: Path, recursive: bool, exclude: Path | None) -> list[Source]:
+    """Images in ``root`` (and below it when ``recursive``), skipping hidden entries,
+    the output folder and folders that are themselves results (PNG stacks)."""
+    excluded = exclude.absolute() if exclude is not None else None
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if recursive
+            and not d.startswith(".")
+            and (here / d).absolute() != excluded
+            and not _is_result_folder(here / d)
+        )
+        found += [
+            Source(here / name, root)
+            for name in sorted(filenames)
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    return found
+
+
+def _is_result_folder(path: Path) -> bool:
+    from layerctl.formats.pngstack import MANIFEST
+
+    return (path / MANIFEST).is_file()
+
+
+def output_suffix(fmt: str) -> str:
+    """``.psd``, ``.ora`` or ``""`` (a PNG-stack folder); unknown formats are usage errors."""
+    from layerctl.formats import format_for
+
+    return OUTPUT_SUFFIX[format_for(Path(), fmt)]
+
+
+def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
+    """One job per source; its output under ``outdir`` (mirroring) or beside the input."""
+    suffix = output_suffix(fmt)
+    jobs: list[Job] = []
+    claimed: dict[Path, Path] = {}
+    for source in sources:
+        name = source.path.stem + suffix
+        if outdir is None:
+            output = source.path.parent / name
+        else:
+            relative = source.path.absolute().relative_to(source.root.absolute())
+            output = outdir / relative.parent / name
+        key = output.absolute()
+        if key in claimed:
+            raise UsageError(
+                f"{claimed[key]} and {source.path} would both be written to {output}",
+                hint="rename one of them or decompose them in separate runs",
+            )
+        claimed[key] = source.path
+        jobs.append(Job(source.path, output))
+    return jobs
+
+
+def process(job: Job, options: Options) -> LayerStack:
+    """Read, decompose and write one job; errors propagate."""
+    from layerctl import formats
+    from layerctl.imageio import read_image
+    from layerctl.pipeline import decompose_source
+
+    source = read_image(job.input, options.max_pixels)
+    if job.output.absolute() == job.input.absolute():
+        raise UsageError(f"{job.output} is the input", hint="choose another output path")
+    stack = decompose_source(source, options)
+    formats.write(stack, job.output, options.fmt, force=options.force)
+    return stack
+
+
+def attempt(job: Job, options: Options) -> Result:
+    """``process`` with failures recorded instead of raised (Ctrl-C still stops)."""
+    start = time.perf_counter()
+    try:
+        stack = process(job, options)
+    except LayerctlError as exc:
+        return Result(job.input, job.output, "failed", str(exc), time.perf_counter() - start)
+    except Exception as exc:  # a bug or a backend crash on one input must not end the batch
+        from layerctl import console
+
+        if console.state.debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return Result(job.input, job.output, "failed", message, time.perf_counter() - start)
+    return Result.done(job, stack, time.perf_counter() - start)
+
+
+def pending(jobs: Sequence[Job], force: bool) -> tuple[list[Job], list[Result]]:
+    """(jobs to run, ``skipped`` results for those whose output already exists)."""
+    if force:
+        return list(jobs), []
+    todo, skipped = [], []
+    for job in jobs:
+        if job.output.exists():
+            skipped.append(Result(job.input, job.output, "skipped"))
+        else:
+            todo.append(job)
+    return todo, skipped
+
+
+def run_local(jobs: Sequence[Job], options: Options, on_start=None) -> Iterator[Result]:
+    """Run jobs one after another in this process (the backend loads once)."""
+    for job in jobs:
+        if on_start is not None:
+            on_start(job.input)
+        yield attempt(job, options)

@@ -1,0 +1,107 @@
+"""``layerctl split``: split one layer of an existing result into a group of layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from layerctl import console
+from layerctl.backends.base import DecomposeRequest
+from layerctl.errors import UsageError
+from layerctl.options import (
+    Backend,
+    CaptionLang,
+    Cfg,
+    CfgNormalize,
+    Debug,
+    Device,
+    Dtype,
+    Force,
+    Format,
+    Layers,
+    Lossless,
+    MaxLayers,
+    NegativePrompt,
+    Prompt,
+    Quiet,
+    Resolution,
+    ResultPath,
+    Seed,
+    Steps,
+    Weights,
+)
+
+_DEFAULTS = DecomposeRequest()
+
+
+def split(
+    result: ResultPath,
+    layer: Annotated[
+        str,
+        typer.Option(
+            "--layer", "-l", help="The layer: its name, or its index among the top-level layers."
+        ),
+    ],
+    layers: Layers = "4",
+    max_layers: MaxLayers = 8,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write a new result here (default: in place)."),
+    ] = None,
+    fmt: Format = None,
+    backend: Backend = "auto",
+    seed: Seed = _DEFAULTS.seed,
+    prompt: Prompt = None,
+    negative_prompt: NegativePrompt = _DEFAULTS.negative_prompt,
+    steps: Steps = _DEFAULTS.steps,
+    cfg: Cfg = _DEFAULTS.cfg,
+    cfg_normalize: CfgNormalize = _DEFAULTS.cfg_normalize,
+    resolution: Resolution = _DEFAULTS.resolution,
+    caption_lang: CaptionLang = _DEFAULTS.caption_lang,
+    weights: Weights = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
+    lossless: Lossless = True,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Split one layer of a PSD / ORA / PNG stack into a group; the others stay as they are."""
+    from layerctl import formats, recursion
+    from layerctl.commands.decompose import build_options
+    from layerctl.pipeline import layer_splitter
+
+    console.state.quiet, console.state.debug = quiet, debug or console.state.debug
+    target, fmt = (output, fmt) if output else (result, fmt or formats.detect(result))
+    formats.format_for(target, fmt)  # usage errors before any work
+    options = build_options(
+        layers=layers,
+        max_layers=max_layers,
+        backend=backend,
+        seed=seed,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        steps=steps,
+        cfg=cfg,
+        cfg_normalize=cfg_normalize,
+        resolution=resolution,
+        caption_lang=caption_lang,
+        weights=weights,
+        device=device,
+        dtype=dtype,
+        lossless=lossless,
+    )
+    stack = formats.read(result)
+    old = recursion.find(stack, layer)
+    with console.status(f"splitting {old.name}"):
+        group = recursion.split_layer(old, layer_splitter(options))
+    if not group.is_group:
+        raise UsageError(f"the backend found only one layer in {old.name!r}", hint="raise -n")
+    stack = recursion.replace(stack, old, group)
+    stack.metadata.setdefault("splits", []).append(
+        {"layer": old.name, "layers": len(group.children), "seed": seed, "backend": backend}
+    )
+    formats.write(stack, target, fmt, force=force or output is None)
+    console.info(f"wrote {target} ({old.name!r} split into {len(group.children)} layers)")

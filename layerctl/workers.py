@@ -1,0 +1,192 @@
+"""More than one process: ``--workers N`` on this machine, ``--ray ADDRESS`` on a cluster.
+
+Both run the same ``batch.attempt`` on each job as the in-process loop, so they write the
+same files and report the same results; each worker loads the backend once and keeps it
+for every job it gets. Only paths and small result records cross process boundaries,
+never decoded images (a Ray cluster therefore needs the paths on a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from layerctl import batch
+from layerctl.batch import Job, Result
+from layerctl.errors import BackendUnavailable
+from layerctl.pipeline import Options
+
+OnStart = Callable[[Path], None]
+
+
+def visible_gpus(options: Options) -> list[str]:
+    """CUDA device ids a worker may be pinned to (none when the run is on CPU)."""
+    if options.settings.device == "cpu":
+        return []
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU")]
+
+
+def worker_count(requested: int, options: Options) -> int:
+    """``--workers 0`` means one per visible GPU, else one per CPU core."""
+    if requested > 0:
+        return requested
+    return len(visible_gpus(options)) or os.cpu_count() or 1
+
+
+def run_processes(
+    jobs: Sequence[Job], options: Options, count: int, on_start: OnStart | None = None
+) -> Iterator[Result]:
+    """Run ``jobs`` on ``count`` local processes, worker i pinned to GPU i mod #GPUs.
+
+    At most ``count`` jobs are in flight, so ``on_start`` fires when a job really starts
+    and stopping early (``--fail-fast``, Ctrl-C) leaves no queue of work behind.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from layerctl import console
+
+    context = multiprocessing.get_context("spawn")  # no inherited CUDA or threads
+    slots = context.Queue()
+    for slot in range(count):
+        slots.put(slot)
+    gpus = visible_gpus(options)
+    pool = ProcessPoolExecutor(
+        count,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(slots, gpus, console.state.debug),
+    )
+    queue = list(jobs)[::-1]
+    running: dict[Any, Job] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < count:
+                job = queue.pop()
+                if on_start is not None:
+                    on_start(job.input)
+                running[pool.submit(batch.attempt, job, options)] = job
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                yield _outcome(job, future)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(job: Job, future) -> Result:
+    """The worker's result, or a ``failed`` one when the worker itself died."""
+    try:
+        return future.result()
+    except Exception as exc:  # BrokenProcessPool: killed by the OOM killer, a segfault, …
+        return Result(job.input, job.output, "failed", f"worker died: {type(exc).__name__}")
+
+
+def _init_worker(slots, gpus: list[str], debug: bool) -> None:
+    """Runs first in each worker: pick a GPU before anything imports torch."""
+    from layerctl import console
+
+    slot = slots.get()
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+    console.state.debug = debug
+
+
+def run_ray(jobs: Sequence[Job], options: Options, address: str, count: int) -> Iterator[Result]:
+    """Run ``jobs`` with Ray Data: an actor per GPU (or ``count`` CPU actors), paths in,
+    result records out. ``address``: ``local`` starts Ray here, ``auto`` joins the
+    cluster this machine belongs to, anything else is a cluster address."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise BackendUnavailable(
+            "--ray needs Ray Data", hint="pip install 'layerctl[ray]'"
+        ) from None
+    if not jobs:
+        return
+    started = not ray.is_initialized()
+    if started:
+        import logging
+
+        ray.init(
+            address=None if address == "local" else address,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            include_dashboard=False,
+            configure_logging=True,
+        )
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        gpus = 0 if options.settings.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
+        size = count if count > 1 else max(gpus, 1)
+        items = [{"input": str(job.input), "output": str(job.output)} for job in jobs]
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            _RayDecomposer,
+            fn_constructor_kwargs={"options": options},
+            compute=ray.data.ActorPoolStrategy(size=size),
+            num_gpus=1 if gpus else 0,
+            batch_size=1,
+        )
+        for row in dataset.iter_rows():
+            yield _from_row(row)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _RayDecomposer:
+    """A Ray Data actor: loads the backend once, then decomposes one path per call."""
+
+    def __init__(self, options: Options) -> None:
+        from layerctl.backends import base
+
+        self.options = options
+        base.load(options.backend, options.settings)  # the model, once per actor
+
+    def __call__(self, rows: dict[str, Any]) -> dict[str, list[Any]]:
+        import json
+
+        results = [
+            batch.attempt(Job(Path(i), Path(o)), self.options)
+            for i, o in zip(rows["input"], rows["output"], strict=True)
+        ]
+        return {
+            "input": [str(r.input) for r in results],
+            "output": [str(r.output) for r in results],
+            "status": [r.status for r in results],
+            "error": [r.error or "" for r in results],
+            "seconds": [r.seconds for r in results],
+            "backend": [r.backend or "" for r in results],
+            "layers": [json.dumps(r.layers) for r in results],  # nested: keep Arrow out of it
+        }
+
+
+def _from_row(row: dict[str, Any]) -> Result:
+    import json
+
+    return Result(
+        Path(row["input"]),
+        Path(row["output"]),
+        row["status"],
+        row["error"] or None,
+        float(row["seconds"]),
+        row["backend"] or None,
+        json.loads(row["layers"]),
+    )

@@ -34,6 +34,25 @@ def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt
     np.testing.assert_array_equal(back.composite(), stack.composite())
 
 
+AWKWARD = ["a\tb", "line\nbreak", "nul\x00x", "esc\x1b[31m", "  spaces  ", "", "x" * 300]
+
+
+@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+def test_awkward_names_survive(tmp_path: Path, fmt: str) -> None:
+    """Names come back exactly, except: XML (ORA) cannot hold NUL or ESC; PSD caps at 255."""
+    pixels = np.zeros((4, 4, 4), np.uint8)
+    stack = LayerStack([Layer(name, pixels) for name in AWKWARD])
+    formats.write(stack, tmp_path / SUFFIX[fmt])
+    names = [layer.name for layer in formats.read(tmp_path / SUFFIX[fmt])]
+    if fmt == "ora":
+        expected = [n.replace("\x00", "\ufffd").replace("\x1b", "\ufffd") for n in AWKWARD]
+    elif fmt == "psd":
+        expected = [n[:255] for n in AWKWARD]  # Photoshop's limit
+    else:
+        expected = AWKWARD
+    assert names == expected
+
+
 @pytest.mark.parametrize("opaque", [True, False])
 def test_psd_merged_image_as_pillow_reads_it_is_our_composite(tmp_path: Path, opaque: bool) -> None:
     """Pillow reads the merged image raw; Photoshop stores its colour matted over white."""

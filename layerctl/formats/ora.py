@@ -5,14 +5,16 @@ then ``stack.xml``, one PNG per layer under ``data/`` cropped to its alpha bbox 
 ``x``/``y`` offsets, ``mergedimage.png`` and ``Thumbnails/thumbnail.png`` (at most
 256 px). Spec: https://www.openraster.org/baseline/file-layout-spec.html. ORA lists
 the stack TOP first; layerctl's bottom-first order is reversed on the way in and out.
-Groups are nested ``<stack>`` elements. Provenance metadata goes into an extra entry,
-``layerctl.json``, which other programs ignore.
+Groups are nested ``<stack>`` elements. Control characters that XML cannot hold become
+U+FFFD in layer names (PSD and PNG stacks keep every name exactly). Provenance
+metadata goes into an extra entry, ``layerctl.json``, which other programs ignore.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -31,6 +33,8 @@ MIMETYPE = b"image/openraster"
 ORA_VERSION = "0.0.6"
 METADATA = "layerctl.json"
 THUMBNAIL_MAX = 256
+# Characters XML 1.0 cannot hold even escaped (https://www.w3.org/TR/xml/#charsets).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def write(stack: LayerStack, path: Path) -> None:
@@ -62,7 +66,7 @@ def _add_layers(
     """Add ``layers`` (bottom first) under ``parent`` in ORA's top-first order."""
     for layer in reversed(layers):
         attrs = {
-            "name": layer.name,
+            "name": _NOT_XML.sub("\ufffd", layer.name),
             "visibility": "visible" if layer.visible else "hidden",
             "opacity": "1.0",
             "composite-op": "svg:src-over",

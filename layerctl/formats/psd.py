@@ -1,14 +1,14 @@
 """PSD via psd-tools: an RGBA document, one RLE pixel layer per layer, groups as folders.
 
 Layers are cropped to their alpha bbox with offsets (PSD's own model); a fully
-transparent layer is written as a 0×0 layer so its name and place survive. The
-merged image carries real alpha (psd-tools writes an all-zero alpha unless
-``_merged_alpha`` is set before layers are added), so readers of the merged image
-alone (Pillow, ImageMagick's ``[0]``) see the composite. As Photoshop does, the
-merged colour is stored matted over white where the composite is translucent;
-ImageMagick un-mattes it (its ``psd:alpha-unblend`` default), Pillow does not.
-Provenance goes into the document's XMP packet as JSON; the input's ICC profile into
-the ICC resource.
+transparent layer is written as a 0×0 layer so its name and place survive; names are
+cut at Photoshop's 255 characters. The merged image carries real alpha (psd-tools
+writes an all-zero alpha unless ``_merged_alpha`` is set before layers are added), so
+readers of the merged image alone (Pillow, ImageMagick's ``[0]``) see the composite.
+As Photoshop does, the merged colour is stored matted over white where the composite
+is translucent; ImageMagick un-mattes it (its ``psd:alpha-unblend`` default), Pillow
+does not. Provenance goes into the document's XMP packet as JSON; the input's ICC
+profile into the ICC resource.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from layerctl.stack import Layer, LayerStack
 XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMP = "http://ns.adobe.com/xap/1.0/"
+MAX_NAME = 255  # Photoshop's (and psd-tools') limit on a layer name
 _XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"  # the fixed id XMP spec part 1, 7.3.2 requires
 
 
@@ -88,7 +89,7 @@ def _add_layers(parent: Any, layers: list[Layer]) -> None:
             )
         # Set after creation: a non-MacRoman name given at creation crashes save(),
         # while the setter also writes the Unicode name block (shared/NOTES.md).
-        node.name = layer.name
+        node.name = layer.name[:MAX_NAME]
         node.visible = layer.visible
 
 

@@ -30,7 +30,7 @@ from layerctl.imageio import _short, to_rgba
 from layerctl.stack import Layer, LayerStack
 
 MIMETYPE = b"image/openraster"
-ORA_VERSION = "0.0.6"
+ORA_VERSION = "0.0.5"  # the latest published draft of the spec
 METADATA = "layerctl.json"
 THUMBNAIL_MAX = 256
 # Characters XML 1.0 cannot hold even escaped (https://www.w3.org/TR/xml/#charsets).

@@ -206,6 +206,10 @@ def process(job: Job, options: Options) -> LayerStack:
         raise UsageError(f"{job.output} is the input", hint="choose another output path")
     stack = decompose_source(source, options)
     formats.write(stack, job.output, options.fmt, force=options.force)
+    if options.preview:
+        from layerctl.preview import preview_path, write_preview
+
+        write_preview(stack, preview_path(job.output), source.pixels, force=options.force)
     return stack
 
 

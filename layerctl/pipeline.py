@@ -34,6 +34,7 @@ class Options:
     fmt: str | None = None
     force: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    preview: bool = False  # also write <output>.preview.png, a contact sheet
 
 
 def layer_count(pixels, options: Options) -> int:

@@ -119,17 +119,21 @@ def run_ray(jobs: Sequence[Job], options: Options, address: str, count: int) -> 
         ) from None
     if not jobs:
         return
+    import logging
+
+    from layerctl import console
+
+    level = logging.DEBUG if console.state.debug else logging.ERROR
     started = not ray.is_initialized()
     if started:
-        import logging
-
         ray.init(
             address=None if address == "local" else address,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
+            logging_level=level,
+            log_to_driver=console.state.debug,
             include_dashboard=False,
-            configure_logging=True,
         )
+    for name in ("ray", "ray.data"):  # our progress bar and summary say enough
+        logging.getLogger(name).setLevel(level)
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layerctl import preview
+from layerctl import formats, preview
 from layerctl.errors import OutputExists
 from layerctl.stack import Layer, LayerStack
 
@@ -158,7 +158,6 @@ def test_preview_path_sits_beside_the_result() -> None:
 
 @pytest.mark.parametrize("name", ["result.psd", "result.ora", "result"])
 def test_preview_command_reads_each_format(tmp_path: Path, cli, flat_design, name) -> None:
-    from layerctl import formats
     from layerctl.imageio import sha256_file
 
     source = tmp_path / "in.png"
@@ -179,3 +178,38 @@ def test_preview_command_reads_each_format(tmp_path: Path, cli, flat_design, nam
     assert res.code == 0 and "without the original" in res.stderr
     res = cli("preview", result, "-o", tmp_path / "sheet.jpg")
     assert res.code == 2 and "PNG" in res.stderr
+
+
+@pytest.fixture
+def stripes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stripes_backend import register
+
+    register(monkeypatch)
+
+
+def test_decompose_preview_single_and_batch(tmp_path: Path, cli, stripes, flat_design) -> None:
+    source = tmp_path / "in" / "poster.png"
+    source.parent.mkdir()
+    Image.fromarray(flat_design).save(source)
+    Image.fromarray(flat_design[::-1].copy()).save(source.with_name("other.png"))
+    args = ("-b", "stripes", "-n", "3", "--preview")
+
+    single = tmp_path / "single.psd"
+    res = cli("decompose", source, "-o", single, *args)
+    assert res.code == 0, res.stderr
+    sheet = preview.preview_path(single)
+    plan = preview.layout(formats.read(single), with_original=True)
+    assert Image.open(sheet).size == plan.size
+    diff = plan.tile("difference")
+    assert diff is not None  # lossless: the difference map is black
+    assert not np.asarray(Image.open(sheet).convert("RGB").crop(diff.box)).any()
+
+    single.unlink()  # the sheet is still there: refused before any work, without --force
+    res = cli("decompose", source, "-o", single, *args)
+    assert res.code == 1 and "preview.png already exists" in res.stderr
+    assert not single.exists()
+
+    res = cli("decompose", source.parent, "-o", tmp_path / "out", *args)
+    assert res.code == 0, res.stderr
+    made = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert made == ["other.psd", "other.psd.preview.png", "poster.psd", "poster.psd.preview.png"]

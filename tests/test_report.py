@@ -174,6 +174,59 @@ def test_sorting_by_status_and_time_in_chromium(tmp_path: Path, records: list[di
         assert Image.open(io.BytesIO(png)).format == "PNG"
 
 
+@pytest.fixture
+def batch_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, flat_design) -> Path:
+    """``decompose DIR --preview --report``: three images (two hostile names), one corrupt."""
+    from stripes_backend import register
+
+    register(monkeypatch)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, name in enumerate(["poster.png", HOSTILE[0], HOSTILE[1]]):
+        Image.fromarray(np.roll(flat_design, 7 * i, axis=0)).save(folder / name, format="PNG")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n corrupt")
+    target = tmp_path / "reports" / "batch.html"
+    args = ("-o", tmp_path / "out", "-b", "stripes", "-n", "3", "--seed", "7")
+    res = cli("decompose", folder, *args, "--preview", "--report", target)
+    assert res.code == 3, res.stderr  # the corrupt input failed, the others did not
+    assert target.is_file() and "batch.html" in res.stderr
+    again = cli("decompose", folder, *args, "--report", target)
+    assert again.code == 1 and "already exists" in again.stderr  # checked before any work
+    return target
+
+
+def test_decompose_writes_a_report_for_a_batch(batch_report: Path) -> None:
+    page = _Page.parse(batch_report.read_text(encoding="utf-8"))
+    by_name = {Path(row[1]).name: row[2] for row in page.rows}
+    assert by_name == {
+        "corrupt.png": "failed",
+        "poster.png": "ok",
+        HOSTILE[0]: "ok",
+        HOSTILE[1]: "ok",
+    }
+    assert page.scripts == 1 and not page.event_handlers
+    assert len(page.links) == 3  # each ok row links to its sheet, relative to the report
+    for link in page.links:
+        assert (batch_report.parent / urllib.request.url2pathname(link)).is_file()
+    text = batch_report.read_text(encoding="utf-8")
+    assert "backend=stripes" in text and "seed=7" in text
+
+
+def test_single_input_report_is_a_usage_error(tmp_path: Path, cli, flat_design) -> None:
+    source = tmp_path / "in.png"
+    Image.fromarray(flat_design).save(source)
+    res = cli("decompose", source, "--report", tmp_path / "r.html")
+    assert res.code == 2 and "--report" in res.stderr
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_chromium_opens_the_report_of_a_real_batch(tmp_path: Path, batch_report: Path) -> None:
+    page = _Page.parse(_chromium(tmp_path, "--dump-dom", batch_report.as_uri()))
+    assert len(page.rows) == 4 and page.scripts == 1 and not page.event_handlers
+    assert {Path(row[1]).name for row in page.rows} >= set(HOSTILE[:2])
+
+
 # -- helpers: a browser run, an HTML reader and a tiny WebDriver client ---------------
 
 

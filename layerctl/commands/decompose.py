@@ -18,7 +18,8 @@ import typer
 
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.imageio import DEFAULT_MAX_PIXELS
+from layerctl.errors import UsageError
+from layerctl.imageio import DEFAULT_MAX_PIXELS, check_writable
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -117,6 +118,13 @@ def decompose(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop a batch at the first failure.")
     ] = False,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Also write <output>.preview.png, a contact sheet.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Batch: write a self-contained HTML report here."),
+    ] = None,
     json_out: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -145,14 +153,19 @@ def decompose(
         fmt=fmt,
         force=force,
         max_pixels=max_pixels,
+        preview=preview,
         recursion=recursion.Plan(
             recursive, recursion.parse_indices(split_layers), min_coverage, split_background
         ),
     )
     if batch.is_batch(inputs):
+        if report is not None:
+            check_writable(report, force)
         sources = batch.collect(inputs, recursive_dirs, _stdin(inputs), exclude=output)
         jobs = batch.plan(sources, output, fmt or "psd")
-        _run_batch(jobs, options, workers, ray, fail_fast, json_out)
+        _run_batch(jobs, options, workers, ray, fail_fast, json_out, report)
+    elif report is not None:
+        raise UsageError("--report is for batches", hint="give a folder, a glob or several inputs")
     else:
         _run_one(Path(inputs[0]), output, options, json_out)
 
@@ -179,11 +192,13 @@ def build_options(**values) -> object:
 
 def _run_one(input: Path, output: Path | None, options, json_out: bool) -> None:
     from layerctl import batch, formats
-    from layerctl.imageio import check_writable
+    from layerctl.preview import preview_path
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
     formats.format_for(job.output, options.fmt)  # usage errors before any work
     check_writable(job.output, options.force)
+    if options.preview:
+        check_writable(preview_path(job.output), options.force)
     start = time.perf_counter()
     with console.status(f"decomposing {input.name}"):
         stack = batch.process(job, options)
@@ -193,7 +208,9 @@ def _run_one(input: Path, output: Path | None, options, json_out: bool) -> None:
     console.info(f"wrote {job.output} ({len(stack.leaves())} layers, {result.seconds:.1f} s)")
 
 
-def _run_batch(jobs, options, workers: int, ray: str | None, fail_fast: bool, json_out: bool):
+def _run_batch(
+    jobs, options, workers: int, ray: str | None, fail_fast: bool, json_out: bool, report
+):
     from layerctl import batch, progress
     from layerctl import workers as pool
     from layerctl.errors import BatchFailed
@@ -226,9 +243,25 @@ def _run_batch(jobs, options, workers: int, ray: str | None, fail_fast: bool, js
         finally:
             stream.close()
     progress.summary(results, time.perf_counter() - start)
+    if report is not None:
+        _write_report(report, results, options)
     failed = sum(result.status == "failed" for result in results)
     if failed:
         raise BatchFailed(f"{failed} of {len(jobs)} inputs failed", hint="see the errors above")
+
+
+def _write_report(path: Path, results, options) -> None:
+    from dataclasses import asdict
+
+    from layerctl import report
+    from layerctl.preview import preview_path
+
+    records = [result.record() for result in results]
+    if options.preview:  # the report links each thumbnail to its contact sheet
+        records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
+    settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
+    report.write(records, path, force=options.force, settings=settings)
+    console.info(f"wrote {path}")
 
 
 def _emit(result, json_out: bool) -> None:

@@ -1,0 +1,80 @@
+"""--workers and --ray write the same files and report the same results as the plain run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from layerctl import formats, workers
+from layerctl.pipeline import Options
+
+ARGS = ["-b", "classic", "-n", "3", "--json", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four small flat graphics, one in a subfolder."""
+    pytest.importorskip("cv2")
+    root = tmp_path_factory.mktemp("workers") / "in"
+    for i in range(4):
+        image = Image.new("RGB", (48, 32), (240, 236, 220))
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((4 + 3 * i, 4, 22 + 3 * i, 22), fill=(200, 40, 40))
+        draw.rectangle((24, 14, 44, 26), fill=(30, 80, 190))
+        path = root / ("sub" if i == 3 else "") / f"img{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+    return root
+
+
+def _run(cli, folder: Path, out: Path, *extra: str) -> dict[str, dict]:
+    result = cli("decompose", folder, "--recursive-dirs", "-o", out, *ARGS, *extra)
+    assert result.code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    return {r["input"]: {**r, "seconds": None} for r in records}
+
+
+def _same_files(a: Path, b: Path) -> None:
+    names = sorted(p.relative_to(a) for p in a.rglob("*.psd"))
+    assert names == sorted(p.relative_to(b) for p in b.rglob("*.psd")) and len(names) == 4
+    for name in names:
+        left, right = formats.read(a / name), formats.read(b / name)
+        assert [la.name for la in left.walk()] == [la.name for la in right.walk()]
+        for x, y in zip(left.walk(), right.walk(), strict=True):
+            assert np.array_equal(x.pixels, y.pixels), name
+
+
+def test_two_local_workers_match_the_plain_run(cli, folder, tmp_path):
+    expected = _run(cli, folder, tmp_path / "plain")
+    got = _run(cli, folder, tmp_path / "two", "--workers", "2")
+    assert {k: {**v, "output": Path(v["output"]).name} for k, v in got.items()} == {
+        k: {**v, "output": Path(v["output"]).name} for k, v in expected.items()
+    }
+    _same_files(tmp_path / "plain", tmp_path / "two")
+
+
+@pytest.mark.slow
+def test_ray_local_mode_matches_the_plain_run(cli, folder, tmp_path):
+    pytest.importorskip("ray.data")
+    expected = _run(cli, folder, tmp_path / "plain")
+    got = _run(cli, folder, tmp_path / "ray", "--ray", "local", "--workers", "2")
+    assert {k: {**v, "output": Path(v["output"]).name} for k, v in got.items()} == {
+        k: {**v, "output": Path(v["output"]).name} for k, v in expected.items()
+    }
+    _same_files(tmp_path / "plain", tmp_path / "ray")
+
+
+def test_gpu_pinning_follows_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert workers.visible_gpus(Options()) == ["2", "5"]
+    assert workers.worker_count(0, Options()) == 2
+    assert workers.worker_count(3, Options()) == 3
+    from layerctl.backends.base import BackendSettings
+
+    assert workers.visible_gpus(Options(settings=BackendSettings(device="cpu"))) == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert workers.visible_gpus(Options()) == []

@@ -77,8 +77,8 @@ def build_tiny_checkpoint(root: Path) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer()
-    tokenizer.save_pretrained(root / "tokenizer")
-    tokenizer.save_pretrained(root / "processor")
+    _save_tokenizer(tokenizer, root / "tokenizer", fast=False)
+    _save_tokenizer(tokenizer, root / "processor", fast=True)
     _image_processor().save_pretrained(root / "processor")
 
     torch.manual_seed(SEED)
@@ -108,13 +108,19 @@ def build_tiny_checkpoint(root: Path) -> Path:
 
 
 def _tokenizer():
-    """A byte-level BPE trained in memory, with the Qwen special tokens, as Qwen2TokenizerFast."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
+    """A byte-level BPE trained in memory with Qwen2's pre-tokenizer, as a Qwen2Tokenizer."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     trainer = trainers.BpeTrainer(
         vocab_size=400,
         special_tokens=SPECIAL_TOKENS,
@@ -122,12 +128,27 @@ def _tokenizer():
         show_progress=False,
     )
     bpe.train_from_iterator(_CORPUS, trainer=trainer)
-    return Qwen2TokenizerFast(
-        tokenizer_object=bpe,
+    model = json.loads(bpe.to_str())["model"]
+    return Qwen2Tokenizer(
+        vocab=model["vocab"],
+        merges=[tuple(m) for m in model["merges"]],
+        unk_token=None,
+        bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL_TOKENS[1:],
     )
+
+
+def _save_tokenizer(tokenizer, folder: Path, fast: bool) -> None:
+    """As on the hub: vocab.json + merges.txt, and tokenizer.json only in processor/."""
+    tokenizer.save_pretrained(folder)
+    model = json.loads((folder / "tokenizer.json").read_text("utf-8"))["model"]
+    (folder / "vocab.json").write_text(json.dumps(model["vocab"], ensure_ascii=False), "utf-8")
+    merges = "".join(" ".join(pair) + "\n" for pair in model["merges"])
+    (folder / "merges.txt").write_text("#version: 0.2\n" + merges, "utf-8")
+    if not fast:
+        (folder / "tokenizer.json").unlink()
 
 
 def _image_processor():

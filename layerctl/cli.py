@@ -55,6 +55,10 @@ app.add_typer(weights.app)
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map every failure to one line on stderr and an exit code."""
     console.state.debug = os.environ.get("LAYERCTL_DEBUG", "") not in {"", "0"}
+    if "_LAYERCTL_COMPLETE" in os.environ:  # a shell asks (completions/): enable its classes
+        from typer.completion import completion_init
+
+        completion_init()
     try:
         command = typer.main.get_command(app)
         defaults = config.default_map(command)  # LAYERCTL_* and layerctl.toml

@@ -1,0 +1,1 @@
+complete --command layerctl --no-files --arguments "(env _LAYERCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) layerctl)" --condition "env _LAYERCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) layerctl"

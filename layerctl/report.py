@@ -82,16 +82,16 @@ for (const th of document.querySelectorAll("th[data-sort]")) {
 }
 """
 
-# (header, sort kind or None, CSS class)
+# (header, sort kind or None)
 _COLUMNS = (
-    ("", None, ""),
-    ("input", "text", "path"),
-    ("status", "number", ""),
-    ("seconds", "number", "num"),
-    ("layers", "number", "num"),
-    ("backend", "text", ""),
-    ("settings", None, "settings"),
-    ("error", None, "error"),
+    ("", None),
+    ("input", "text"),
+    ("status", "number"),
+    ("seconds", "number"),
+    ("layers", "number"),
+    ("backend", "text"),
+    ("settings", None),
+    ("error", None),
 )
 
 
@@ -105,9 +105,9 @@ def render(
 ) -> str:
     """The report for ``records`` (the per-input dicts of ``decompose --json``).
 
-    ``settings`` are the run's options, shown once under the summary; a record's own
-    extra fields are shown in its row. ``base`` is the folder the report will live in:
-    a row whose preview sheet exists links its thumbnail to it, relative to ``base``.
+    ``settings`` are the run's options, shown once under the summary; fields a record
+    has beyond the usual ones get a settings column. ``base`` is the folder the report
+    will live in: a row whose preview sheet exists links its thumbnail to it.
     """
     generated = generated or datetime.now(timezone.utc)
     csp = "; ".join(
@@ -120,14 +120,16 @@ def render(
             "form-action 'none'",
         )
     )
+    columns = _columns(records)
     head = "".join(
         f'<th data-sort="{sort}" data-column="{_e(name)}">'
         f'<button type="button">{_e(name)}</button></th>'
         if sort
         else f"<th>{_e(name)}</th>"
-        for name, sort, _ in _COLUMNS
+        for name, sort in columns
     )
-    rows = "\n".join(_row(record, base) for record in records)
+    with_settings = ("settings", None) in columns
+    rows = "\n".join(_row(record, base, with_settings) for record in records)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -203,12 +205,17 @@ def _settings_line(settings: Mapping[str, Any]) -> str:
     return f'<p class="settings">settings: {pairs}</p>'
 
 
-def _row(record: Mapping[str, Any], base: Path | None) -> str:
+def _columns(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """(header, sort kind); the settings column only when some record has extra fields."""
+    extras = any(_extra(record) for record in records)
+    return [(name, sort) for name, sort in _COLUMNS if extras or name != "settings"]
+
+
+def _row(record: Mapping[str, Any], base: Path | None, with_settings: bool) -> str:
     status = str(record.get("status", "unknown"))
     seconds = record.get("seconds")
-    layers = _layer_count(record)
-    extra = {k: v for k, v in record.items() if k not in CORE_FIELDS}
-    settings = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in _flatten(extra))
+    layers = _layer_count(record) if status == "ok" else None
+    settings = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in _flatten(_extra(record)))
     cells = (
         _thumbnail_cell(record, base),
         f'<td class="path">{_e(record.get("input", ""))}</td>',
@@ -218,7 +225,7 @@ def _row(record: Mapping[str, Any], base: Path | None) -> str:
         f'<td class="num" data-value="{"" if layers is None else layers}">'
         f"{'' if layers is None else layers}</td>",
         f"<td>{_e(record.get('backend') or '')}</td>",
-        f'<td class="settings">{settings}</td>',
+        f'<td class="settings">{settings}</td>' if with_settings else "",
         f'<td class="error">{_e(record.get("error") or "")}</td>',
     )
     return f'<tr class="status-{_e(_css_word(status))}">{"".join(cells)}</tr>'
@@ -251,13 +258,22 @@ def thumbnail_uri(path: Path, size: int = THUMB_SIZE) -> str | None:
     return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _extra(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in CORE_FIELDS}
+
+
 def _flatten(fields: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    """(key, value) pairs; a nested dict (``parameters``) gives its own fields."""
+    """(key, value) pairs without empty values; a nested dict gives its own fields
+    (prefixed with its name where a key repeats)."""
+    seen: set[str] = set()
     for key, value in fields.items():
-        if isinstance(value, Mapping):
-            yield from value.items()
-        else:
-            yield key, value
+        inner = value.items() if isinstance(value, Mapping) else [(key, value)]
+        for sub, item in inner:
+            if item is None or item == () or item == []:
+                continue
+            name = f"{key}.{sub}" if sub in seen else sub
+            seen.add(sub)
+            yield name, item
 
 
 def _layer_count(record: Mapping[str, Any]) -> int | None:

@@ -96,6 +96,15 @@ def test_text_is_escaped_and_nothing_is_external(records: list[dict]) -> None:
     assert "default-src 'none'" in page.csp
 
 
+def test_settings_column_only_for_records_with_extra_fields(records: list[dict]) -> None:
+    with_extras = _Page.parse(report.render(records))
+    assert len(with_extras.rows[0]) == 8 and "seed=0" in with_extras.rows[0][6]
+    plain = [{k: v for k, v in r.items() if k != "parameters"} for r in records]
+    page = _Page.parse(report.render(plain))
+    assert len(page.rows[0]) == 7 and page.rows[-1][-1].endswith("failed")
+    assert page.rows[2][4] == ""  # a failed input has no layer count
+
+
 def test_thumbnail_links_to_an_existing_preview_sheet(tmp_path: Path, records: list[dict]) -> None:
     sheet = tmp_path / "out" / "poster.psd.preview.png"
     sheet.parent.mkdir()
@@ -210,6 +219,7 @@ def test_decompose_writes_a_report_for_a_batch(batch_report: Path) -> None:
         assert (batch_report.parent / urllib.request.url2pathname(link)).is_file()
     text = batch_report.read_text(encoding="utf-8")
     assert "backend=stripes" in text and "seed=7" in text
+    assert text.count("layers=3") == 1 and "=None" not in text  # no duplicates, no blanks
 
 
 def test_single_input_report_is_a_usage_error(tmp_path: Path, cli, flat_design) -> None:

@@ -260,6 +260,7 @@ def _write_report(path: Path, results, options) -> None:
     if options.preview:  # the report links each thumbnail to its contact sheet
         records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
     settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
+    del settings["request"]["layers"]  # set per image; the run's choice is options.layers
     report.write(records, path, force=options.force, settings=settings)
     console.info(f"wrote {path}")
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from layerctl.errors import LayerctlError
+from layerctl.errors import BadResult, LayerctlError
 from layerctl.imageio import atomic_output, read_image
 from layerctl.stack import Layer, LayerStack
 
@@ -95,6 +95,8 @@ def thumb_size(canvas: tuple[int, int]) -> tuple[int, int]:
 
 def layout(stack: LayerStack, *, with_original: bool, header: str | None = None) -> Layout:
     """Place the summary row and one tile per layer (groups' children indented)."""
+    if not stack.layers:
+        raise BadResult("the result has no layers to preview")
     tw, th = thumb_size(stack.size)
     cell_w, cell_h = max(tw, CELL_MIN_WIDTH), th + LABEL_HEIGHT
     summary = [_Entry("composite", "", "recomposed", "all visible layers", 0)]

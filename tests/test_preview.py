@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from layerctl import formats, preview
-from layerctl.errors import OutputExists
+from layerctl.errors import BadResult, OutputExists
 from layerctl.stack import Layer, LayerStack
 
 
@@ -117,6 +117,11 @@ def test_difference_map_is_black_for_an_exact_result_and_keeps_a_one_pixel_error
     sheet, _ = preview.contact_sheet(stack, original)
     area = np.asarray(sheet)[top:bottom, left:right]
     assert (area.max(axis=-1) > 200).sum() >= 1
+
+
+def test_an_empty_stack_is_a_bad_result() -> None:
+    with pytest.raises(BadResult):
+        preview.layout(LayerStack([]), with_original=False)
 
 
 def test_without_an_original_there_is_no_difference_tile() -> None:

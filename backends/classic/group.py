@@ -1,31 +1,87 @@
-"""Grouping lifted elements into the requested number of layers, and ordering them."""
+"""Grouping regions into the requested number of layers.
+
+Regions that overlap must land on different layers for either to stay whole, while
+regions side by side may share one. So layers follow depth first: a region's level
+is one more than the highest level under it in the occlusion order (levels are the
+longest-path layering of the DAG; regions of one level never overlap). Levels are
+then split by colour and position when more layers are asked for, or adjacent levels
+merged when fewer are.
+"""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 POSITION_WEIGHT = 0.5  # how much distance on the canvas counts against colour difference
 
 
-def group(features: np.ndarray, count: int) -> list[list[int]]:
-    """Split elements into ``count`` groups that are alike in colour and near each other.
+def levels(ranks: list[int], above: list[set[int]]) -> list[int]:
+    """Level (0 = lowest) per region index, from a bottom-first order and "is under" sets."""
+    level = [0] * len(ranks)
+    for i in ranks:  # bottom first: every region below i already has its level
+        for upper in above[i]:
+            level[upper] = max(level[upper], level[i] + 1)
+    return level
 
-    ``features`` is (K, D): per element its mean colour (0..1) and centre (0..1 of the
-    canvas diagonal). Ward's agglomerative clustering (scipy) merges the most alike
-    first, so a line of same-coloured glyphs becomes one text layer before it is
-    merged with anything else. Groups come back in element order of their first member.
+
+def plan(level: list[int], features: np.ndarray, areas: np.ndarray, count: int) -> list[list[int]]:
+    """``count`` or fewer groups of region indices, bottom first.
+
+    Fewer only when there are fewer regions than ``count``.
     """
-    k = len(features)
-    if k <= count:
-        return [[i] for i in range(k)]
-    if count == 1:
-        return [list(range(k))]
-    from scipy.cluster.hierarchy import fcluster, linkage
+    by_level: dict[int, list[int]] = {}
+    for index, lv in enumerate(level):
+        by_level.setdefault(lv, []).append(index)
+    stacks = [by_level[lv] for lv in sorted(by_level)]
+    while len(stacks) > count:  # merge the adjacent pair with the least area
+        sizes = [areas[a].sum() + areas[b].sum() for a, b in itertools.pairwise(stacks)]
+        k = int(np.argmin(sizes))
+        stacks[k : k + 2] = [stacks[k] + stacks[k + 1]]
+    slots = [1] * len(stacks)
+    trees = [_tree(features[members]) for members in stacks]
+    while sum(slots) < count:  # the next layer goes where it separates the most
+        gains = [
+            _height(tree, slot) if slot < len(members) else -1.0
+            for tree, slot, members in zip(trees, slots, stacks, strict=True)
+        ]
+        k = int(np.argmax(gains))
+        if gains[k] < 0:
+            break
+        slots[k] += 1
+    groups = []
+    for members, slot, tree in zip(stacks, slots, trees, strict=True):
+        groups += _split(members, slot, tree)
+    return groups
 
+
+def _weighted(features: np.ndarray) -> np.ndarray:
     weights = np.array([1.0] * (features.shape[1] - 2) + [POSITION_WEIGHT] * 2)
-    tree = linkage(features * weights, method="ward")
+    return features * weights
+
+
+def _tree(features: np.ndarray):
+    """Ward's agglomerative clustering (scipy) of colour + position, or None for one."""
+    if len(features) < 2:
+        return None
+    from scipy.cluster.hierarchy import linkage
+
+    return linkage(_weighted(features), method="ward")
+
+
+def _height(tree, clusters: int) -> float:
+    """How far apart the two groups are that the next split (clusters → +1) separates."""
+    return float(tree[-clusters, 2]) if tree is not None else -1.0
+
+
+def _split(members: list[int], count: int, tree) -> list[list[int]]:
+    if count <= 1 or tree is None:
+        return [members]
+    from scipy.cluster.hierarchy import fcluster
+
     labels = fcluster(tree, t=count, criterion="maxclust")
-    groups: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(int(label), []).append(index)
-    return sorted(groups.values(), key=lambda members: members[0])
+    parts: dict[int, list[int]] = {}
+    for index, label in zip(members, labels, strict=True):
+        parts.setdefault(int(label), []).append(index)
+    return sorted(parts.values(), key=lambda part: part[0])

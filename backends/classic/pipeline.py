@@ -1,71 +1,109 @@
-"""The classic decomposition: background, elements with soft edges, layers."""
+"""The classic decomposition: background, regions peeled off top first, layers.
+
+1. Estimate the background and a smooth model of it under the whole canvas.
+2. Split the rest into regions (flat or smoothly shaded areas with their rims).
+3. Order regions by occlusion and let each reach under the ones above it (its hull).
+4. Peel from the top: each region's alpha and colour come from unblending the
+   image against what lies under it (the next region's colour, or the background
+   model); the image under it is then what the peeled layer covered.
+5. Group regions into the requested number of layers.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from layerctl.backends.classic import group, matting, segment
+from layerctl.backends.classic import group, matting, occlusion, regions, segment
+from layerctl.backends.classic.fill import pull_push
 
 
 def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     """``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to ``image``.
 
-    Layer 0 is the background, painted in behind everything lifted off it. Elements
-    (connected pieces of foreground) are grouped into the other ``layers - 1``; when
-    there are fewer elements than that, the spare layers are empty and come last (top).
+    Layer 0 is the background, painted in behind everything lifted off it. Regions are
+    grouped into the other ``layers - 1``; when there are fewer regions than that, the
+    spare layers are empty and come last (on top). With one layer, it is the image.
     """
-    import cv2
-
     h, w = image.shape[:2]
+    if layers == 1:
+        return [image.copy()]
     f = segment.channels(image)
     background = segment.estimate_background(image)
-    found = segment.elements(background)
-    touching = cv2.dilate(background.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    alphas, colours, features = [], [], []
-    for element in found:
-        rows, cols = element.box
-        alpha, colour = matting.lift(
-            f[rows, cols],
-            background.model[rows, cols],
-            element.mask,
-            element.mask & touching[rows, cols],
-        )
-        alphas.append(alpha)
-        colours.append(colour)
-        features.append(_features(element, alpha, colour, (h, w)))
+    labels, found = regions.find_regions(f, background)
+    ranks, above = occlusion.order(found, regions.adjacency(labels))
+    reach = occlusion.supports(found, ranks)
+    fills = [pull_push(f[r.box], r.core if r.core.any() else r.visible) for r in found]
+    work = f.copy()
+    lifted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for depth in range(len(ranks) - 1, -1, -1):
+        i = ranks[depth]
+        region = found[i]
+        under = _under(background.model, found, reach, fills, ranks[:depth], region.box)
+        crop = work[region.box]
+        alpha, colour = matting.lift(crop, under, region.visible, region.visible & ~region.core)
+        crop[region.visible] = under[region.visible]
+        hidden = reach[i] & ~region.visible
+        alpha = np.where(hidden, 1.0, alpha)
+        colour = np.where(hidden[..., None], _straight(fills[i]), colour)
+        lifted[i] = (alpha, colour)
     out = [_background_layer(image, background)]
-    slots = layers - 1
-    if slots > 0:
-        groups = group.group(np.array(features).reshape(len(found), -1), slots) if found else []
-        for members in groups:
-            layer = np.zeros((h, w, 4), np.float32)
-            for i in members:
-                rows, cols = found[i].box
-                region = found[i].mask
-                layer[rows, cols, :3][region] = colours[i][region]
-                layer[rows, cols, 3][region] = alphas[i][region] * 255.0
-            out.append(_to_uint8(layer))
-        out.extend(np.zeros((h, w, 4), np.uint8) for _ in range(slots - len(groups)))
-    elif found:  # one layer asked for: it is the image itself
-        out[0] = image.copy()
+    order_of = {index: rank for rank, index in enumerate(ranks)}
+    features = np.array([_features(found[i], *lifted[i], (h, w)) for i in range(len(found))])
+    areas = np.array([r.area for r in found])
+    level = group.levels(ranks, above)
+    groups = group.plan(level, features.reshape(len(found), -1), areas, layers - 1)
+    for members in groups:
+        layer = np.zeros((h, w, 4), np.float32)
+        for i in sorted(members, key=order_of.__getitem__):
+            _paint(layer, found[i].box, reach[i], *lifted[i])
+        out.append(_to_uint8(layer))
+    out.extend(np.zeros((h, w, 4), np.uint8) for _ in range(layers - 1 - len(groups)))
     return out
+
+
+def _under(model, found, reach, fills, lower: list[int], box) -> np.ndarray:
+    """What lies under ``box``: the background model, then each lower region's fill."""
+    under = model[box].copy()
+    for j in lower:
+        inter = occlusion._intersection(box, found[j].box)
+        if inter is None:
+            continue
+        mine = occlusion._crop(under, box, inter)
+        where = occlusion._crop(reach[j], found[j].box, inter)
+        mine[where] = occlusion._crop(fills[j], found[j].box, inter)[where]
+    return under
+
+
+def _paint(layer: np.ndarray, box, mask: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
+    """Composite one region's crop over ``layer`` (straight RGBA float, 0..255)."""
+    target = layer[box]
+    a = (alpha * mask)[..., None]
+    below = target[..., 3:4] / 255.0
+    out_a = a + below * (1 - a)
+    premul = colour * a + target[..., :3] * below * (1 - a)
+    target[..., :3] = np.where(out_a > 1e-6, premul / np.maximum(out_a, 1e-6), 0.0)
+    target[..., 3:4] = out_a * 255.0
+
+
+def _straight(premul: np.ndarray) -> np.ndarray:
+    opacity = premul[..., 3:4] / 255.0
+    return np.clip(np.where(opacity > 1e-3, premul[..., :3] / np.maximum(opacity, 1e-3), 0), 0, 255)
 
 
 def _background_layer(image: np.ndarray, background: segment.Background) -> np.ndarray:
     """The input where the background shows, its smooth model under the elements."""
     model = background.model
-    opacity = model[..., 3:4] / 255.0
-    straight = np.where(opacity > 1e-3, model[..., :3] / np.maximum(opacity, 1e-3), 0.0)
-    filled = np.concatenate([straight, model[..., 3:4]], axis=-1)
+    filled = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
     layer = np.where(background.mask[..., None], image.astype(np.float32), filled)
     return _to_uint8(layer)
 
 
-def _features(element: segment.Element, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray:
-    rows, cols = element.box
-    weight = alpha * element.mask
+def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray:
+    """Mean colour (0..1) and centre (fraction of the diagonal) of a lifted region."""
+    rows, cols = region.box
+    weight = alpha * region.visible
     total = max(float(weight.sum()), 1e-6)
     mean = (colour * weight[..., None]).sum(axis=(0, 1)) / total / 255.0
-    ys, xs = np.nonzero(element.mask)
+    ys, xs = np.nonzero(region.visible)
     diagonal = float(np.hypot(*size))
     centre = np.array([(ys.mean() + rows.start) / diagonal, (xs.mean() + cols.start) / diagonal])
     return np.concatenate([mean, centre])

@@ -46,9 +46,8 @@ def estimate_background(image: np.ndarray) -> Background:
     return Background(mask, model, threshold)
 
 
-def _border_region(f: np.ndarray) -> np.ndarray:
-    import cv2
-
+def flat_pixels(f: np.ndarray) -> np.ndarray:
+    """Pixels that differ from each 4-neighbour by less than FLAT_STEP: not on an edge."""
     step = np.zeros(f.shape[:2], np.float32)
     dx = np.abs(np.diff(f, axis=1)).max(axis=-1)
     dy = np.abs(np.diff(f, axis=0)).max(axis=-1)
@@ -56,7 +55,13 @@ def _border_region(f: np.ndarray) -> np.ndarray:
     step[:, 1:] = np.maximum(step[:, 1:], dx)
     step[:-1] = np.maximum(step[:-1], dy)
     step[1:] = np.maximum(step[1:], dy)
-    flat = (step < FLAT_STEP).astype(np.uint8)
+    return step < FLAT_STEP
+
+
+def _border_region(f: np.ndarray) -> np.ndarray:
+    import cv2
+
+    flat = flat_pixels(f).astype(np.uint8)
     count, labels = cv2.connectedComponents(flat, connectivity=4)
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     border = border[border > 0]

@@ -27,20 +27,16 @@ class Progress:
         if not console.interactive():
             yield self
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            SpinnerColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich import progress
 
-        bar = _rich_progress(
-            SpinnerColumn(),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[current]}", markup=False),
+        bar = progress.Progress(
+            progress.SpinnerColumn(),
+            progress.MofNCompleteColumn(),
+            progress.BarColumn(),
+            progress.TimeRemainingColumn(),
+            progress.TextColumn("{task.fields[current]}", markup=False),
+            console=console.stderr(),
+            transient=True,
         )
         with bar:
             self._bar = bar
@@ -57,12 +53,6 @@ class Progress:
     def finished(self, result: Result) -> None:
         if self._bar is not None:
             self._bar.advance(self._task)
-
-
-def _rich_progress(*columns):
-    from rich.progress import Progress as RichProgress
-
-    return RichProgress(*columns, console=console.stderr(), transient=True)
 
 
 def summary(results: Sequence[Result], seconds: float) -> None:

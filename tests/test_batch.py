@@ -214,3 +214,20 @@ def test_killed_batch_resumes_without_corrupt_outputs(cli, stripes, tmp_path, si
     for name, pixels in sources.items():
         stack = formats.read(out / (name + (".psd" if fmt == "psd" else "")))
         assert np.abs(stack.composite().astype(int) - pixels).max() <= 1
+
+
+def test_progress_bar_on_a_terminal_only(cli, stripes, folder, tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from layerctl import console
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=120)
+    monkeypatch.setattr(console, "stderr", lambda: terminal)
+    assert cli("decompose", folder, "-o", tmp_path / "out", *STRIPES).code == 3
+    drawn = screen.getvalue()
+    assert "6/6" in drawn and "img4.png" in drawn  # count and current file
+    assert "failed: " in drawn  # the summary follows the bar
+    screen.truncate(0)
+    assert cli("decompose", folder, "-o", tmp_path / "out", "-q", *STRIPES).code == 3
+    assert "6/6" not in screen.getvalue()  # --quiet: no bar and no summary

@@ -170,7 +170,7 @@ def write_preview(
         original = original_from_metadata(stack, near)
     sheet, plan = contact_sheet(stack, original, header)
     with atomic_output(path, force=force) as tmp:
-        sheet.save(tmp, format="PNG", optimize=False)
+        sheet.save(tmp, format="PNG")
     return plan
 
 

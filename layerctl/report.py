@@ -277,12 +277,18 @@ def _flatten(fields: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
 
 
 def _layer_count(record: Mapping[str, Any]) -> int | None:
+    """Pixel layers written: a count, or the leaves of the layer records' group tree."""
     layers = record.get("layers")
     if isinstance(layers, int) and not isinstance(layers, bool):
         return layers
     if isinstance(layers, Sequence) and not isinstance(layers, str):
-        return len(layers)
+        return sum(_leaves(layer) for layer in layers)
     return None
+
+
+def _leaves(layer: Any) -> int:
+    children = layer.get("children") if isinstance(layer, Mapping) else None
+    return sum(_leaves(child) for child in children) if children else 1
 
 
 def _status_rank(status: str) -> int:

@@ -103,6 +103,8 @@ def test_settings_column_only_for_records_with_extra_fields(records: list[dict])
     page = _Page.parse(report.render(plain))
     assert len(page.rows[0]) == 7 and page.rows[-1][-1].endswith("failed")
     assert page.rows[2][4] == ""  # a failed input has no layer count
+    grouped = {**plain[0], "layers": [{"name": "bg"}, {"name": "g", "children": [{}, {}, {}]}]}
+    assert _Page.parse(report.render([grouped])).rows[0][4] == "4"  # pixel layers, not groups
 
 
 def test_thumbnail_links_to_an_existing_preview_sheet(tmp_path: Path, records: list[dict]) -> None:

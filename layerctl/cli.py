@@ -14,6 +14,7 @@ import typer
 
 from layerctl import __version__, config, console
 from layerctl.commands import backends, decompose, inspect, preview, split, weights
+from layerctl.commands import caption as caption_command
 from layerctl.commands import eval as eval_command
 from layerctl.errors import LayerctlError
 
@@ -49,6 +50,7 @@ app.command("backends")(backends.list_backends)
 app.command()(preview.preview)
 app.command("eval")(eval_command.evaluate)
 app.command()(split.split)
+app.command("caption")(caption_command.caption)
 app.add_typer(weights.app)
 
 

@@ -67,6 +67,11 @@ CaptionLang = Annotated[str, typer.Option("--caption-lang", help="Auto-caption l
 Weights = Annotated[str | None, typer.Option("--weights", help="Model folder or registry name.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cuda, mps or cpu.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="auto, bfloat16, float16 or float32.")]
+Offload = Annotated[
+    str,
+    typer.Option("--offload", help="Weights off the GPU: auto, none, model, group, sequential."),
+]
+VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (less memory).")]
 Lossless = Annotated[
     bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
 ]

@@ -36,11 +36,13 @@ from layerctl.options import (
     MaxLayers,
     MaxPixels,
     NegativePrompt,
+    Offload,
     Prompt,
     Quiet,
     Resolution,
     Seed,
     Steps,
+    VaeTiling,
     Weights,
 )
 
@@ -99,6 +101,8 @@ def decompose(
     weights: Weights = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
+    offload: Offload = "none",
+    vae_tiling: VaeTiling = False,
     output_size: Annotated[
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
@@ -148,6 +152,8 @@ def decompose(
         weights=weights,
         device=device,
         dtype=dtype,
+        offload=offload,
+        vae_tiling=vae_tiling,
         lossless=lossless,
         output_size=output_size,
         fmt=fmt,
@@ -185,7 +191,11 @@ def build_options(**values) -> object:
         caption_lang=values.pop("caption_lang"),
     )
     settings = BackendSettings(
-        weights=values.pop("weights"), device=values.pop("device"), dtype=values.pop("dtype")
+        weights=values.pop("weights"),
+        device=values.pop("device"),
+        dtype=values.pop("dtype"),
+        offload=values.pop("offload", "none"),
+        vae_tiling=values.pop("vae_tiling", False),
     )
     return Options(request=request, settings=settings, **values)
 

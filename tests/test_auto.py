@@ -1,0 +1,41 @@
+"""``-n auto``: the colour-cluster rule of layerctl.auto."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerctl.auto import suggest_layers
+
+
+def _canvas(colour=(240, 236, 220)) -> np.ndarray:
+    image = np.zeros((60, 80, 4), np.uint8)
+    image[...] = (*colour, 255)
+    return image
+
+
+def test_flat_regions_count_and_soft_edges_do_not(flat_design):
+    assert suggest_layers(flat_design) == 3  # background, disc, bar (anti-aliased edges)
+
+
+def test_a_gradient_is_one_layer():
+    image = _canvas()
+    image[..., 0] = np.linspace(100, 180, 80).astype(np.uint8)[None, :]  # a smooth ramp
+    image[20:40, 30:50, :3] = (20, 200, 60)
+    assert suggest_layers(image) == 2
+
+
+def test_clamped_between_two_and_max_layers():
+    image = _canvas()
+    for i, colour in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200), (200, 200, 0)]):
+        image[5 + 12 * i : 15 + 12 * i, 10:70, :3] = colour
+    assert suggest_layers(image, 8) == 5
+    assert suggest_layers(image, 3) == 3
+    assert suggest_layers(_canvas()) == 2  # one colour still gives two layers
+    assert suggest_layers(np.zeros((8, 8, 4), np.uint8)) == 2  # fully transparent
+
+
+def test_transparent_pixels_are_ignored():
+    image = _canvas((200, 0, 0))
+    image[:, :40, 3] = 0  # half the canvas is transparent, whatever its colour
+    image[:, :40, :3] = (0, 0, 255)
+    assert suggest_layers(image) == 2

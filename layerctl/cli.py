@@ -13,7 +13,7 @@ import sys
 import typer
 
 from layerctl import __version__, config, console
-from layerctl.commands import backends, decompose, inspect, preview, split, weights
+from layerctl.commands import backends, decompose, doctor, inspect, preview, split, weights
 from layerctl.commands import caption as caption_command
 from layerctl.commands import eval as eval_command
 from layerctl.errors import LayerctlError
@@ -49,6 +49,7 @@ app.command()(inspect.compose)
 app.command("backends")(backends.list_backends)
 app.command()(preview.preview)
 app.command("eval")(eval_command.evaluate)
+app.command()(doctor.doctor)
 app.command()(split.split)
 app.command("caption")(caption_command.caption)
 app.add_typer(weights.app)

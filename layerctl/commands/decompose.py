@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,6 +45,10 @@ from layerctl.options import (
     VaeTiling,
     Weights,
 )
+
+if TYPE_CHECKING:
+    from layerctl.batch import Job, Result
+    from layerctl.pipeline import Options
 
 _DEFAULTS = DecomposeRequest()
 
@@ -176,7 +180,7 @@ def decompose(
         _run_one(Path(inputs[0]), output, options, json_out)
 
 
-def build_options(**values) -> object:
+def build_options(**values: Any) -> Options:
     """pipeline.Options from the shared decomposition options of a command."""
     from layerctl.pipeline import Options
 
@@ -194,13 +198,13 @@ def build_options(**values) -> object:
         weights=values.pop("weights"),
         device=values.pop("device"),
         dtype=values.pop("dtype"),
-        offload=values.pop("offload", "none"),
-        vae_tiling=values.pop("vae_tiling", False),
+        offload=values.pop("offload"),
+        vae_tiling=values.pop("vae_tiling"),
     )
     return Options(request=request, settings=settings, **values)
 
 
-def _run_one(input: Path, output: Path | None, options, json_out: bool) -> None:
+def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:
     from layerctl import batch, formats
     from layerctl.preview import preview_path
 
@@ -219,8 +223,14 @@ def _run_one(input: Path, output: Path | None, options, json_out: bool) -> None:
 
 
 def _run_batch(
-    jobs, options, workers: int, ray: str | None, fail_fast: bool, json_out: bool, report
-):
+    jobs: list[Job],
+    options: Options,
+    workers: int,
+    ray: str | None,
+    fail_fast: bool,
+    json_out: bool,
+    report: Path | None,
+) -> None:
     from layerctl import batch, progress
     from layerctl import workers as pool
     from layerctl.errors import BatchFailed
@@ -234,8 +244,7 @@ def _run_batch(
             _emit(result, json_out)
         if ray is not None:
             stream = pool.run_ray(todo, options, ray, workers)
-        elif pool.worker_count(workers, options) > 1 and len(todo) > 1:
-            count = pool.worker_count(workers, options)
+        elif (count := pool.worker_count(workers, options)) > 1 and len(todo) > 1:
             stream = pool.run_processes(todo, options, count, on_start=bar.started)
         else:
             stream = batch.run_local(todo, options, on_start=bar.started)
@@ -260,7 +269,7 @@ def _run_batch(
         raise BatchFailed(f"{failed} of {len(jobs)} inputs failed", hint="see the errors above")
 
 
-def _write_report(path: Path, results, options) -> None:
+def _write_report(path: Path, results: list[Result], options: Options) -> None:
     from dataclasses import asdict
 
     from layerctl import report
@@ -275,7 +284,7 @@ def _write_report(path: Path, results, options) -> None:
     console.info(f"wrote {path}")
 
 
-def _emit(result, json_out: bool) -> None:
+def _emit(result: Result, json_out: bool) -> None:
     if json_out:
         typer.echo(json.dumps(result.record()))
         sys.stdout.flush()

@@ -24,12 +24,14 @@ from layerctl.options import (
     Lossless,
     MaxLayers,
     NegativePrompt,
+    Offload,
     Prompt,
     Quiet,
     Resolution,
     ResultPath,
     Seed,
     Steps,
+    VaeTiling,
     Weights,
 )
 
@@ -63,6 +65,8 @@ def split(
     weights: Weights = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
+    offload: Offload = "none",
+    vae_tiling: VaeTiling = False,
     lossless: Lossless = True,
     force: Force = False,
     quiet: Quiet = False,
@@ -91,6 +95,8 @@ def split(
         weights=weights,
         device=device,
         dtype=dtype,
+        offload=offload,
+        vae_tiling=vae_tiling,
         lossless=lossless,
     )
     stack = formats.read(result)

@@ -9,8 +9,6 @@ sides have some alpha (alpha itself everywhere).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +19,16 @@ from layerctl import formats
 from layerctl.stack import composite
 
 pytest.importorskip("diffusers")
+from qwen_reference import portrait, reference_pipeline, short_caption_copy
+
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 SEED, STEPS = 7, 2
 
 
-def _reference_pipeline(folder: Path):
-    """diffusers' pipeline on ``folder``; its Qwen2VLProcessor is built without the video
-    half (which needs torchvision), so the reference's own captioning code runs."""
-    from diffusers import QwenImageLayeredPipeline
-    from transformers import Qwen2Tokenizer, Qwen2VLImageProcessorPil, Qwen2VLProcessor
-
-    class ImageOnlyProcessor(Qwen2VLProcessor):
-        def check_argument_for_proper_class(self, argument_name, argument):
-            return None
-
-    processor = ImageOnlyProcessor(
-        image_processor=Qwen2VLImageProcessorPil.from_pretrained(folder / "processor"),
-        tokenizer=Qwen2Tokenizer.from_pretrained(folder / "tokenizer"),
-    )
-    return QwenImageLayeredPipeline.from_pretrained(folder, processor=processor)
-
-
 @pytest.fixture(scope="module")
 def reference(tiny_qwen: Path):
-    return _reference_pipeline(tiny_qwen)
+    return reference_pipeline(tiny_qwen)
 
 
 def _run_reference(pipe, ours, image: Path, prompt: str | None, cfg_normalize: bool):
@@ -126,53 +109,13 @@ def test_three_layers_non_square_without_cfg_normalize(
 
 @pytest.fixture(scope="module")
 def short_caption_qwen(tiny_qwen: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny checkpoint whose text encoder stops its caption after a few tokens.
-
-    A random model never emits its end token, so the reference would generate all 512
-    tokens (minutes on CI). Here one token it produces early is made an end token too;
-    generation stays the reference's greedy ``generate``, just shorter.
-    """
-    folder = tmp_path_factory.mktemp("short-caption") / "qwen"
-    shutil.copytree(tiny_qwen, folder, copy_function=_link)
-    config_path = folder / "text_encoder" / "generation_config.json"
-    config = json.loads(config_path.read_text())
-    config["eos_token_id"] = [*config["eos_token_id"], _early_token(tiny_qwen)]
-    config_path.unlink()  # a link to the shared fixture: replace, never write through
-    config_path.write_text(json.dumps(config))
-    return folder
-
-
-def _link(src: str, dst: str) -> None:
-    Path(dst).symlink_to(src)
-
-
-def _early_token(folder: Path) -> int:
-    """The 4th token the text encoder generates for :func:`_portrait` at its working size."""
-    import torch
-    from layerctl.backends.qwen import caption, load, sampling
-
-    parts = load.load(folder, torch.float32, ("text_encoder", "tokenizer", "image_processor"))
-    pixels = _portrait()
-    size = sampling.working_size(pixels.shape[1], pixels.shape[0], 640)
-    image = Image.fromarray(pixels, "RGBA").resize(size, Image.Resampling.LANCZOS)
-    inputs = caption.caption_inputs(image, "en", parts.tokenizer, parts.image_processor)
-    with torch.inference_mode():
-        ids = parts.text_encoder.generate(**inputs, max_new_tokens=4)
-    return int(ids[0, -1])
-
-
-def _portrait() -> np.ndarray:
-    """64×96 opaque gradient with a dark square."""
-    y, x = np.mgrid[0:96, 0:64]
-    pixels = np.stack([x * 4, y * 2, 255 - x * 2, np.full_like(x, 255)], axis=-1)
-    pixels[30:60, 10:40, :3] = 20
-    return pixels.astype(np.uint8)
+    return short_caption_copy(tiny_qwen, tmp_path_factory.mktemp("short-caption") / "qwen")
 
 
 def test_auto_caption_path(cli, short_caption_qwen, tmp_path):
-    image = _save(_portrait(), tmp_path / "portrait.png")
+    image = _save(portrait(), tmp_path / "portrait.png")
     ours = _run_ours(cli, short_caption_qwen, image, tmp_path / "out", 1)
-    expected = _run_reference(_reference_pipeline(short_caption_qwen), ours, image, None, True)
+    expected = _run_reference(reference_pipeline(short_caption_qwen), ours, image, None, True)
     assert ours.layers[0].pixels.shape == (768, 512, 4)
     _assert_same_layers(ours, expected)
 

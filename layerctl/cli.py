@@ -16,6 +16,7 @@ from layerctl import __version__, config, console
 from layerctl.commands import backends, decompose, doctor, inspect, preview, split, weights
 from layerctl.commands import caption as caption_command
 from layerctl.commands import eval as eval_command
+from layerctl.commands import export as export_command
 from layerctl.errors import LayerctlError
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.command()(doctor.doctor)
 app.command()(split.split)
 app.command("caption")(caption_command.caption)
 app.add_typer(weights.app)
+app.add_typer(export_command.app)
 
 
 def main(argv: list[str] | None = None) -> None:

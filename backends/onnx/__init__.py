@@ -1,0 +1,100 @@
+"""``--backend onnx``: Qwen-Image-Layered on ONNX Runtime, from a ``layerctl export onnx`` folder.
+
+Runs with onnxruntime, numpy and tokenizers only; torch is imported solely to caption an
+image when no ``--prompt`` is given, and only if it is installed and the export's source
+checkpoint is still on disk. Otherwise the prompt is :data:`FALLBACK_PROMPT`, with a
+warning: a generic description still separates layers, just less well than a caption.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+
+from layerctl import console
+from layerctl.errors import LayerctlError, UsageError
+
+REQUIRES = ("onnxruntime", "tokenizers")
+FALLBACK_PROMPT = (
+    "A layered graphic design: a background with foreground elements such as text, "
+    "shapes, objects and people on top of it."
+)
+
+
+class OnnxBackend:
+    name: ClassVar[str] = "onnx"
+    summary: ClassVar[str] = "Qwen-Image-Layered on ONNX Runtime: needs `layerctl export onnx`"
+    extra: ClassVar[str | None] = "onnx"
+    output_is_input_size: ClassVar[bool] = False
+
+    @classmethod
+    def available(cls, settings: BackendSettings) -> tuple[bool, str]:
+        """onnxruntime installed and --weights naming a complete export folder."""
+        missing = [name for name in REQUIRES if find_spec(name) is None]
+        if missing:
+            return False, f"{', '.join(missing)} not installed: pip install 'layerctl[onnx]'"
+        if not settings.weights:
+            return False, "needs --weights DIR, a folder written by `layerctl export onnx`"
+        from layerctl.backends.onnx import manifest
+
+        try:
+            manifest.read(Path(settings.weights).expanduser())
+        except LayerctlError as exc:
+            return False, str(exc)
+        return True, f"export at {settings.weights}"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        from layerctl.backends.onnx import runtime
+
+        if not settings.weights:
+            raise UsageError(
+                "--backend onnx needs --weights DIR",
+                hint="make one with `layerctl export onnx -o DIR`",
+            )
+        self.pipeline = runtime.Pipeline(Path(settings.weights).expanduser(), settings.providers)
+
+    def decompose(
+        self, image: np.ndarray, request: DecomposeRequest, callback: Any = None
+    ) -> list[np.ndarray]:
+        """``request.layers`` RGBA layers at the model's working size, bottom first."""
+        from layerctl.backends.qwen import sampling
+        from PIL import Image
+
+        width, height = sampling.working_size(image.shape[1], image.shape[0], request.resolution)
+        resized = Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
+        prompt = request.prompt
+        if prompt is None or prompt in {"", " "}:  # the reference captions these too
+            prompt = self._caption(image, resized, request)
+        return self.pipeline.decompose(np.asarray(resized), prompt, request, callback)
+
+    def _caption(self, image: np.ndarray, resized: Any, request: DecomposeRequest) -> str:
+        """The qwen backend's captioner (and its caption cache) on the export's source
+        checkpoint when torch and that folder are here, else :data:`FALLBACK_PROMPT`."""
+        source = Path(self.pipeline.manifest.get("source", ""))
+        if find_spec("torch") is None or not (source / "text_encoder").is_dir():
+            console.warn(
+                "no --prompt, and captioning needs the torch extra and the export's source "
+                f"checkpoint; using the generic prompt {FALLBACK_PROMPT!r}"
+            )
+            return FALLBACK_PROMPT
+        import torch
+        from layerctl.backends.qwen import caption, load
+
+        def generate() -> str:
+            parts = load.load(
+                source, torch.float32, ("text_encoder", "tokenizer", "image_processor")
+            )
+            return caption.generate_caption(
+                resized,
+                request.caption_lang,
+                parts.text_encoder,
+                parts.tokenizer,
+                parts.image_processor,
+            )
+
+        key = caption.cache_key(image, request.caption_lang, str(source.resolve()), resized.size)
+        return caption.cached(key, generate)

@@ -126,12 +126,18 @@ def run_ray(jobs: Sequence[Job], options: Options, address: str, count: int) -> 
     level = logging.DEBUG if console.state.debug else logging.ERROR
     started = not ray.is_initialized()
     if started:
-        ray.init(
-            address=None if address == "local" else address,
-            logging_level=level,
-            log_to_driver=console.state.debug,
-            include_dashboard=False,
-        )
+        try:
+            ray.init(
+                address=None if address == "local" else address,
+                logging_level=level,
+                log_to_driver=console.state.debug,
+                include_dashboard=False,
+            )
+        except (ConnectionError, TimeoutError) as exc:
+            raise BackendUnavailable(
+                f"cannot reach a Ray cluster at {address!r}: {str(exc).splitlines()[0]}",
+                hint="start one with `ray start --head`, or use --ray local",
+            ) from None
     for name in ("ray", "ray.data"):  # our progress bar and summary say enough
         logging.getLogger(name).setLevel(level)
     try:

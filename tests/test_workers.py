@@ -78,3 +78,12 @@ def test_gpu_pinning_follows_cuda_visible_devices(monkeypatch):
     assert workers.visible_gpus(Options(settings=BackendSettings(device="cpu"))) == []
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert workers.visible_gpus(Options()) == []
+
+
+def test_an_unreachable_ray_cluster_is_a_one_line_error(cli, folder, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = cli("decompose", folder, "-o", tmp_path / "out", "--ray", "auto", "-b", "classic")
+    assert result.code == 1
+    assert "cannot reach a Ray cluster" in result.stderr and "--ray local" in result.stderr
+    assert not (tmp_path / "out").exists()

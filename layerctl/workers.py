@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ def run_processes(
     """Run ``jobs`` on ``count`` local processes, worker i pinned to GPU i mod #GPUs.
 
     At most ``count`` jobs are in flight, so ``on_start`` fires when a job really starts
-    and stopping early (``--fail-fast``, Ctrl-C) leaves no queue of work behind.
+    and stopping early (``--fail-fast``, Ctrl-C) leaves no queue of work behind. When a
+    worker dies, the pool is restarted and the jobs it held run once more.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -62,17 +64,22 @@ def run_processes(
 
     context = multiprocessing.get_context("spawn")  # no inherited CUDA or threads
     slots = context.Queue()
-    for slot in range(count):
-        slots.put(slot)
     gpus = visible_gpus(options)
-    pool = ProcessPoolExecutor(
-        count,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(slots, gpus, console.state.debug),
-    )
+
+    def start() -> ProcessPoolExecutor:
+        for slot in range(count):
+            slots.put(slot)
+        return ProcessPoolExecutor(
+            count,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(slots, gpus, console.state.debug),
+        )
+
+    pool = start()
     queue = list(jobs)[::-1]
-    running: dict[Any, Job] = {}
+    running: dict[Future, Job] = {}
+    retried: set[Job] = set()
     try:
         while queue or running:
             while queue and len(running) < count:
@@ -81,19 +88,29 @@ def run_processes(
                     on_start(job.input)
                 running[pool.submit(batch.attempt, job, options)] = job
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            if any(_died(future) for future in done):  # the pool is broken: all of it ends
+                done = wait(running).done
+                pool.shutdown(wait=False)
+                pool = start()
             for future in done:
                 job = running.pop(future)
-                yield _outcome(job, future)
+                if not _died(future):
+                    yield future.result()
+                elif job in retried:
+                    message = "its worker process died twice (out of memory?)"
+                    yield Result(job.input, job.output, "failed", message)
+                else:  # maybe it was another job that took the worker down: once more
+                    retried.add(job)
+                    queue.append(job)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _outcome(job: Job, future) -> Result:
-    """The worker's result, or a ``failed`` one when the worker itself died."""
-    try:
-        return future.result()
-    except Exception as exc:  # BrokenProcessPool: killed by the OOM killer, a segfault, …
-        return Result(job.input, job.output, "failed", f"worker died: {type(exc).__name__}")
+def _died(future: Future) -> bool:
+    """Whether the worker running ``future`` died (killed, out of memory, segfault)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(future.exception(), BrokenProcessPool)
 
 
 def _init_worker(slots, gpus: list[str], debug: bool) -> None:

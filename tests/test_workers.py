@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +69,32 @@ def test_ray_local_mode_matches_the_plain_run(cli, folder, tmp_path):
         k: {**v, "output": Path(v["output"]).name} for k, v in expected.items()
     }
     _same_files(tmp_path / "plain", tmp_path / "ray")
+
+
+def test_a_killed_worker_is_replaced_and_its_job_run_again(cli, folder, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    killed = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for child in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "spawn_main" in " ".join(child.cmdline()):
+                        child.kill()
+                        killed.append(child.pid)
+                        return
+            time.sleep(0.01)
+
+    expected = _run(cli, folder, tmp_path / "plain")
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    records = _run(cli, folder, tmp_path / "out", "--workers", "2")
+    killer.join()
+    assert killed  # a worker died mid-batch …
+    assert {r["status"] for r in records.values()} == {"ok"}  # … and every input still finished
+    assert records.keys() == expected.keys()
+    _same_files(tmp_path / "plain", tmp_path / "out")
 
 
 def test_gpu_pinning_follows_cuda_visible_devices(monkeypatch):

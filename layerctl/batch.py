@@ -100,8 +100,9 @@ def collect(
     for arg in args:
         if arg == "-":
             paths = [Path(line.strip()) for line in stdin if line.strip()]
-            root = Path(os.path.commonpath([p.parent.absolute() for p in paths])) if paths else None
-            sources += [Source(p, root) for p in paths]
+            if paths:  # mirror the tree they come from, as for a folder
+                root = Path(os.path.commonpath([p.parent.absolute() for p in paths]))
+                sources += [Source(p, root) for p in paths]
         elif Path(arg).is_dir():
             sources += _walk(Path(arg), recursive_dirs, exclude)
         elif _is_glob(arg) and not Path(arg).exists():
@@ -132,7 +133,7 @@ def _is_glob(arg: str) -> bool:
 def _glob_root(pattern: str) -> Path:
     """The folder above the first part of ``pattern`` that holds a wildcard."""
     parts = Path(pattern).parts
-    fixed = [p for p in parts[: next(i for i, p in enumerate(parts) if _is_glob(p))]]
+    fixed = parts[: next(i for i, p in enumerate(parts) if _is_glob(p))]
     return Path(*fixed) if fixed else Path(".")
 
 

@@ -168,3 +168,17 @@ def test_replace_recomposites_the_parents() -> None:
     new = recursion.replace(stack, disc, Layer("half", half))
     assert np.array_equal(new.layers[0].pixels, Layer.group("x", [Layer("h", half)]).pixels)
     assert stack.layers[0].children[0].children[0] is disc  # the original is untouched
+
+
+def test_real_backend_tree_composites_to_the_input(cli, image, tmp_path):
+    pytest.importorskip("cv2")
+    path, pixels = image
+    out = tmp_path / "tree"
+    args = ["-b", "classic", "-n", "3", "--recursive", "2", "--split-background"]
+    assert cli("decompose", path, "-o", out, *args).code == 0
+    stack = formats.read(out)
+    assert any(layer.is_group for layer in stack.layers)
+    assert np.abs(stack.composite().astype(int) - pixels).max() <= 2
+    for group in (layer for layer in stack.walk() if layer.is_group):
+        for child in group.children:  # nothing outside the parent's alpha
+            assert not (child.pixels[..., 3] > group.pixels[..., 3].astype(int) + 2).any()

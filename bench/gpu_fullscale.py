@@ -567,7 +567,12 @@ def variant_section(b: Bench, name: str, steps: int, note: str, **run_kwargs: An
 def speed_sections(b: Bench, steps: int) -> None:
     from layerctl.backends.qwen import speed
 
+    unbatched = speed.SpeedOptions(unbatched_cfg=True)
     variant_section(b, "ours+cudnn-attention", steps, "exact", fast_attention=True)
+    variant_section(b, "ours+unbatched-cfg", steps, "exact", options=unbatched)
+    variant_section(
+        b, "ours+unbatched+cudnn", steps, "exact", options=unbatched, fast_attention=True
+    )
     variant_section(
         b, "ours+cfg-trunc σ<0.5", steps, "approx.", options=speed.SpeedOptions(cfg_truncate=0.5)
     )
@@ -682,7 +687,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.compile:
         plan.append(("--compile", 150, functools.partial(compile_section, b, first_steps)))
     if args.offload_check and device.type == "cuda":
-        plan.append(("--offload-check", 90, functools.partial(offload_section, b)))
+        plan.append(("--offload-check", 60, functools.partial(offload_section, b)))
+    header = f"qwen-image-layered, {spec.layers} layers, {card}"
     for name, needs_s, section in plan:
         if b.left() < needs_s:
             b.notes.append(f"skipped {name}: {b.left():.0f} s of the time budget left")
@@ -692,6 +698,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except Exception as exc:  # one failed section must not lose the others' numbers
             b.notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc())
+        log(f"after {name} ({time.perf_counter() - started:.0f} s):\n{table(b.rows, header)}")
 
     result = {
         "device": card,
@@ -708,7 +715,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     for line in b.notes:
         log(line)
-    print(table(b.rows, f"qwen-image-layered, {spec.layers} layers, {card}"), flush=True)
+    print(table(b.rows, header), flush=True)
     return result
 
 

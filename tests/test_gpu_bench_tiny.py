@@ -49,7 +49,7 @@ def test_every_section_ran(result: dict) -> None:
     assert result["notes"] == []
     names = [r["name"] for r in result["rows"]]
     assert names[:2] == ["reference", "ours"]
-    assert {"ours+cudnn-attention", "ours+fp8", "ours+step-cache 0.05"} <= set(names)
+    assert {"ours+unbatched-cfg", "ours+fp8", "ours+step-cache 0.05"} <= set(names)
     for row in result["rows"]:
         assert row["steps"] == 2 and row["resolution"] == 640
         assert row["step_ms"] > 0 and row["total_s"] > 0
@@ -58,8 +58,10 @@ def test_every_section_ran(result: dict) -> None:
 @pytest.mark.slow
 def test_exact_modes_give_the_reference_latents(result: dict) -> None:
     assert _row(result, "reference")["max_abs_diff"] == 0
-    for name in ("ours", "ours+cudnn-attention"):
+    for name in ("ours", "ours+cudnn-attention", "ours+unbatched+cudnn"):
         assert _row(result, name)["max_abs_diff"] <= EXACT, name
+    # two unpadded forwards are the reference's own arithmetic: bit for bit
+    assert _row(result, "ours+unbatched-cfg")["max_abs_diff"] == 0
 
 
 @pytest.mark.slow

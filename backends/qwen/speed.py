@@ -2,7 +2,8 @@
 
 Public API::
 
-    SpeedOptions(compile=False, fp8=False, step_cache=0.0, cfg_truncate=0.0)
+    SpeedOptions(unbatched_cfg=False, compile=False, fp8=False, step_cache=0.0,
+                 cfg_truncate=0.0)
     attention(device)              # context: fastest SDPA kernel first (exact)
     compile_blocks(transformer)    # regional torch.compile of the 60 blocks (exact)
     uncompile_blocks(transformer)
@@ -14,7 +15,8 @@ in the last bits): ``attention`` lets PyTorch's SDPA pick cuDNN's fused attentio
 flash / memory-efficient (diffusers' "native" dispatcher calls plain
 ``F.scaled_dot_product_attention``; with the padded CFG batch's mask flash is not
 eligible, cuDNN and memory-efficient are); ``compile_blocks`` is diffusers'
-``compile_repeated_blocks`` (one compiled graph shared by all blocks).
+``compile_repeated_blocks`` (one compiled graph shared by all blocks); ``unbatched_cfg``
+runs cond and uncond unpadded (see :func:`model_factory`).
 
 *Approximate* modes, each measured against the exact path by bench/gpu_fullscale.py:
 
@@ -47,6 +49,7 @@ Factory = Callable[..., Callable[[Any, float], tuple[Any, Any]]]
 
 @dataclass(frozen=True)
 class SpeedOptions:
+    unbatched_cfg: bool = False  # exact: two unmasked forwards instead of one masked batch
     compile: bool = False
     fp8: bool = False
     step_cache: float = 0.0  # First Block Cache threshold; 0 = off
@@ -119,26 +122,33 @@ class Float8Linears:
 def _quantize(linear: Any) -> None:
     import torch
 
-    w = linear.weight.detach()
-    scale = w.abs().amax(dim=1, keepdim=True).float().clamp(min=1e-12) / E4M3_MAX
-    linear.weight_fp8 = (w.float() / scale).to(torch.float8_e4m3fn)  # (out, in), row-major
+    w = linear.weight.detach().float()
+    scale = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / E4M3_MAX
+    linear.weight_fp8 = _to_e4m3(w / scale)  # (out, in), row-major
     linear.weight_scale = scale.t().contiguous()  # (1, out)
 
     def forward(x: Any) -> Any:
-        flat = x.reshape(-1, x.shape[-1])
-        sx = flat.abs().amax(dim=1, keepdim=True).float().clamp(min=1e-12) / E4M3_MAX
-        xq = (flat / sx.to(flat.dtype)).to(torch.float8_e4m3fn)
+        flat = x.reshape(-1, x.shape[-1]).float()
+        sx = flat.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / E4M3_MAX
         y = torch._scaled_mm(
-            xq,
+            _to_e4m3(flat / sx),
             linear.weight_fp8.t(),  # column-major, as cuBLASLt wants the second operand
             scale_a=sx,
             scale_b=linear.weight_scale,
-            bias=linear.bias,
             out_dtype=x.dtype,
         )
+        if linear.bias is not None:  # added apart: not every build fuses bias with rowwise
+            y = y + linear.bias
         return y.reshape(*x.shape[:-1], y.shape[-1])
 
     linear.forward = forward
+
+
+def _to_e4m3(x: Any) -> Any:
+    """Clamped first: a cast of a value past ±448 gives NaN, not the largest finite."""
+    import torch
+
+    return x.clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
 
 
 def enable_step_cache(transformer: Any, threshold: float) -> None:
@@ -152,35 +162,48 @@ def disable_step_cache(transformer: Any) -> None:
 
 
 def model_factory(factory: Factory, options: SpeedOptions) -> Factory:
-    """``factory`` with the step cache and CFG truncation of ``options`` added.
+    """``factory`` with the CFG layout, step cache and CFG truncation of ``options``.
 
-    The cache needs diffusers' cache context around each forward; the cond-only and
-    batched adapters get their own contexts (their cached residuals differ in batch).
-    Enable the cache hooks first with :func:`enable_step_cache`.
+    ``unbatched_cfg``: cond and uncond as two forwards, each with its text trimmed to its
+    own length, so no attention mask is needed and SDPA may use flash / cuDNN kernels
+    (a mask rules flash out) — the reference's own arithmetic per branch. The step cache
+    needs diffusers' cache context around each forward; every adapter gets its own
+    context (their cached residuals differ). Enable its hooks with
+    :func:`enable_step_cache` first.
     """
-    if not (options.step_cache or options.cfg_truncate):
+    if not (options.unbatched_cfg or options.step_cache or options.cfg_truncate):
         return factory
 
     def make(transformer: Any, cond_tokens: Any, text: Any, mask: Any, shapes: list) -> Any:
-        def adapter(rows: int) -> Any:
-            inner = factory(
-                transformer, cond_tokens, text[:rows], None if mask is None else mask[:rows], shapes
-            )
+        def adapter(first: int, last: int) -> Any:
+            rows, rows_mask = text[first:last], None if mask is None else mask[first:last]
+            if rows_mask is not None and last - first == 1:
+                valid = int(rows_mask.sum())  # one host read per image, before the loop
+                rows, rows_mask = rows[:, :valid], None
+            inner = factory(transformer, cond_tokens, rows, rows_mask, shapes)
             if not options.step_cache:
                 return inner
 
             def cached(latents: Any, t: float) -> Any:
-                with transformer.cache_context(f"batch{rows}"):
+                with transformer.cache_context(f"rows{first}-{last}"):
                     return inner(latents, t)
 
             return cached
 
         if options.step_cache:
             transformer._reset_stateful_cache()
-        full = adapter(text.shape[0])
-        if not options.cfg_truncate or text.shape[0] == 1:
+        guided = text.shape[0] == 2
+        if guided and options.unbatched_cfg:
+            cond, uncond = adapter(0, 1), adapter(1, 2)
+
+            def full(latents: Any, t: float) -> Any:
+                return cond(latents, t)[0], uncond(latents, t)[0]
+
+        else:
+            full = adapter(0, text.shape[0])
+        if not guided or not options.cfg_truncate:
             return full
-        cond_only = adapter(1)
+        cond_only = cond if options.unbatched_cfg else adapter(0, 1)
         cut = options.cfg_truncate * 1000  # t is on the scheduler's 0..1000 scale
 
         def model(latents: Any, t: float) -> Any:

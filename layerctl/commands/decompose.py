@@ -38,6 +38,7 @@ from layerctl.options import (
     NegativePrompt,
     Offload,
     Prompt,
+    Providers,
     Quiet,
     Resolution,
     Seed,
@@ -107,6 +108,7 @@ def decompose(
     dtype: Dtype = "auto",
     offload: Offload = "none",
     vae_tiling: VaeTiling = False,
+    providers: Providers = None,
     output_size: Annotated[
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
@@ -137,7 +139,14 @@ def decompose(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Split images into stacks of RGBA layers."""
+    """Split images into stacks of RGBA layers.
+
+    One FILE: -o names the result.
+
+    Folders, globs, several files or - (paths on stdin): a batch into -o OUTDIR.
+
+    Any option's default can be set as LAYERCTL_<OPTION> or in layerctl.toml.
+    """
     from layerctl import batch, recursion
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
@@ -158,6 +167,7 @@ def decompose(
         dtype=dtype,
         offload=offload,
         vae_tiling=vae_tiling,
+        providers=providers,
         lossless=lossless,
         output_size=output_size,
         fmt=fmt,
@@ -200,6 +210,7 @@ def build_options(**values: Any) -> Options:
         dtype=values.pop("dtype"),
         offload=values.pop("offload"),
         vae_tiling=values.pop("vae_tiling"),
+        providers=tuple(p for p in (values.pop("providers") or "").split(",") if p),
     )
     return Options(request=request, settings=settings, **values)
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -38,19 +39,18 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     """Decode ``path`` to RGBA uint8, refusing anything over ``max_pixels`` before decoding."""
     path = Path(path)
     try:
+        _check_file(path, max_pixels)
         data = path.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a folder, not an image") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in a path read from stdin
+        raise BadInput(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     if not data:
         raise BadInput(f"{path}: empty file")
     digest = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     if path.suffix.lower() in {".psd", ".psb"}:
-        image = _open_psd_composite(path, data)
+        image = _open_psd_composite(path, data, max_pixels)
     else:
         image = _open_with_pillow(path, data, max_pixels)
         if getattr(image, "n_frames", 1) > 1:
@@ -65,6 +65,25 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
     return InputImage(pixels, path, digest, icc, notes)
+
+
+def _check_file(path: Path, max_pixels: int) -> None:
+    """Refuse what is not a regular file (a FIFO or /dev/zero never ends) or is too big.
+
+    The byte limit is an uncompressed 16-bit RGBA image at the pixel limit, plus room
+    for metadata: no image format layerctl reads needs more.
+    """
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise BadInput(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"{path}: not a regular file")
+    limit = 8 * max_pixels + (64 << 20)
+    if info.st_size > limit:
+        raise BadInput(
+            f"{path}: {info.st_size >> 20} MiB is larger than any image within the pixel limit",
+            hint="raise it with --max-pixels",
+        )
 
 
 def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
@@ -90,14 +109,17 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _open_psd_composite(path: Path, data: bytes) -> Image.Image:
+def _open_psd_composite(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     import io
 
     from psd_tools import PSDImage
 
     try:
         psd = PSDImage.open(io.BytesIO(data))
+        _check_size(path, psd.size, max_pixels)  # before composite() allocates the canvas
         image = psd.composite()
+    except BadInput:
+        raise
     except Exception as exc:  # psd-tools raises many types on damaged files
         raise BadInput(f"{path}: not a readable PSD ({_short(exc)})") from None
     if image is None:

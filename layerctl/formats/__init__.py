@@ -60,4 +60,7 @@ def write(stack: LayerStack, path: Path, fmt: str | None = None, force: bool = F
 def read(path: Path) -> LayerStack:
     if not path.exists():
         raise BadResult(f"{path}: no such file or folder")
-    return module(detect(path)).read(path)
+    try:
+        return module(detect(path)).read(path)
+    except RecursionError:  # psd-tools needs ~10 frames a level: about 90 levels fit
+        raise BadResult(f"{path}: layer groups are nested too deep to read") from None

@@ -10,7 +10,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerctl.errors import BadResult
+from layerctl.imageio import DEFAULT_MAX_PIXELS
 from layerctl.stack import RGBA, Layer
+
+# Readers check sizes a file declares before allocating: one canvas (or one stored tile)
+# at most as large as the biggest input layerctl reads, and all full-canvas layers of a
+# stack together within 16 such canvases (1.6 G pixels, 6.4 GB as RGBA).
+MAX_CANVAS_PIXELS = DEFAULT_MAX_PIXELS
+MAX_STACK_PIXELS = 16 * DEFAULT_MAX_PIXELS
+
+
+def check_size(where: object, width: int, height: int, layers: int = 1) -> None:
+    """BadResult unless a ``width``×``height`` canvas with ``layers`` layers fits the budgets."""
+    if width < 1 or height < 1:
+        raise BadResult(f"{where}: no canvas ({width}x{height})")
+    if width * height > MAX_CANVAS_PIXELS or width * height * layers > MAX_STACK_PIXELS:
+        what = f"{layers} layers of {width}x{height} are" if layers > 1 else f"{width}x{height} is"
+        raise BadResult(
+            f"{where}: {what} too large to read",
+            hint=f"the limits are {MAX_CANVAS_PIXELS} pixels a layer, {MAX_STACK_PIXELS} in all",
+        )
 
 
 def clear_transparent(pixels: RGBA) -> RGBA:
@@ -43,7 +63,7 @@ def place(size: tuple[int, int], left: int, top: int, pixels: RGBA) -> RGBA:
 
 def with_opacity(pixels: RGBA, opacity: float) -> RGBA:
     """Fold a layer's opacity (0..1) into its alpha, for files from other programs."""
-    if opacity >= 1.0:
+    if not opacity < 1.0:  # also NaN, from a damaged file: treat as opaque
         return pixels
     out = pixels.copy()
     out[..., 3] = np.rint(out[..., 3] * max(opacity, 0.0)).astype(np.uint8)

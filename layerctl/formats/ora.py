@@ -25,7 +25,8 @@ from PIL import Image
 
 from layerctl import __version__
 from layerctl.errors import BadResult
-from layerctl.formats.canvas import place, tile, with_opacity
+from layerctl.formats import canvas
+from layerctl.formats.canvas import check_size, place, tile, with_opacity
 from layerctl.imageio import _short, to_rgba
 from layerctl.stack import Layer, LayerStack
 
@@ -33,6 +34,7 @@ MIMETYPE = b"image/openraster"
 ORA_VERSION = "0.0.5"  # the latest published draft of the spec
 METADATA = "layerctl.json"
 THUMBNAIL_MAX = 256
+MAX_TEXT_BYTES = 64 << 20  # stack.xml, mimetype and layerctl.json: far above any real one
 # Characters XML 1.0 cannot hold even escaped (https://www.w3.org/TR/xml/#charsets).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -93,17 +95,19 @@ def _png(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
 def read(path: Path) -> LayerStack:
     try:
         with zipfile.ZipFile(path) as archive:
-            if archive.read("mimetype").strip() != MIMETYPE:
+            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
                 raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
-            image = ET.fromstring(archive.read("stack.xml"))
+            image = ET.fromstring(_member(archive, "stack.xml", MAX_TEXT_BYTES))
             size = (int(image.get("w", "0")), int(image.get("h", "0")))
             top = image.find("stack")
             if image.tag != "image" or top is None or size[0] < 1 or size[1] < 1:
                 raise BadResult(f"{path}: stack.xml has no canvas size or no stack")
+            nodes = len(top.findall(".//layer")) + len(top.findall(".//stack"))
+            check_size(path, *size, layers=max(nodes, 1))
             icc: list[bytes] = []
             layers = _read_stack(archive, top, size, icc)
             metadata = _metadata(archive)
-    except BadResult:
+    except (BadResult, RecursionError):  # formats.read names deep nesting
         raise
     except KeyError as exc:
         raise BadResult(f"{path}: damaged OpenRaster file ({exc.args[0]})") from None
@@ -131,7 +135,9 @@ def _read_stack(
             else:  # an empty group from another program
                 layer = Layer(name, np.zeros((size[1], size[0], 4), np.uint8))
         else:
-            with Image.open(io.BytesIO(archive.read(node.get("src", "")))) as png:
+            src = node.get("src", "")
+            with Image.open(io.BytesIO(_member(archive, src, _png_limit()))) as png:
+                check_size(f"{archive.filename}: {src}", *png.size)  # before load(): may lie
                 png.load()
                 if not icc and png.info.get("icc_profile"):
                     icc.append(png.info["icc_profile"])
@@ -143,9 +149,28 @@ def _read_stack(
     return layers
 
 
+def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """One entry's bytes, refused before inflating when it declares more than ``limit``.
+
+    zipfile stops inflating at the declared size (and checks the CRC), so checking the
+    declared size bounds the memory a zip bomb can take.
+    """
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise BadResult(
+            f"{archive.filename}: {name} unpacks to {info.file_size} bytes, over the {limit} limit"
+        )
+    return archive.read(info)
+
+
+def _png_limit() -> int:
+    """The most bytes a layer PNG within the canvas limit can take (RGBA + PNG overhead)."""
+    return 5 * canvas.MAX_CANVAS_PIXELS + (1 << 20)
+
+
 def _metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
     """Our provenance, or {} for files written by other programs."""
     if METADATA not in archive.namelist():
         return {}
-    value = json.loads(archive.read(METADATA)).get("metadata")
+    value = json.loads(_member(archive, METADATA, MAX_TEXT_BYTES)).get("metadata")
     return value if isinstance(value, dict) else {}

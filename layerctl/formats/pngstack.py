@@ -31,7 +31,7 @@ from PIL import Image
 
 from layerctl import __version__
 from layerctl.errors import BadResult
-from layerctl.formats.canvas import clear_transparent
+from layerctl.formats.canvas import check_size, clear_transparent
 from layerctl.imageio import _short, to_rgba
 from layerctl.stack import Layer, LayerStack
 
@@ -40,6 +40,7 @@ COMPOSITE = "composite.png"
 FORMAT = "layerctl-pngstack"
 VERSION = 1
 MAX_NAME_CHARS = 64
+MAX_MANIFEST_BYTES = 64 << 20  # ~100 000 layers; a bigger manifest.json is not ours
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
 
@@ -110,12 +111,7 @@ def _write_layers(
 
 def read(path: Path) -> LayerStack:
     manifest_path = path / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadResult(f"{path}: no {MANIFEST}", hint="not a layerctl PNG stack") from None
-    except (OSError, ValueError) as exc:
-        raise BadResult(f"{manifest_path}: unreadable ({_short(exc)})") from None
+    manifest = _load_manifest(manifest_path)
     size, entries = _check_manifest(manifest, manifest_path)
     root = path.resolve()
     icc: list[bytes] = []
@@ -126,10 +122,22 @@ def read(path: Path) -> LayerStack:
         entry = entries[index]
         kids = children.pop(index, [])[::-1]
         layer = Layer(entry["name"], pixels[index], kids, bool(entry.get("visible", True)))
-        children.setdefault(entry["parent"], []).append(layer)
+        children.setdefault(entry.get("parent"), []).append(layer)
     top = children.get(None, [])[::-1]
     metadata = manifest.get("metadata")
     return LayerStack(top, metadata if isinstance(metadata, dict) else {}, icc[0] if icc else None)
+
+
+def _load_manifest(path: Path) -> Any:
+    """The parsed manifest; a FIFO, a huge file or JSON nested too deep is BadResult."""
+    if not path.exists():
+        raise BadResult(f"{path.parent}: no {MANIFEST}", hint="not a layerctl PNG stack")
+    if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BadResult(f"{path}: not a regular file of at most {MAX_MANIFEST_BYTES >> 20} MiB")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BadResult(f"{path}: unreadable ({_short(exc)})") from None
 
 
 def _check_manifest(manifest: Any, where: Path) -> tuple[tuple[int, int], list[dict[str, Any]]]:
@@ -145,11 +153,12 @@ def _check_manifest(manifest: Any, where: Path) -> tuple[tuple[int, int], list[d
     canvas = manifest.get("canvas")
     try:
         size = (int(canvas["width"]), int(canvas["height"]))
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):
         raise BadResult(f"{where}: canvas size missing or not numbers") from None
     entries = manifest.get("layers")
     if size[0] < 1 or size[1] < 1 or not isinstance(entries, list) or not entries:
         raise BadResult(f"{where}: no canvas or no layers")
+    check_size(where, *size, layers=len(entries))
     for index, entry in enumerate(entries):
         ok = (
             isinstance(entry, dict)
@@ -168,16 +177,20 @@ def _is_index(value: Any, before: int) -> bool:
 
 def _read_png(root: Path, rel: str, size: tuple[int, int], icc: list[bytes]) -> np.ndarray:
     """One full-canvas layer PNG inside ``root``; collects the first ICC profile seen."""
+    if "\x00" in rel:
+        raise BadResult(f"{root}: layer file {rel!r} is not a valid path")
     file = (root / rel).resolve()
     if not file.is_relative_to(root) or file == root:
         raise BadResult(f"{root}: layer file {rel!r} lies outside the folder")
+    if file.exists() and not file.is_file():  # a folder, or a FIFO that would block the read
+        raise BadResult(f"{root}: layer file {rel!r} is not a regular file")
     try:
         with Image.open(file) as image:
-            image.load()
-            if image.size != size:
+            if image.size != size:  # before load(): the header alone may declare anything
                 raise BadResult(
                     f"{file}: {image.width}x{image.height}, but the canvas is {size[0]}x{size[1]}"
                 )
+            image.load()
             if not icc and image.info.get("icc_profile"):
                 icc.append(image.info["icc_profile"])
             return clear_transparent(to_rgba(image))

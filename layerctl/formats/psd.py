@@ -13,6 +13,7 @@ profile into the ICC resource.
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -22,14 +23,17 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__
-from layerctl.errors import BadResult
-from layerctl.formats.canvas import place, tile, with_opacity
+from layerctl.errors import BadResult, OutputError
+from layerctl.formats.canvas import check_size, place, tile, with_opacity
 from layerctl.imageio import _short, to_rgba
 from layerctl.stack import Layer, LayerStack
 
 XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMP = "http://ns.adobe.com/xap/1.0/"
+# PSD version 1's limit per side; psd-tools would write a PSB beyond it, which it then
+# refuses to read (it applies the same limit to PSB) and Photoshop opens only as .psb.
+MAX_SIDE = 30_000
 MAX_NAME = 255  # Photoshop's (and psd-tools') limit on a layer name
 _XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"  # the fixed id XMP spec part 1, 7.3.2 requires
 
@@ -39,6 +43,12 @@ def write(stack: LayerStack, path: Path) -> None:
     from psd_tools.constants import Resource
     from psd_tools.psd.image_resources import ImageResource
 
+    width, height = stack.size
+    if max(width, height) > MAX_SIDE:
+        raise OutputError(
+            f"a PSD holds at most {MAX_SIDE} px a side; this canvas is {width}x{height}",
+            hint="write .ora or a PNG-stack folder instead",
+        )
     psd = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
     psd._merged_alpha = True  # must precede the first layer, see module docstring
     _add_layers(psd, stack.layers)
@@ -128,19 +138,31 @@ def read(path: Path) -> LayerStack:
     from psd_tools.constants import Resource
 
     try:
-        psd = PSDImage.open(path)
+        # From memory: a section length past the end then reads short instead of making
+        # the file object allocate the declared gigabytes.
+        psd = PSDImage.open(io.BytesIO(path.read_bytes()))
         size = psd.size
+        _check_sizes(path, psd)
         layers = [_read_layer(node, size) for node in psd]
         resources = psd.image_resources
         xmp = resources.get_data(Resource.XMP_METADATA)
         icc = resources.get_data(Resource.ICC_PROFILE)
-    except BadResult:
+    except (BadResult, RecursionError):  # formats.read names deep nesting
         raise
     except Exception as exc:  # psd-tools raises many types on damaged or foreign files
         raise BadResult(f"{path}: not a readable PSD ({_short(exc)})") from None
     if not layers:
         raise BadResult(f"{path}: the PSD has no layers", hint="it is a flat image, not a result")
     return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
+
+
+def _check_sizes(path: Path, psd: Any) -> None:
+    """The canvas, the layer count and every layer's own rectangle, before decoding any."""
+    nodes = list(psd.descendants())
+    check_size(path, *psd.size, layers=len(nodes))
+    for node in nodes:
+        if node.kind == "pixel":
+            check_size(f"{path}: layer {node.name!r}", max(node.width, 1), max(node.height, 1))
 
 
 def _read_layer(node: Any, size: tuple[int, int]) -> Layer:

@@ -1,0 +1,242 @@
+"""Fuzzing the result readers: mutated PSD, OpenRaster and PNG-stack files.
+
+Every mutation of a valid file must read back as a LayerStack or fail with one line of
+BadResult — any other exception, a hang or an allocation the declared sizes did not
+bound is a bug. CI runs ``LAYERCTL_FUZZ_EXAMPLES`` (default 200) examples per reader;
+set it higher for a longer local session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import resource
+import signal
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sample_stack import make_stack
+
+from layerctl import formats
+from layerctl.errors import BadResult
+from layerctl.formats import canvas
+from layerctl.stack import LayerStack
+
+EXAMPLES = int(os.environ.get("LAYERCTL_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=EXAMPLES <= 200,  # CI: the same examples every run; long sessions explore
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Edge values for 1-, 2- and 4-byte fields: sizes, counts, lengths and offsets.
+INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
+SECONDS_PER_READ = 20
+MEMORY_HEADROOM = 3 << 30  # bytes of address space a read may add to the test process
+LIMIT_PIXELS = 1 << 20  # the readers' pixel budgets during the fuzz, to keep reads cheap
+
+
+class Hang(BaseException):
+    """Raised by the alarm; a BaseException so the readers' ``except Exception`` passes it."""
+
+
+@contextlib.contextmanager
+def bounded() -> Iterator[None]:
+    """Turn a hang into Hang and an unbounded allocation into MemoryError, for one read."""
+
+    def alarm(signum: int, frame: object) -> None:
+        raise Hang(f"a read took over {SECONDS_PER_READ} s")
+
+    old_handler = signal.signal(signal.SIGALRM, alarm)
+    old_limit = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_address_space() + MEMORY_HEADROOM, old_limit[1]))
+    signal.alarm(SECONDS_PER_READ)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        resource.setrlimit(resource.RLIMIT_AS, old_limit)
+        signal.signal(signal.SIGALRM, old_handler)
+
+
+def _address_space() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmSize in /proc/self/status")
+
+
+@pytest.fixture(autouse=True)
+def _small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(canvas, "MAX_CANVAS_PIXELS", LIMIT_PIXELS)
+    monkeypatch.setattr(canvas, "MAX_STACK_PIXELS", 16 * LIMIT_PIXELS)
+
+
+def check_read(path: Path) -> None:
+    """The property: a LayerStack, or one line of BadResult that is not an allocation failure."""
+    try:
+        with bounded():
+            stack = formats.read(path)
+    except BadResult as exc:
+        message = str(exc)
+        assert "\n" not in message and "MemoryError" not in message, message
+        return
+    assert isinstance(stack, LayerStack) and stack.layers
+    width, height = stack.size
+    assert width * height <= LIMIT_PIXELS
+
+
+@st.composite
+def mutations(draw: st.DrawFn, seed: bytes, head: int = 1024) -> bytes:
+    """``seed`` with 1–6 edits: bit flips, edge-value integers, cuts, inserts, deletes.
+
+    Half of the edits land in the first ``head`` bytes, where headers, section lengths
+    and layer records live; the rest anywhere.
+    """
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 6))):
+        end = max(len(data) - 1, 0)
+        pos = draw(st.integers(0, min(end, head)) | st.integers(0, end))
+        op = draw(st.sampled_from(["flip", "int", "cut", "insert", "delete"]))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "int":
+            width = draw(st.sampled_from([1, 2, 4]))
+            value = draw(st.sampled_from(INTERESTING)) & ((1 << (8 * width)) - 1)
+            data[pos : pos + width] = value.to_bytes(width, "big")
+        elif op == "cut":
+            del data[pos:]
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One valid result per format, written by our own writers."""
+    root = tmp_path_factory.mktemp("seeds")
+    return {fmt: formats.write(make_stack(), root / name) for fmt, name in NAMES.items()}
+
+
+NAMES = {"psd": "seed.psd", "ora": "seed.ora", "png": "seed"}
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.slow
+def test_psd_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    seed = seeds["psd"].read_bytes()
+    target = scratch / "m.psd"
+
+    @FUZZ
+    @given(mutations(seed))
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target)
+
+    run()
+
+
+def _rezip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    raw = seeds["ora"].read_bytes()
+    with zipfile.ZipFile(seeds["ora"]) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    target = scratch / "m.ora"
+
+    @st.composite
+    def damaged(draw: st.DrawFn) -> bytes:
+        """One member mutated and re-zipped with valid CRCs (to reach the XML and PNG code),
+        or the zip itself damaged."""
+        name = draw(st.sampled_from([None, *members]))
+        if name is None:
+            return draw(mutations(raw))
+        changed = dict(members)
+        changed[name] = draw(mutations(members[name], head=4096))
+        return _rezip(changed)
+
+    @FUZZ
+    @given(damaged())
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target)
+
+    run()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _replace_somewhere(draw: st.DrawFn, value: object) -> object:
+    """``value`` with one node (chosen by walking down at random) replaced by any JSON value."""
+    if isinstance(value, dict) and value and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(value)))
+        return {**value, key: _replace_somewhere(draw, value[key])}
+    if isinstance(value, list) and value and draw(st.booleans()):
+        index = draw(st.integers(0, len(value) - 1))
+        return [*value[:index], _replace_somewhere(draw, value[index]), *value[index + 1 :]]
+    return draw(json_values | st.sampled_from(["../../x.png", "/etc/passwd", "00-x.png", ""]))
+
+
+@pytest.mark.slow
+def test_png_stack_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    import shutil
+
+    folder = scratch / "stack"
+    shutil.copytree(seeds["png"], folder)
+    manifest_path = folder / "manifest.json"
+    manifest_bytes = manifest_path.read_bytes()
+    manifest = json.loads(manifest_bytes)
+    layer_file = folder / manifest["layers"][-1]["file"]
+    layer_bytes = layer_file.read_bytes()
+
+    @st.composite
+    def damaged(draw: st.DrawFn) -> tuple[bytes, bytes]:
+        """(manifest, one layer PNG): a structural or byte-level change to one of them."""
+        kind = draw(st.sampled_from(["json", "manifest bytes", "png bytes"]))
+        if kind == "json":
+            text = json.dumps(_replace_somewhere(draw, manifest), allow_nan=True)
+            return text.encode(), layer_bytes
+        if kind == "manifest bytes":
+            return draw(mutations(manifest_bytes)), layer_bytes
+        return manifest_bytes, draw(mutations(layer_bytes, head=256))
+
+    @FUZZ
+    @given(damaged())
+    def run(files: tuple[bytes, bytes]) -> None:
+        manifest_path.write_bytes(files[0])
+        layer_file.write_bytes(files[1])
+        check_read(folder)
+
+    run()
+
+
+def test_seeds_are_results_the_readers_accept(seeds: dict[str, Path]) -> None:
+    """The fuzz starts from valid files: every seed reads back with all its layers."""
+    for path in seeds.values():
+        assert len(formats.read(path).leaves()) == len(make_stack().leaves())

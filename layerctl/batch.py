@@ -176,6 +176,11 @@ def output_suffix(fmt: str) -> str:
 def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
     """One job per source; its output under ``outdir`` (mirroring) or beside the input."""
     suffix = output_suffix(fmt)
+    if outdir is not None and outdir.suffix.lower() in {".psd", ".psb", ".ora"}:
+        raise UsageError(
+            f"-o {outdir}: a batch writes into a folder, not one file",
+            hint="give a folder name; choose the file type with --format",
+        )
     jobs: list[Job] = []
     claimed: dict[Path, Path] = {}
     for source in sources:

@@ -156,6 +156,8 @@ def test_name_clashes_and_empty_globs_are_usage_errors(cli, stripes, tmp_path):
     result = cli("decompose", tmp_path / "in", "-o", tmp_path / "out", *STRIPES)
     assert result.code == 2 and "a.psd" in result.stderr
     assert cli("decompose", f"{tmp_path}/*.tiff", *STRIPES).code == 2
+    result = cli("decompose", tmp_path / "in", "-o", tmp_path / "out.psd", *STRIPES)
+    assert result.code == 2 and "--format" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

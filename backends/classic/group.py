@@ -1,9 +1,9 @@
 """Grouping regions into the requested number of layers.
 
 Regions that overlap must land on different layers for either to stay whole, while
-regions side by side may share one. So layers follow depth first: a region's level
-is one more than the highest level under it in the occlusion order (levels are the
-longest-path layering of the DAG; regions of one level never overlap). Levels are
+regions side by side may share one. So layers follow depth first: levels are the
+longest-path layering of the occlusion DAG, counted from the top (regions of one
+level never overlap). Levels are
 then split by colour and position when more layers are asked for, or adjacent levels
 merged when fewer are.
 """
@@ -18,12 +18,18 @@ POSITION_WEIGHT = 0.5  # how much distance on the canvas counts against colour d
 
 
 def levels(ranks: list[int], above: list[set[int]]) -> list[int]:
-    """Level (0 = lowest) per region index, from a bottom-first order and "is under" sets."""
-    level = [0] * len(ranks)
-    for i in ranks:  # bottom first: every region below i already has its level
-        for upper in above[i]:
-            level[upper] = max(level[upper], level[i] + 1)
-    return level
+    """Level per region index (0 = lowest), counted down from the top.
+
+    A region with nothing on it is on the top level; otherwise it is one level below
+    the lowest region on it. Counting from the top matches how the LayerD protocol
+    groups layers (peeling what nothing overlaps), so a line of text that partly lies
+    on a banner stays on one level.
+    """
+    depth = [0] * len(ranks)
+    for i in reversed(ranks):  # top first: every region on i already has its depth
+        depth[i] = max((depth[j] + 1 for j in above[i]), default=0)
+    deepest = max(depth, default=0)
+    return [deepest - d for d in depth]
 
 
 def plan(level: list[int], features: np.ndarray, areas: np.ndarray, count: int) -> list[list[int]]:

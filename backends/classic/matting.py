@@ -11,26 +11,20 @@ the layer over U gives back I.
 from __future__ import annotations
 
 import numpy as np
-from layerctl.backends.classic.fill import pull_push
 
 MIN_CONTRAST = 12.0  # below this |F − U| the projection is noise: trust the mask instead
 MIN_UNBLEND = 0.1  # below this alpha, unblended colour is too noisy: use F
 
 
 def lift(
-    image: np.ndarray, under: np.ndarray, mask: np.ndarray, rim: np.ndarray
+    image: np.ndarray, under: np.ndarray, own: np.ndarray, mask: np.ndarray, core: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha (0..1) and straight colour (0..255) of an element over ``under``.
 
-    ``image`` and ``under`` are premultiplied RGBA float crops (see segment.channels);
-    ``mask`` marks the element's pixels and ``rim`` the ones among them that touch
-    what lies under it (where anti-aliasing mixes the two).
+    ``image``, ``under`` and ``own`` (the element's colour, everywhere) are
+    premultiplied RGBA float crops (see segment.channels); ``mask`` marks the
+    element's pixels and ``core`` those surely covered by it (alpha 1).
     """
-    core = mask & ~rim
-    if not core.any():  # hairlines: the pixels farthest from the background are the core
-        distance = np.abs(image - under).max(axis=-1) * mask
-        core = mask & (distance >= 0.7 * distance.max())
-    own = pull_push(image, core)
     diff = own - under
     contrast = (diff * diff).sum(axis=-1)
     projected = ((image - under) * diff).sum(axis=-1) / np.maximum(contrast, 1e-6)
@@ -44,3 +38,9 @@ def lift(
     opacity = rgba[..., 3:4] / 255.0
     colour = np.where(opacity > 1e-3, rgba[..., :3] / np.maximum(opacity, 1e-3), 0.0)
     return alpha * opacity[..., 0], np.clip(colour, 0.0, 255.0)
+
+
+def thin_core(image: np.ndarray, under: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """For hairlines with no flat interior: the pixels farthest from what lies under."""
+    distance = np.abs(image - under).max(axis=-1) * mask
+    return mask & (distance >= 0.7 * distance.max())

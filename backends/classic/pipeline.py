@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
-from layerctl.backends.classic import group, matting, occlusion, regions, segment
+from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 
 
@@ -31,7 +31,13 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     labels, found = regions.find_regions(f, background)
     ranks, above = occlusion.order(found, regions.adjacency(labels))
     reach = occlusion.supports(found, ranks)
-    fills = [pull_push(f[r.box], r.core if r.core.any() else r.visible) for r in found]
+    veils = _veils(f, background, found)
+    fills = [
+        _veil_fill(veils[i], r.visible.shape)
+        if i in veils
+        else pull_push(f[r.box], r.core if r.core.any() else r.visible)
+        for i, r in enumerate(found)
+    ]
     work = f.copy()
     lifted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for depth in range(len(ranks) - 1, -1, -1):
@@ -39,10 +45,16 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
         region = found[i]
         under = _under(background.model, found, reach, fills, ranks[:depth], region.box)
         crop = work[region.box]
-        alpha, colour = matting.lift(crop, under, region.visible, region.visible & ~region.core)
+        core = region.core
+        if i in veils:
+            core = np.zeros_like(core)
+        elif not core.any():
+            core = matting.thin_core(crop, under, region.visible)
+        alpha, colour = matting.lift(crop, under, fills[i], region.visible, core)
         crop[region.visible] = under[region.visible]
         hidden = reach[i] & ~region.visible
-        alpha = np.where(hidden, 1.0, alpha)
+        hidden_alpha = pull_push(alpha[..., None], region.visible)[..., 0] if i in veils else 1.0
+        alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
     out = [_background_layer(image, background)]
@@ -58,6 +70,27 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
         out.append(_to_uint8(layer))
     out.extend(np.zeros((h, w, 4), np.uint8) for _ in range(layers - 1 - len(groups)))
     return out
+
+
+def _veils(f: np.ndarray, background, found) -> dict[int, veil.Veil]:
+    """Regions on the background that are a semi-transparent colour over it."""
+    opaque = f[..., 3] > 254.0
+    found_veils = {}
+    for i, region in enumerate(found):
+        pixels = region.visible & opaque[region.box]
+        if pixels.sum() < 0.9 * region.area:
+            continue
+        seen = f[region.box][..., :3][pixels]
+        under = background.model[region.box][..., :3][pixels]
+        fitted = veil.fit(seen, under, background.grain)
+        if fitted is not None:
+            found_veils[i] = fitted
+    return found_veils
+
+
+def _veil_fill(fitted: veil.Veil, shape: tuple[int, int]) -> np.ndarray:
+    """The veil's own colour everywhere on its box (premultiplied RGBA, opaque)."""
+    return np.broadcast_to(np.append(fitted.colour, 255.0), (*shape, 4)).astype(np.float32)
 
 
 def _under(model, found, reach, fills, lower: list[int], box) -> np.ndarray:

@@ -13,7 +13,8 @@ import numpy as np
 from layerctl.backends.classic.segment import Background, flat_pixels
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
-SAME_COLOUR = 24.0  # max channel difference (0..255) of two pieces of one surface
+SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
+NEAR = 0.6  # same-coloured pieces this close (× their height) are one element: a word
 PAD = 2
 
 
@@ -60,6 +61,7 @@ def _seed_labels(f: np.ndarray, bg: np.ndarray) -> np.ndarray:
     remap = np.zeros(count, np.int32)
     remap[keep] = np.arange(1, keep.size + 1)
     seeds = remap[cores]
+    seeds = _add_strokes(seeds, fg)
     pieces_count, pieces = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
     has_core = np.zeros(pieces_count, bool)
     has_core[pieces[seeds > 0]] = True
@@ -67,9 +69,26 @@ def _seed_labels(f: np.ndarray, bg: np.ndarray) -> np.ndarray:
     bare = bare[bare > 0]
     if bare.size:
         extra = np.zeros(pieces_count, np.int32)
-        extra[bare] = np.arange(keep.size + 1, keep.size + 1 + bare.size)
+        first = int(seeds.max()) + 1
+        extra[bare] = np.arange(first, first + bare.size)
         seeds = np.where(seeds > 0, seeds, extra[pieces])
     return seeds
+
+
+def _add_strokes(seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Seeds for thin strokes (small text on a card): foreground pixels that are not
+    flat yet three or more pixels away from any flat core and from the background, so
+    they are neither a core's rim nor the background's."""
+    import cv2
+
+    free = (fg & (seeds == 0)).astype(np.uint8)
+    # Around an edge the non-flat band is rim + one pixel each side: up to 4 wide.
+    inner = cv2.erode(free, np.ones((5, 5), np.uint8), borderValue=0)
+    count, strokes = cv2.connectedComponents(inner, connectivity=8)
+    if count <= 1:
+        return seeds
+    strokes = np.where(strokes > 0, strokes + int(seeds.max()), 0)
+    return np.where(seeds > 0, seeds, strokes).astype(np.int32)
 
 
 def _grow(seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -94,9 +113,10 @@ def adjacency(labels: np.ndarray) -> set[tuple[int, int]]:
 
 
 def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Join same-coloured regions that touch one common region: one surface cut in
-    pieces by what lies on it (a triangle's tip and base around a star on it, the
-    counter of an "o" and the card under the "o")."""
+    """Join same-coloured regions that are close or touch one common region: one
+    element in pieces (the glyphs of a line of text, an icon's parts) or one surface
+    cut by what lies on it (a triangle's tip and base around a star on it, the counter
+    of an "o" and the card under the "o")."""
     count = int(labels.max())
     if count < 3:
         return labels
@@ -114,14 +134,34 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray) -> np.ndarray:
             i = parent[i]
         return i
 
-    for around in neighbours.values():
-        pieces = sorted(around)
+    alike = np.abs(mean[:, None] - mean[None]).max(axis=-1) < SAME_COLOUR
+    for region, around in neighbours.items():
+        pieces = sorted(around | {region})
         for k, a in enumerate(pieces):
             for b in pieces[k + 1 :]:
-                if np.abs(mean[a] - mean[b]).max() < SAME_COLOUR:
+                if alike[a, b]:
                     parent[root(a)] = root(b)
+    for a, b in zip(*np.nonzero(np.triu(alike & _near(labels, count), 1)), strict=True):
+        if a and b:
+            parent[root(int(a))] = root(int(b))
     remap = np.array([root(i) for i in range(count + 1)])
     return remap[labels].astype(np.int32)
+
+
+def _near(labels: np.ndarray, count: int) -> np.ndarray:
+    """(count+1)² bool: bounding boxes closer than NEAR × the smaller box's height."""
+    from scipy.ndimage import find_objects
+
+    boxes = np.zeros((count + 1, 4))
+    for index, found in enumerate(find_objects(labels, count), start=1):
+        if found is not None:
+            boxes[index] = found[0].start, found[0].stop, found[1].start, found[1].stop
+    top, bottom, left, right = boxes.T
+    gap_y = np.maximum(top[:, None] - bottom[None], top[None] - bottom[:, None])
+    gap_x = np.maximum(left[:, None] - right[None], left[None] - right[:, None])
+    height = bottom - top
+    reach = NEAR * np.minimum(height[:, None], height[None])
+    return np.maximum(gap_x, gap_y) < reach
 
 
 def _mean_colours(labels: np.ndarray, f: np.ndarray, count: int) -> np.ndarray:

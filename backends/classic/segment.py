@@ -9,6 +9,7 @@ from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
+EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
 
 
@@ -17,6 +18,7 @@ class Background:
     mask: np.ndarray  # (H, W) bool: pixels that show the background
     model: np.ndarray  # (H, W, 4) float32 RGBA 0..255: the background behind everything
     threshold: float  # colour distance that separated background from elements
+    grain: float  # σ of the background's texture around its smooth model
 
 
 def channels(image: np.ndarray) -> np.ndarray:
@@ -32,7 +34,7 @@ def estimate_background(image: np.ndarray) -> Background:
     Seed: the flat region touching the most border pixels (designs are framed by their
     background). Then the seed is grown to every pixel within a noise-scaled distance of
     a smooth model fitted to it (so holes in letters and far-apart bits join it), and
-    the model is refitted once.
+    the model is refitted once, away from the elements' edges.
     """
     f = channels(image)
     seed = _border_region(f)
@@ -41,9 +43,19 @@ def estimate_background(image: np.ndarray) -> Background:
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
     mask = _clean(residual < threshold)
-    model = smooth_model(f, mask)
+    model = smooth_model(f, _away_from_edges(mask))
     mask = _clean(np.abs(f - model).max(axis=-1) < threshold)
-    return Background(mask, model, threshold)
+    return Background(mask, model, threshold, noise)
+
+
+def _away_from_edges(mask: np.ndarray) -> np.ndarray:
+    """Background pixels a margin away from everything else: soft shadow tails and
+    halos just outside elements would otherwise be pushed into the holes."""
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * EDGE_MARGIN + 1,) * 2)
+    inner = cv2.erode(mask.astype(np.uint8), kernel, borderValue=1).astype(bool)
+    return inner if inner.sum() > 0.25 * mask.sum() else mask
 
 
 def flat_pixels(f: np.ndarray) -> np.ndarray:

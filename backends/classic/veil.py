@@ -1,0 +1,82 @@
+"""Seeing through: regions that are a semi-transparent colour over what lies under them.
+
+A drop shadow is black at a varying opacity; an overlay card is one colour at one
+opacity. Both leave I = a·K + (1 − a)·U at every pixel (U: what lies under). Two
+tests find them, each needing evidence the opaque reading lacks:
+
+* a fixed black or white K with a per-pixel a that agrees across R, G and B and
+  varies over the region (a shadow's soft falloff);
+* one a and K for the whole region, from the per-channel regression I = (1 − a)·U +
+  a·K, when U varies under it (an overlay on a gradient or texture) and the three
+  slopes agree.
+
+An opaque flat colour (the region's own colour hardly varies) is never a veil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FLAT_STD = 4.0  # a region whose colour varies less than this is read as opaque
+MIN_CONTRAST = 30.0  # channels where |K − U| is smaller say nothing about a
+MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
+MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
+MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
+MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
+
+
+@dataclass(frozen=True)
+class Veil:
+    colour: np.ndarray  # (3,) straight RGB 0..255
+    opacity: float  # typical a (median)
+
+
+def fit(image: np.ndarray, under: np.ndarray, grain: float = 0.0) -> Veil | None:
+    """A veil explaining ``image`` over ``under`` ((n, 3) RGB 0..255), or None.
+
+    ``grain`` is the σ of the background's texture, which the smooth ``under`` lacks.
+    """
+    if len(image) < 8 or image.std(axis=0).max() < FLAT_STD:
+        return None
+    return _fixed_colour(image, under) or _regression(image, under, MAX_RESIDUAL + 1.5 * grain)
+
+
+def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
+    for k in (0.0, 255.0):
+        den = k - under
+        valid = np.abs(den) > MIN_CONTRAST
+        if valid.sum(axis=1).min() < 1:
+            continue
+        a = np.where(valid, (image - under) / np.where(valid, den, 1.0), np.nan)
+        spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)
+        mean = np.nanmean(a, axis=1)
+        if np.percentile(spread, 90) > MAX_SPREAD or mean.std() < MIN_FALLOFF:
+            continue
+        if not 0.02 < np.median(mean) < 0.95 or mean.min() < -0.05 or mean.max() > 1.02:
+            continue
+        return Veil(np.full(3, k), float(np.median(mean)))
+    return None
+
+
+def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil | None:
+    if under.std(axis=0).max() < MIN_UNDER_STD:
+        return None
+    design = np.stack([under, np.ones_like(under)], axis=-1)  # (n, 3, 2)
+    slopes, intercepts, residual = [], [], []
+    for c in range(3):
+        if under[:, c].std() < MIN_UNDER_STD / 2:
+            continue
+        coef, *_ = np.linalg.lstsq(design[:, c], image[:, c], rcond=None)
+        slopes.append(coef[0])
+        intercepts.append(coef[1])
+        residual.append(np.sqrt(np.mean((design[:, c] @ coef - image[:, c]) ** 2)))
+    if not slopes or np.ptp(slopes) > MAX_SPREAD or max(residual) > tolerance:
+        return None
+    a = 1.0 - float(np.mean(slopes))
+    if not 0.1 < a < 0.9:
+        return None
+    # With one shared a, K follows from every channel's intercept b = a·K.
+    k = (image - (1 - a) * under).mean(axis=0) / a
+    return Veil(np.clip(k, 0, 255), a)

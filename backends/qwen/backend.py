@@ -60,7 +60,7 @@ class QwenBackend:
 
     def caption(self, image: np.ndarray, request: DecomposeRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""
-        return self._caption(image, _resize(image, *self._size(image, request)), request)
+        return self._caption(image, _resize(image, *canvas(image, request.resolution)), request)
 
     def decompose(
         self,
@@ -72,7 +72,7 @@ class QwenBackend:
         import torch
 
         p, device = self.parts, self.device
-        width, height = self._size(image, request)
+        width, height = canvas(image, request.resolution)
         resized = _resize(image, width, height)
         prompt = request.prompt
         if prompt is None or prompt in {"", " "}:  # the reference captions these too
@@ -100,13 +100,6 @@ class QwenBackend:
             frames = sampling.unpack(latents, request.layers + 1, lh, lw)
             return encode.decode_layers(p.vae, frames)
 
-    def _size(self, image: np.ndarray, request: DecomposeRequest) -> tuple[int, int]:
-        if request.resolution not in sampling.TRAINED_RESOLUTIONS:
-            console.warn(
-                f"resolution {request.resolution}: the model was trained on 640 and 1024 only"
-            )
-        return sampling.working_size(image.shape[1], image.shape[0], request.resolution)
-
     def _caption(self, image: np.ndarray, resized: Any, request: DecomposeRequest) -> str:
         p = self.parts
         key = caption.cache_key(image, request.caption_lang, self.model_id, resized.size)
@@ -116,6 +109,13 @@ class QwenBackend:
                 resized, request.caption_lang, p.text_encoder, p.tokenizer, p.image_processor
             ),
         )
+
+
+def canvas(image: np.ndarray, resolution: int) -> tuple[int, int]:
+    """The working size (w, h) for ``image``; warns off the trained 640/1024 buckets."""
+    if resolution not in sampling.TRAINED_RESOLUTIONS:
+        console.warn(f"resolution {resolution}: the model was trained on 640 and 1024 only")
+    return sampling.working_size(image.shape[1], image.shape[0], resolution)
 
 
 def transformer_model(

@@ -26,12 +26,12 @@ def stderr():  # -> rich.console.Console; imported lazily to keep start-up fast
 
 def info(message: str) -> None:
     if not state.quiet:
-        stderr().print(message, markup=False)
+        stderr().print(message, markup=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """Warnings are shown even with --quiet: they say something may be wrong."""
-    stderr().print(f"warning: {message}", style="yellow", markup=False)
+    stderr().print(f"warning: {message}", style="yellow", markup=False, soft_wrap=True)
 
 
 def error(message: str) -> None:

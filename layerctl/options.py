@@ -72,6 +72,14 @@ Offload = Annotated[
     typer.Option("--offload", help="Weights off the GPU: auto, none, model, group, sequential."),
 ]
 VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (less memory).")]
+Providers = Annotated[
+    str | None,
+    typer.Option(
+        "--providers",
+        metavar="LIST",
+        help="ONNX Runtime providers, best first: e.g. cuda,cpu (default: TensorRT, CUDA, CPU).",
+    ),
+]
 Lossless = Annotated[
     bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
 ]

@@ -137,7 +137,7 @@ def test_decompose_never_imports_torch(onnx_export: Path, tmp_path: Path) -> Non
     )
     args = ["decompose", "in.png", "--backend", "onnx", "--weights", str(onnx_export)]
     args += ["--prompt", "a disc", "--steps", "1", "--resolution", "64", "-n", "2"]
-    args += ["-o", "out.psd"]
+    args += ["--providers", "cpu", "-o", "out.psd"]
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True
     )
@@ -152,7 +152,7 @@ def test_decompose_never_imports_torch(onnx_export: Path, tmp_path: Path) -> Non
         ("truncate", "transformer.onnx.data has"),
         ("corrupt", "does not match its sha256"),
         ("delete", "vae_decoder.onnx is missing"),
-        ("manifest", "not a layerctl ONNX export"),
+        ("manifest", "not a folder written by `layerctl export onnx`"),
         ("version", "this layerctl reads"),
     ],
 )

@@ -16,7 +16,7 @@ import numpy as np
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 from layerctl import console
-from layerctl.errors import LayerctlError, UsageError
+from layerctl.errors import UsageError
 
 REQUIRES = ("onnxruntime", "tokenizers")
 FALLBACK_PROMPT = (
@@ -33,7 +33,8 @@ class OnnxBackend:
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:
-        """onnxruntime installed and --weights naming a complete export folder."""
+        """onnxruntime installed and --weights naming an export folder (its files are
+        checked when the backend loads)."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
             return False, f"{', '.join(missing)} not installed: pip install 'layerctl[onnx]'"
@@ -41,10 +42,8 @@ class OnnxBackend:
             return False, "needs --weights DIR, a folder written by `layerctl export onnx`"
         from layerctl.backends.onnx import manifest
 
-        try:
-            manifest.read(Path(settings.weights).expanduser())
-        except LayerctlError as exc:
-            return False, str(exc)
+        if not (Path(settings.weights).expanduser() / manifest.FILENAME).is_file():
+            return False, f"{settings.weights} is not a folder written by `layerctl export onnx`"
         return True, f"export at {settings.weights}"
 
     def __init__(self, settings: BackendSettings) -> None:

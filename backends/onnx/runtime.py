@@ -19,7 +19,7 @@ from layerctl.backends.onnx import manifest, rope
 from layerctl.backends.qwen import encode, sampling
 
 from layerctl import console
-from layerctl.errors import BackendUnavailable, MissingWeights, UsageError
+from layerctl.errors import BackendUnavailable, MissingWeights
 from layerctl.noise import torch_randn
 
 # Best first; only those this onnxruntime build offers are tried.
@@ -60,10 +60,9 @@ class Sessions:
     """One ``InferenceSession`` per graph, created on first use; inputs cast to the graph's
     own dtypes (a float16 export takes float16 latents)."""
 
-    def __init__(self, folder: Path, providers: Sequence[str], names: Sequence[str]) -> None:
+    def __init__(self, folder: Path, providers: Sequence[str]) -> None:
         self.folder = folder
         self.providers = list(providers)
-        self.names = list(names)
         self._sessions: dict[str, Any] = {}
 
     def session(self, name: str) -> Any:
@@ -127,7 +126,7 @@ class Pipeline:
         self.folder = folder
         self.manifest = manifest.read(folder)
         self.config = self.manifest["config"]
-        self.sessions = Sessions(folder, choose_providers(providers), manifest.GRAPHS)
+        self.sessions = Sessions(folder, choose_providers(providers))
         self.tokenizer = Tokenizer(folder / "tokenizer")
         scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler = sampling.SchedulerConfig.from_dict(scheduler)
@@ -208,10 +207,3 @@ class Pipeline:
         mean = np.asarray(self.config["latents_mean"], np.float32).reshape(shape)
         std = np.asarray(self.config["latents_std"], np.float32).reshape(shape)
         return mean, std
-
-
-def check_folder(folder: Path) -> None:
-    """Raise a one-line error unless ``folder`` is a complete export (for ``available``)."""
-    if not folder.is_dir():
-        raise UsageError(f"--weights {folder} is not a folder")
-    manifest.read(folder)

@@ -26,6 +26,7 @@ from layerctl.options import (
     NegativePrompt,
     Offload,
     Prompt,
+    Providers,
     Quiet,
     Resolution,
     ResultPath,
@@ -67,6 +68,7 @@ def split(
     dtype: Dtype = "auto",
     offload: Offload = "none",
     vae_tiling: VaeTiling = False,
+    providers: Providers = None,
     lossless: Lossless = True,
     force: Force = False,
     quiet: Quiet = False,
@@ -97,6 +99,7 @@ def split(
         dtype=dtype,
         offload=offload,
         vae_tiling=vae_tiling,
+        providers=providers,
         lossless=lossless,
     )
     stack = formats.read(result)

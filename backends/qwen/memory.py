@@ -26,10 +26,11 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
 - ``sequential``: the same, one layer at a time (leaf level): the least memory, slowest.
 
 ``auto`` picks the fastest mode whose need fits in the device's free memory minus a
-safety margin (``margin``: 1 GiB + 5 % of the card). The margin is there because running
-a card to its last few hundred MB does not fail cleanly: the Windows driver then spills
-to shared system memory and the reference pipeline crawls for hours at 23.9 of 24 GB
-(reported by users on RTX 4090s). Nothing fits → ``sequential`` with a warning.
+safety margin (``margin``: 1 GiB + 5 % of the card), adding VAE tiling only when no mode
+fits without it. The margin is there because running a card to its last few hundred MB
+does not fail cleanly: the Windows driver then spills to shared system memory and the
+reference pipeline crawls for hours at 23.9 of 24 GB (reported by users on RTX 4090s).
+Nothing fits → ``sequential`` with a warning.
 """
 
 from __future__ import annotations
@@ -60,10 +61,15 @@ VAE_BYTES = 254 * 10**6
 # flight; the transformer stage needs less (two 0.68 GB blocks).
 STREAMED_RESIDENT = 3_300 * 10**6
 # Activation bytes per token and hidden unit, per sequence in the batch: ≈ 16 live
-# (token, d) bf16 tensors at the attention/MLP peak of a block.
+# (token, d) bf16 tensors at the attention/MLP peak of a block (an estimate: the VAE's
+# peak hides it in the measurement below).
 ACT_TENSORS = 16
-# The VAE decoder's full-resolution stage: 96 channels, ≈ 8 live maps per decoded layer.
-VAE_MAPS = 8 * 96
+# Measured by bench/gpu_fullscale.py (H200, bf16, diffusers 0.42.1, 4 layers): both
+# pipelines peak at 48.1 GB (640) and 58.9 GB (1024), 7.0 and 17.8 GB above the
+# weights, when the VAE decodes every layer in one batch: ≈ 22 full-resolution
+# 96-channel bf16 maps per layer at both sizes. 24 leaves a margin.
+VAE_MAPS = 24 * 96
+VAE_TILE = 256  # diffusers' default decode tile (tile_sample_min_height/width)
 MAX_TEXT_TOKENS = 512
 
 
@@ -123,18 +129,24 @@ class Choice:
     need: int  # bytes on the device in that mode
     budget: int  # free bytes minus the margin
     reason: str
+    vae_tiling: bool = False  # needed for the VAE decode to fit
 
 
-def working_bytes(resolution: int, layers: int, hidden: int = HIDDEN) -> int:
+def working_bytes(
+    resolution: int, layers: int, vae_tiling: bool = False, hidden: int = HIDDEN
+) -> int:
     """Activation memory of the larger stage: a transformer block on cond + uncond, or
-    the VAE decoding every layer in one batch (bf16)."""
+    the VAE decoding every layer in one batch (bf16), or one tile at a time."""
     tokens = (layers + 2) * math.ceil(resolution / 16) ** 2 + MAX_TEXT_TOKENS
     transformer = 2 * tokens * hidden * ACT_TENSORS * 2
-    vae = layers * VAE_MAPS * resolution * resolution * 2
+    side = min(resolution, VAE_TILE) if vae_tiling else resolution
+    vae = layers * VAE_MAPS * side * side * 2
     return max(transformer, vae)
 
 
-def need(mode: str, fp: Footprint, resolution: int = 640, layers: int = 4) -> int:
+def need(
+    mode: str, fp: Footprint, resolution: int = 640, layers: int = 4, vae_tiling: bool = False
+) -> int:
     """Device bytes a decomposition needs in ``mode`` (weights resident + activations)."""
     resident = {
         "none": fp.total,
@@ -144,7 +156,7 @@ def need(mode: str, fp: Footprint, resolution: int = 640, layers: int = 4) -> in
     }
     if mode not in resident:
         raise ValueError(f"no memory need for offload mode {mode!r}")
-    return resident[mode] + working_bytes(resolution, layers)
+    return resident[mode] + working_bytes(resolution, layers, vae_tiling)
 
 
 def margin(total: int) -> int:
@@ -162,24 +174,27 @@ def choose(
 ) -> Choice:
     """The fastest mode that fits ``free`` device bytes with the margin to spare.
 
-    Offloading modes also need the offloaded weights in host memory; when ``host_free``
-    is known and too small for them, those modes are skipped.
+    Modes that leave the output unchanged come first; only when none fits is VAE tiling
+    (tile-blended decoding, not bit-identical) added. Offloading modes also need the
+    offloaded weights in host memory; when ``host_free`` is known and too small for
+    them, those modes are skipped.
     """
     budget = free - margin(total)
-    for mode in ("none", "model", "group", "sequential"):
-        n = need(mode, fp, resolution, layers)
-        on_host = 0 if mode == "none" else fp.text_encoder + fp.transformer
-        if host_free is not None and on_host > host_free:
-            continue
-        if n <= budget:
-            why = f"needs {n / GB:.1f} GB, {budget / GB:.1f} GB free after the margin"
-            return Choice(mode, n, budget, why)
-    n = need("sequential", fp, resolution, layers)
+    for tiling in (False, True):
+        for mode in ("none", "model", "group", "sequential"):
+            n = need(mode, fp, resolution, layers, tiling)
+            on_host = 0 if mode == "none" else fp.text_encoder + fp.transformer
+            if host_free is not None and on_host > host_free:
+                continue
+            if n <= budget:
+                why = f"needs {n / GB:.1f} GB, {budget / GB:.1f} GB free after the margin"
+                return Choice(mode, n, budget, why + (", VAE tiling on" if tiling else ""), tiling)
+    n = need("sequential", fp, resolution, layers, True)
     why = (
-        f"nothing fits: even sequential needs {n / GB:.1f} GB and {budget / GB:.1f} GB "
-        "is free after the margin; try --resolution 640, fewer layers or --vae-tiling"
+        f"nothing fits: even sequential with VAE tiling needs {n / GB:.1f} GB and "
+        f"{budget / GB:.1f} GB is free after the margin; try fewer layers or --resolution 640"
     )
-    return Choice("sequential", n, budget, why)
+    return Choice("sequential", n, budget, why, True)
 
 
 def device_memory(device: Any) -> tuple[int, int] | None:
@@ -239,6 +254,8 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
         fp = Footprint.of(**{name: modules[name] for name in present})
         choice = resolve("auto", device, fp, resolution=1024, layers=4)
         mode = choice.mode
+        if choice.vae_tiling and modules.get("vae") is not None:
+            modules["vae"].enable_tiling()
         if "nothing fits" in choice.reason:
             console.warn(f"--offload auto: {choice.reason}")
         elif device.type == "cuda":

@@ -228,7 +228,7 @@ def _verify(folder: Path, specs: list[GraphSpec]) -> dict[str, float]:
     by_name = {s.name: s for s in specs}
     for spec in specs:
         spec.module.float()  # the reference is float32 whatever the export dtype
-    sessions = runtime.Sessions(folder, providers=("CPUExecutionProvider",))
+    sessions = runtime.Sessions(folder, providers=runtime.choose_providers())
     diffs = {}
 
     def compare(name: str, inputs: dict[str, Any]) -> Any:

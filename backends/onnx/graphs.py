@@ -62,9 +62,11 @@ class RealRopeAttention:
         q = torch.cat([txt_q, img_q], dim=1).transpose(1, 2)
         k = torch.cat([txt_k, img_k], dim=1).transpose(1, 2)
         v = torch.cat([txt_v, img_v], dim=1).transpose(1, 2)
-        image_mask = torch.ones_like(hidden_states[..., 0], dtype=torch.bool)
-        mask = torch.cat([encoder_hidden_states_mask.bool(), image_mask], dim=1)[:, None, None, :]
-        joint = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # An additive mask: a boolean one exports as Where + IsNaN over every score.
+        text_bias = (encoder_hidden_states_mask.to(q.dtype) - 1) * torch.finfo(q.dtype).max
+        image_bias = torch.zeros_like(hidden_states[..., 0], dtype=q.dtype)
+        bias = torch.cat([text_bias, image_bias], dim=1)[:, None, None, :]
+        joint = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         joint = joint.transpose(1, 2).flatten(2, 3).to(q.dtype)
         img_out = attn.to_out[0](joint[:, seq_txt:])
         txt_out = attn.to_add_out(joint[:, :seq_txt])

@@ -116,3 +116,10 @@ def test_help_and_doctor_module_do_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_place_auto_off_cuda_keeps_everything_on_the_device() -> None:
+    torch = pytest.importorskip("torch")
+    modules = {"transformer": torch.nn.Linear(4, 4), "vae": torch.nn.Linear(4, 4)}
+    assert memory.place(modules, "auto", "cpu") == "none"
+    assert all(p.device.type == "cpu" for m in modules.values() for p in m.parameters())

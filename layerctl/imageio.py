@@ -179,15 +179,18 @@ def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterat
     """Yield a temporary path beside ``target``; on success move it into place.
 
     Works for files and folders alike (a PNG stack is a folder). The temporary is
-    fsynced and renamed, so readers see either the old output or the whole new one;
-    on any failure it is removed and ``target`` is untouched.
+    fsynced and renamed, then the folder holding it is fsynced, so readers see either
+    the old output or the whole new one, also after a power cut; on any failure
+    (including Ctrl-C) it is removed and ``target`` is untouched.
     """
     target = Path(target)
     check_writable(target, force)
     parent = target.parent if str(target.parent) else Path(".")
+    # At most 100 bytes of the name, so the temporary's name fits NAME_MAX (255 bytes).
+    stem = target.name.encode()[:100].decode(errors="ignore")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -197,6 +200,7 @@ def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterat
         yield tmp
         _fsync(tmp)
         _replace(tmp, target, force)
+        _fsync_one(parent)  # the rename itself
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
@@ -204,10 +208,17 @@ def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterat
 
 
 def _fsync(path: Path) -> None:
-    paths = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-    for p in paths:
-        with p.open("rb") as f:
-            os.fsync(f.fileno())
+    """Flush a file, or a folder with every file and folder in it, to the disk."""
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        _fsync_one(p)
+
+
+def _fsync_one(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _replace(tmp: Path, target: Path, force: bool) -> None:

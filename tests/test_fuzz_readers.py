@@ -26,7 +26,6 @@ from sample_stack import make_stack
 from layerctl import formats
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
-from layerctl.stack import LayerStack
 
 EXAMPLES = int(os.environ.get("LAYERCTL_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
@@ -78,8 +77,10 @@ def _small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(canvas, "MAX_STACK_PIXELS", 16 * LIMIT_PIXELS)
 
 
-def check_read(path: Path) -> None:
-    """The property: a LayerStack, or one line of BadResult that is not an allocation failure."""
+def check_read(path: Path, out: Path) -> None:
+    """The property: one line of BadResult that is not an allocation failure, or a
+    LayerStack that every writer can write back (as ``split`` does) into ``out``.
+    """
     try:
         with bounded():
             stack = formats.read(path)
@@ -87,9 +88,10 @@ def check_read(path: Path) -> None:
         message = str(exc)
         assert "\n" not in message and "MemoryError" not in message, message
         return
-    assert isinstance(stack, LayerStack) and stack.layers
     width, height = stack.size
-    assert width * height <= LIMIT_PIXELS
+    assert stack.layers and width * height <= LIMIT_PIXELS
+    for name in ["back.psd", "back.ora", "back"]:
+        formats.write(stack, out / name, force=True)
 
 
 @st.composite
@@ -143,7 +145,7 @@ def test_psd_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
     @given(mutations(seed))
     def run(data: bytes) -> None:
         target.write_bytes(data)
-        check_read(target)
+        check_read(target, scratch)
 
     run()
 
@@ -178,7 +180,7 @@ def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
     @given(damaged())
     def run(data: bytes) -> None:
         target.write_bytes(data)
-        check_read(target)
+        check_read(target, scratch)
 
     run()
 
@@ -231,7 +233,7 @@ def test_png_stack_reader_survives_mutations(seeds: dict[str, Path], scratch: Pa
     def run(files: tuple[bytes, bytes]) -> None:
         manifest_path.write_bytes(files[0])
         layer_file.write_bytes(files[1])
-        check_read(folder)
+        check_read(folder, scratch)
 
     run()
 

@@ -40,8 +40,11 @@ COMPOSITE = "composite.png"
 FORMAT = "layerctl-pngstack"
 VERSION = 1
 MAX_NAME_CHARS = 64
+# UTF-8 bytes: with the "NN-" prefix and ".png" well inside NAME_MAX (255 bytes on Linux
+# and macOS, 255 UTF-16 units on Windows) even for names made of 4-byte characters.
+MAX_NAME_BYTES = 128
 MAX_MANIFEST_BYTES = 64 << 20  # ~100 000 layers; a bigger manifest.json is not ours
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*\ud800-\udfff]+')  # and lone surrogates
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
 
 
@@ -50,10 +53,11 @@ def safe_name(name: str) -> str:
 
     Drops path separators, control and reserved characters, leading/trailing dots and
     spaces (so never ``.`` or ``..``), avoids Windows device names, and keeps at most
-    ``MAX_NAME_CHARS`` characters.
+    ``MAX_NAME_CHARS`` characters and ``MAX_NAME_BYTES`` bytes.
     """
     text = unicodedata.normalize("NFC", name)
-    text = _UNSAFE.sub("_", text).strip(" .")[:MAX_NAME_CHARS].rstrip(" .")
+    text = _UNSAFE.sub("_", text).strip(" .")[:MAX_NAME_CHARS]
+    text = text.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip(" .")
     if not text:
         return "layer"
     if text.split(".")[0].upper() in _RESERVED:
@@ -135,7 +139,10 @@ def _load_manifest(path: Path) -> Any:
     if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
         raise BadResult(f"{path}: not a regular file of at most {MAX_MANIFEST_BYTES >> 20} MiB")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        # "\ud800" escapes decode to lone surrogates, which no writer could write back.
+        json.dumps(manifest, ensure_ascii=False).encode()
+        return manifest
     except (OSError, ValueError, RecursionError) as exc:
         raise BadResult(f"{path}: unreadable ({_short(exc)})") from None
 

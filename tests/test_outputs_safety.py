@@ -1,0 +1,275 @@
+"""Outputs are all or nothing: full disks, read-only folders, Ctrl-C, hostile layer names.
+
+Every write goes through ``imageio.atomic_output`` (temporary beside the target, fsync,
+rename, fsync of the folder). These tests drive the real CLI and check what is on disk
+afterwards: the complete new output, or the old one untouched and no temporary left.
+A full disk and a read-only folder are real tmpfs mounts where the tests run as root;
+elsewhere the full disk is simulated (fsync raising ENOSPC) and the read-only folder is
+a chmod. A batch killed by Ctrl-C resuming is tested in test_batch.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from stripes_backend import register
+
+from layerctl import formats
+from layerctl.formats import pngstack, psd
+from layerctl.stack import Layer, LayerStack
+
+STRIPES = ["-b", "stripes", "-n", "3"]
+OUTPUTS = {"psd": "out.psd", "ora": "out.ora", "png": "out"}
+
+
+@pytest.fixture(autouse=True)
+def _stripes(monkeypatch: pytest.MonkeyPatch) -> None:
+    register(monkeypatch)
+
+
+@pytest.fixture
+def noise(tmp_path: Path) -> Path:
+    """A 200×200 noise image: incompressible, so every format's output is over 300 KB."""
+    pixels = np.random.default_rng(3).integers(0, 256, (200, 200, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    path = tmp_path / "noise.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[bool]:
+    """Mount a tmpfs at ``where`` when allowed (root); yields whether it is mounted."""
+    where.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(where)], check=True)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.code == 1, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    """Every file of an output (a file or a PNG-stack folder) by relative path."""
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return {str(p.relative_to(path.parent)): p.read_bytes() for p in files if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_full_disk_is_one_line_and_leaves_nothing(cli, noise: Path, tmp_path: Path, fmt: str):
+    with tmpfs(tmp_path / "disk", "size=200k") as mounted:
+        if not mounted:
+            pytest.skip("mounting a tmpfs needs root; test_enospc_… simulates a full disk")
+        out = tmp_path / "disk" / OUTPUTS[fmt]
+        result = cli("decompose", noise, "-o", out, *STRIPES)
+        assert_one_line_error(result, "No space left on device")
+        assert listing(tmp_path / "disk") == []
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_enospc_on_flush_keeps_the_old_output(
+    cli, noise: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+):
+    """A disk full when flushing (as NFS and quotas report it): --force keeps the old result."""
+    out = tmp_path / OUTPUTS[fmt]
+    assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
+    before, names = snapshot(out), listing(tmp_path)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = cli("decompose", noise, "-o", out, *STRIPES, "--seed", "9", "--force")
+    assert_one_line_error(result, "No space left on device", str(out))
+    assert snapshot(out) == before and listing(tmp_path) == names
+
+
+@contextlib.contextmanager
+def read_only_folder(where: Path) -> Iterator[None]:
+    """A real read-only mount as root (root ignores permissions), else a chmod 555 folder."""
+    with tmpfs(where, "ro,size=64k") as mounted:
+        if not mounted:
+            if os.geteuid() == 0:
+                pytest.skip("root, but cannot mount a read-only tmpfs")
+            where.chmod(0o555)
+        try:
+            yield
+        finally:
+            if not mounted:
+                where.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["decompose", "{noise}", "-o", "{ro}/out.psd", *STRIPES],
+        ["decompose", "{noise}", "-o", "{ro}/stack", *STRIPES],
+        ["decompose", "{noise}", "-o", "{ro}/sub/out.ora", *STRIPES],
+        ["compose", "{result}", "-o", "{ro}/flat.png"],
+        ["preview", "{result}", "-o", "{ro}/sheet.png"],
+    ],
+    ids=["psd", "png-stack", "new-subfolder", "compose", "preview"],
+)
+def test_read_only_folder_is_one_line_and_writes_nothing(
+    cli, noise: Path, tmp_path: Path, command: list[str]
+):
+    result_path = tmp_path / "result.psd"
+    assert cli("decompose", noise, "-o", result_path, *STRIPES).code == 0
+    ro = tmp_path / "ro"
+    with read_only_folder(ro):
+        args = [a.format(noise=noise, ro=ro, result=result_path) for a in command]
+        result = cli(*args)
+        assert_one_line_error(result, str(ro))
+        assert listing(ro) == []
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_outputs_are_flushed_before_they_appear(
+    cli, noise: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+):
+    """Every file of the output was fsynced under a temporary name in the same folder,
+    then renamed into place, then the folder itself was fsynced."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_rename = os.fsync, os.replace, Path.rename
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("rename", str(Path(src).absolute())))
+        real_replace(src, dst)
+
+    def rename(self: Path, target):
+        events.append(("rename", str(self.absolute())))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "rename", rename)
+    out = tmp_path / OUTPUTS[fmt]
+    assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
+    renames = [path for kind, path in events if kind == "rename"]
+    assert len(renames) == 1 and Path(renames[0]).parent == tmp_path
+    temporary = renames[0]
+    flushed = {path for kind, path in events[: events.index(("rename", temporary))]}
+    files = [out] if out.is_file() else [out, *out.rglob("*")]
+    for file in files:
+        assert temporary + str(file)[len(str(out)) :] in flushed, file
+    assert events[-1] == ("fsync", str(tmp_path))
+
+
+def test_ctrl_c_inside_a_write_keeps_the_old_output(
+    cli, noise: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    out = tmp_path / "out.psd"
+    assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
+    before = snapshot(out)
+
+    def interrupted(stack: LayerStack, path: Path) -> None:
+        path.write_bytes(b"8BPS half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(psd, "write", interrupted)
+    result = cli("decompose", noise, "-o", out, *STRIPES, "--seed", "9", "--force")
+    # Typer 0.29 turns KeyboardInterrupt into a silent exit 130 (the shell shows ^C).
+    assert result.code == 130 and "Traceback" not in result.stderr
+    assert snapshot(out) == before
+    assert listing(tmp_path) == ["noise.png", "out.psd"]
+
+
+def test_psd_refuses_a_canvas_wider_than_psd_allows(cli, tmp_path: Path):
+    """psd-tools would write a PSB under the .psd name, which it then cannot read back."""
+    wide = tmp_path / "wide.png"
+    row = np.zeros((1, 30_001, 3), np.uint8)
+    row[0, 100:200] = 255
+    Image.fromarray(row).save(wide)
+    result = cli("decompose", wide, "-o", tmp_path / "wide.psd", *STRIPES)
+    assert_one_line_error(result, "30000 px", ".ora")
+    assert listing(tmp_path) == ["wide.png"]
+    assert cli("decompose", wide, "-o", tmp_path / "wide.ora", *STRIPES).code == 0
+
+
+HOSTILE_NAMES = [
+    "../../escape",
+    "/etc/passwd",
+    "..",
+    ".",
+    "",
+    "CON",
+    "nul.txt",
+    "LPT9.png",
+    "a\x00b",
+    "x" * 300,
+    "🎨" * 100,  # 400 bytes of UTF-8: over NAME_MAX unless cut by bytes
+    "名前" * 100,
+    "trailing. ",
+    "a/b",
+    "a_b",  # the same file name as "a/b" once sanitised
+]
+
+
+def _named_stack() -> LayerStack:
+    layers = []
+    for index, name in enumerate(HOSTILE_NAMES):
+        pixels = np.zeros((6, 20, 4), np.uint8)
+        pixels[index % 6, index, :] = (255, 0, 0, 255)
+        layers.append(Layer(name, pixels))
+    group = Layer.group("../group", [Layer("../../child", layers[0].pixels.copy())])
+    return LayerStack([*layers, group])
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_hostile_layer_names_stay_inside_the_output(tmp_path: Path, fmt: str):
+    """No name escapes the output, breaks a file system's limits or clashes with another."""
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    out = work / OUTPUTS[fmt]
+    stack = _named_stack()
+    formats.write(stack, out)
+    inside = [p for p in tmp_path.rglob("*") if p not in (work, work.parent)]
+    assert all(p == out or out in p.parents for p in inside)
+    if fmt == "png":
+        files = [p for p in out.rglob("*.png") if p.name != "composite.png"]
+        assert len(files) == len(list(stack.walk()))  # a file per layer and group: no clash
+        assert all(len(p.name.encode()) <= 255 for p in out.rglob("*"))
+    back = [layer.name for layer in formats.read(out).walk()]
+    expected = [layer.name for layer in stack.walk()]
+    if fmt == "ora":  # XML cannot hold NUL: it becomes U+FFFD
+        expected = [name.replace("\x00", "\ufffd") for name in expected]
+    if fmt == "psd":  # Photoshop's limit
+        expected = [name[: psd.MAX_NAME] for name in expected]
+    assert back == expected
+
+
+def test_safe_names_fit_every_file_system() -> None:
+    for name in HOSTILE_NAMES:
+        safe = pngstack.safe_name(name)
+        assert safe not in {"", ".", ".."} and "/" not in safe and "\x00" not in safe
+        assert len(safe.encode()) <= pngstack.MAX_NAME_BYTES

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> dict[str, list]:
 
     cv2.setNumThreads(1)
     engine = base.load(args.backend, base.BackendSettings())
+    warm = composite(design(CATEGORIES[0], 10**6))  # first call pays the lazy imports
+    engine.decompose(warm, base.DecomposeRequest(layers=2))
     rows: dict[str, list] = {c: [] for c in CATEGORIES}
     sheets = []
     for category in CATEGORIES:

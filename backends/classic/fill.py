@@ -62,7 +62,7 @@ def smooth_model(
     a = basis[:, ys[::step], xs[::step]].T
     b = values[ys[::step], xs[::step]].astype(np.float64)
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-    trend = np.einsum("khw,kc->hwc", basis, coef).astype(np.float32)
+    trend = (basis.reshape(len(basis), -1).T @ coef.astype(np.float32)).reshape(h, w, -1)
     residual = pull_push(values.astype(np.float32) - trend, mask)
     if blur > 0:
         residual = cv2.GaussianBlur(residual, (0, 0), blur).reshape(residual.shape)

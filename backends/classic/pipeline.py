@@ -15,6 +15,8 @@ import numpy as np
 from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 
+DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
+
 
 def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     """``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to ``image``.
@@ -26,12 +28,11 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     h, w = image.shape[:2]
     if layers == 1:
         return [image.copy()]
-    f = segment.channels(image)
-    background = segment.estimate_background(image)
-    labels, found = regions.find_regions(f, background)
-    ranks, above = occlusion.order(found, regions.adjacency(labels))
+    f, background, found, ranks, above, on_background = analyse(image)
     reach = occlusion.supports(found, ranks)
-    veils = _veils(f, background, found)
+    veils = _veils(
+        f, background, [found[i] if i in on_background else None for i in range(len(found))]
+    )
     fills = [
         _veil_fill(veils[i], r.visible.shape)
         if i in veils
@@ -72,11 +73,47 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     return out
 
 
-def _veils(f: np.ndarray, background, found) -> dict[int, veil.Veil]:
-    """Regions on the background that are a semi-transparent colour over it."""
+def analyse(image: np.ndarray):
+    """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
+    indices of the regions that touch the background)."""
+    f = segment.channels(image)
+    flat = segment.flat_pixels(f)
+    background = segment.estimate_background(f, flat)
+    labels, found = regions.find_regions(f, flat, background)
+    touching = regions.adjacency(labels)
+    ranks, above = occlusion.order(found, touching)
+    on_background = {b - 1 for a, b in touching if a == 0}
+    return f, background, found, ranks, above, on_background
+
+
+def suggest_layers(image: np.ndarray, max_layers: int) -> int:
+    """How many layers ``image`` has by its own structure, between 1 and ``max_layers``.
+
+    The background, plus per occlusion level the number of distinct colours of the
+    regions on it (average-linkage clusters further apart than DISTINCT in RGB 0..1):
+    a red disc and a red square side by side are one layer, a red and a blue are two,
+    and a shape with text on it is two levels.
+    """
+    _, _, found, ranks, above, _ = analyse(image)
+    if not found or max_layers <= 1:
+        return 1
+    level = group.levels(ranks, above)
+    colours = np.array([r.colour[:3] / 255.0 for r in found])
+    count = 1 + sum(
+        group.distinct(colours[[i for i, lv in enumerate(level) if lv == value]], DISTINCT)
+        for value in set(level)
+    )
+    return int(min(max_layers, count))
+
+
+def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
+    """Which ``candidates`` (regions that touch the background, else None) are a
+    semi-transparent colour over it."""
     opaque = f[..., 3] > 254.0
     found_veils = {}
-    for i, region in enumerate(found):
+    for i, region in enumerate(candidates):
+        if region is None:
+            continue
         pixels = region.visible & opaque[region.box]
         if pixels.sum() < 0.9 * region.area:
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from layerctl.backends.classic.segment import Background, flat_pixels
+from layerctl.backends.classic.segment import Background
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
@@ -33,12 +33,14 @@ class Region:
         return int(self.visible.sum())
 
 
-def find_regions(f: np.ndarray, background: Background) -> tuple[np.ndarray, list[Region]]:
-    """(label map: 0 background, i + 1 region i; the regions)."""
-    labels = _seed_labels(f, background.mask)
+def find_regions(
+    f: np.ndarray, flat: np.ndarray, background: Background
+) -> tuple[np.ndarray, list[Region]]:
+    """(label map: 0 background, i + 1 region i; the regions). ``flat``: see flat_pixels."""
+    labels = _seed_labels(flat, background.mask)
     labels = _grow(labels, ~background.mask)
-    labels = _compact(_merge_split_surfaces(labels, f))
-    return labels, _describe(labels, f)
+    labels = _compact(_merge_split_surfaces(labels, f, flat))
+    return labels, _describe(labels, f, flat)
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
@@ -49,13 +51,14 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _seed_labels(f: np.ndarray, bg: np.ndarray) -> np.ndarray:
+def _seed_labels(flat: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """Flat cores big enough, plus whole foreground pieces that have no such core."""
     import cv2
 
     fg = ~bg
-    flat = (flat_pixels(f) & fg).astype(np.uint8)
-    count, cores, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    count, cores, stats, _ = cv2.connectedComponentsWithStats(
+        (flat & fg).astype(np.uint8), connectivity=4
+    )
     keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= MIN_CORE)
     keep = keep[keep > 0]
     remap = np.zeros(count, np.int32)
@@ -112,7 +115,7 @@ def adjacency(labels: np.ndarray) -> set[tuple[int, int]]:
     return {(int(k >> 32), int(k & 0xFFFFFFFF)) for k in keys}
 
 
-def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray) -> np.ndarray:
+def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """Join same-coloured regions that are close or touch one common region: one
     element in pieces (the glyphs of a line of text, an icon's parts) or one surface
     cut by what lies on it (a triangle's tip and base around a star on it, the counter
@@ -120,7 +123,7 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray) -> np.ndarray:
     count = int(labels.max())
     if count < 3:
         return labels
-    mean = _mean_colours(labels, f, count)
+    mean = _mean_colours(labels, f, flat, count)
     neighbours: dict[int, set[int]] = {i: set() for i in range(1, count + 1)}
     for a, b in adjacency(labels):
         if a and b:
@@ -164,11 +167,11 @@ def _near(labels: np.ndarray, count: int) -> np.ndarray:
     return np.maximum(gap_x, gap_y) < reach
 
 
-def _mean_colours(labels: np.ndarray, f: np.ndarray, count: int) -> np.ndarray:
+def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: int) -> np.ndarray:
     """Mean premultiplied RGBA per label over its flat pixels (rims would blur it), or
     over all of its pixels when it has no flat ones (hairlines)."""
     means = []
-    for where in (flat_pixels(f), np.ones(labels.shape, bool)):
+    for where in (flat, np.ones(labels.shape, bool)):
         flat = np.where(where, labels, 0).ravel()
         sums = np.stack([np.bincount(flat, f[..., c].ravel(), count + 1) for c in range(4)], -1)
         counts = np.bincount(flat, minlength=count + 1)
@@ -177,11 +180,10 @@ def _mean_colours(labels: np.ndarray, f: np.ndarray, count: int) -> np.ndarray:
     return np.where(flat_count[:, None] > 0, flat_mean, all_mean)
 
 
-def _describe(labels: np.ndarray, f: np.ndarray) -> list[Region]:
+def _describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region]:
     import cv2
     from scipy.ndimage import find_objects
 
-    flat = flat_pixels(f)
     h, w = labels.shape
     regions = []
     for index, found in enumerate(find_objects(labels), start=1):

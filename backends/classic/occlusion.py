@@ -18,7 +18,9 @@ MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch
 
 
 def order(
-    regions: list[Region], touching: set[tuple[int, int]]
+    regions: list[Region],
+    touching: set[tuple[int, int]],
+    forced: frozenset[tuple[int, int]] = frozenset(),
 ) -> tuple[list[int], list[set[int]]]:
     """(region indices bottom first, per region the regions found on it).
 
@@ -29,14 +31,16 @@ def order(
     n = len(regions)
     above: list[set[int]] = [set() for _ in range(n)]
     below_count = np.zeros(n, int)
-    for a, b in touching:
-        if a == 0 or b == 0:
-            continue
-        i, j = a - 1, b - 1
-        lower_upper = _cue(regions[i], regions[j])
-        if lower_upper is None:
-            continue
-        lower, upper = (i, j) if lower_upper else (j, i)
+    known = {frozenset(pair): pair for pair in forced}
+    pairs = {(a - 1, b - 1) for a, b in touching if a and b} | set(forced)
+    for i, j in pairs:
+        if frozenset((i, j)) in known:
+            lower, upper = known[frozenset((i, j))]
+        else:
+            lower_upper = _cue(regions[i], regions[j])
+            if lower_upper is None:
+                continue
+            lower, upper = (i, j) if lower_upper else (j, i)
         if upper not in above[lower]:
             above[lower].add(upper)
             below_count[upper] += 1

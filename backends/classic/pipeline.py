@@ -28,11 +28,12 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     h, w = image.shape[:2]
     if layers == 1:
         return [image.copy()]
-    f, background, found, ranks, above, on_background = analyse(image)
+    f, background, found, ranks, above, on_background, crossing = analyse(image)
     reach = occlusion.supports(found, ranks)
-    veils = _veils(
-        f, background, [found[i] if i in on_background else None for i in range(len(found))]
-    )
+    candidates = [
+        r if i in on_background and i not in crossing else None for i, r in enumerate(found)
+    ]
+    veils = {**_veils(f, background, candidates), **crossing}
     fills = [
         _veil_fill(veils[i], r.visible.shape)
         if i in veils
@@ -75,15 +76,62 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
 
 def analyse(image: np.ndarray):
     """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
-    indices of the regions that touch the background)."""
+    indices of the regions that touch the background, {index: veil} of overlays
+    found across an edge)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
     background = segment.estimate_background(f, flat)
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
-    ranks, above = occlusion.order(found, touching)
+    labels, crossing, forced = _overlays_across_edges(labels, found, touching, background)
+    if crossing:
+        found = regions.describe(labels, f, flat)
+        touching = regions.adjacency(labels)
+    ranks, above = occlusion.order(found, touching, forced)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return f, background, found, ranks, above, on_background
+    return f, background, found, ranks, above, on_background, crossing
+
+
+def _overlays_across_edges(labels, found, touching, background):
+    """Overlays that cross a shape's edge: region P on the background and its
+    neighbour Q over a region S, when one veil explains both (veil.across). Q joins
+    P, S lies under P. Returns (labels, {P: veil}, {(S, P)}), indices after joining."""
+    neighbours: dict[int, set[int]] = {i: set() for i in range(len(found) + 1)}
+    for a, b in touching:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    rgb = [r.colour[:3] * 255.0 / max(r.colour[3], 1e-3) for r in found]
+    opaque = [r.colour[3] > 254.0 for r in found]
+    joins, veils, forced = {}, {}, set()
+    for p in neighbours[0]:
+        if not opaque[p - 1] or p in joins:
+            continue
+        region = found[p - 1]
+        ground = background.model[region.box][region.visible][:, :3].mean(axis=0)
+        for q in neighbours[p] - {0} - set(joins) - set(veils):
+            for s_ in neighbours[q] - {0, p}:
+                if not (opaque[q - 1] and opaque[s_ - 1]):
+                    continue
+                fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
+                if fitted is not None:
+                    joins[q], veils[p] = p, fitted
+                    forced.add((s_, p))
+                    break
+    if not joins:
+        return labels, {}, frozenset()
+    lut = np.arange(len(found) + 1)
+    for q, p in joins.items():
+        lut[q] = p
+    used = np.unique(lut[1:])
+    compact = np.zeros(len(found) + 1, np.int64)
+    compact[used] = np.arange(1, used.size + 1)
+    labels = compact[lut][labels].astype(np.int32)
+    index = {int(label): int(compact[label]) - 1 for label in used}
+    return (
+        labels,
+        {index[p]: v for p, v in veils.items()},
+        frozenset((index[int(lut[s_])], index[p]) for s_, p in forced),
+    )
 
 
 def suggest_layers(image: np.ndarray, max_layers: int) -> int:
@@ -94,7 +142,7 @@ def suggest_layers(image: np.ndarray, max_layers: int) -> int:
     a red disc and a red square side by side are one layer, a red and a blue are two,
     and a shape with text on it is two levels.
     """
-    _, _, found, ranks, above, _ = analyse(image)
+    _, _, found, ranks, above, _, _ = analyse(image)
     if not found or max_layers <= 1:
         return 1
     level = group.levels(ranks, above)

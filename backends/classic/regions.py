@@ -40,7 +40,7 @@ def find_regions(
     labels = _seed_labels(flat, background.mask)
     labels = _grow(labels, ~background.mask)
     labels = _compact(_merge_split_surfaces(labels, f, flat))
-    return labels, _describe(labels, f, flat)
+    return labels, describe(labels, f, flat)
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: in
     return np.where(flat_count[:, None] > 0, flat_mean, all_mean)
 
 
-def _describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region]:
+def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region]:
     import cv2
     from scipy.ndimage import find_objects
 

@@ -5,7 +5,8 @@ opacity. Both leave I = a·K + (1 − a)·U at every pixel (U: what lies under).
 tests find them, each needing evidence the opaque reading lacks:
 
 * a fixed black or white K with a per-pixel a that agrees across R, G and B and
-  varies over the region (a shadow's soft falloff);
+  varies over the region (a shadow's soft falloff) or lies over a coloured U (where
+  three channels agreeing is no coincidence);
 * one a and K for the whole region, from the per-channel regression I = (1 − a)·U +
   a·K, when U varies under it (an overlay on a gradient or texture) and the three
   slopes agree.
@@ -23,6 +24,7 @@ FLAT_STD = 4.0  # a region whose colour varies less than this is read as opaque
 MIN_CONTRAST = 30.0  # channels where |K − U| is smaller say nothing about a
 MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
 MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
+MIN_CHROMA = 40.0  # under a coloured U, R, G and B agreeing on a is evidence enough
 MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
 MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
 
@@ -52,7 +54,8 @@ def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
         a = np.where(valid, (image - under) / np.where(valid, den, 1.0), np.nan)
         spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)
         mean = np.nanmean(a, axis=1)
-        if np.percentile(spread, 90) > MAX_SPREAD or mean.std() < MIN_FALLOFF:
+        chromatic = np.median(np.ptp(under, axis=1)) > MIN_CHROMA
+        if np.percentile(spread, 90) > MAX_SPREAD or (mean.std() < MIN_FALLOFF and not chromatic):
             continue
         if not 0.02 < np.median(mean) < 0.95 or mean.min() < -0.05 or mean.max() > 1.02:
             continue
@@ -80,3 +83,26 @@ def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil 
     # With one shared a, K follows from every channel's intercept b = a·K.
     k = (image - (1 - a) * under).mean(axis=0) / a
     return Veil(np.clip(k, 0, 255), a)
+
+
+def across(over_a: np.ndarray, under_a: np.ndarray, over_b: np.ndarray, under_b: np.ndarray):
+    """The veil seen over two colours: ``over_a`` = a·K + (1 − a)·``under_a`` and
+    likewise for b (mean RGB 0..255 of two neighbouring regions and of what lies under
+    each), or None. An overlay that crosses a shape's edge gives two such equations
+    per channel, so (1 − a) = (over_a − over_b) / (under_a − under_b) must agree
+    across channels even where nothing under it varies."""
+    den = under_a - under_b
+    valid = np.abs(den) > MIN_CONTRAST
+    if valid.sum() < 2:
+        return None
+    keep = (over_a - over_b)[valid] / den[valid]
+    if np.ptp(keep) > MAX_SPREAD:
+        return None
+    a = 1.0 - float(keep.mean())
+    if not 0.1 < a < 0.9:
+        return None
+    k_a = (over_a - (1 - a) * under_a) / a
+    k_b = (over_b - (1 - a) * under_b) / a
+    if np.abs(k_a - k_b).max() > 3 * MAX_RESIDUAL or k_a.min() < -10 or k_a.max() > 265:
+        return None
+    return Veil(np.clip((k_a + k_b) / 2, 0, 255), a)

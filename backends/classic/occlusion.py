@@ -1,12 +1,11 @@
 """Which region lies on which, and how far each one reaches under the ones above it.
 
 Where two regions meet, the one on top shows its whole outline and the one below is
-cut by it, so the lower one's visible part has a bite that its convex hull fills in.
-We therefore put A under B when a larger share of B's pixels lies in A's hull than
-of A's in B's (the convexity cue of amodal completion, e.g. Kanizsa, "Organization in Vision",
-1979; used for layer ordering of vector art by Favreau et al., "Photo2ClipArt",
-SIGGRAPH Asia 2017). A region then extends under the regions above it as far as
-its own hull.
+cut by it, so the lower one's visible part has a bite that its completed shape (a
+fitted rectangle or ellipse, else its convex hull) fills in: amodal completion
+(Kanizsa, "Organization in Vision", 1979). We therefore put A under B when a larger
+share of B's pixels lies in A's completed shape than of A's in B's. A region then
+extends under the regions above it as far as its completed shape.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import numpy as np
 from layerctl.backends.classic.regions import Region
 
 MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch
+SHAPE_TOLERANCE = 0.06  # mismatch (share of the visible area) of an accepted rect/ellipse
 
 
 def order(
@@ -62,19 +62,32 @@ def order(
 
 
 def _cue(a: Region, b: Region) -> bool | None:
-    """True if a lies under b, False if over it, None if the hulls say nothing.
+    """True if a lies under b, False if over it, None if the shapes say nothing.
 
+    Each region's shape is completed under the other (see complete); the one whose
+    completed shape takes in a larger share of the other's pixels lies under it.
     Shares, not counts, so that a very concave top region (a star) whose hull takes in
     a little of a big region under it still reads as on top.
     """
-    a_in_b = _count_inside(a.visible, a.box, b.hull, b.box)  # a's pixels in b's hull
-    b_in_a = _count_inside(b.visible, b.box, a.hull, a.box)
+    whole_a = complete(a, _other_on(a, b))
+    whole_b = complete(b, _other_on(b, a))
+    a_in_b = _count_inside(a.visible, a.box, whole_b, b.box)  # a's pixels in b's shape
+    b_in_a = _count_inside(b.visible, b.box, whole_a, a.box)
     if max(a_in_b, b_in_a) < MIN_OVERLAP:
         return None
     share_a, share_b = a_in_b / a.area, b_in_a / b.area
     if share_a == share_b:
         return None
     return share_b > share_a
+
+
+def _other_on(region: Region, other: Region) -> np.ndarray:
+    """``other``'s visible pixels on ``region``'s box."""
+    out = np.zeros_like(region.visible)
+    inter = _intersection(region.box, other.box)
+    if inter is not None:
+        _crop(out, region.box, inter)[...] = _crop(other.visible, other.box, inter)
+    return out
 
 
 def _count_inside(mask: np.ndarray, box, other: np.ndarray, other_box) -> int:
@@ -100,18 +113,56 @@ def _crop(mask: np.ndarray, box, inter) -> np.ndarray:
 
 
 def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
-    """Per region (on its box): visible pixels plus its hull where regions above show."""
+    """Per region (on its box): visible pixels plus its completed shape where regions
+    above it show (see complete)."""
     position = {index: rank for rank, index in enumerate(ranks)}
     result = []
     for i, region in enumerate(regions):
-        hidden = np.zeros_like(region.visible)
+        covered = np.zeros_like(region.visible)
         for j, other in enumerate(regions):
             if position[j] <= position[i]:
                 continue
             inter = _intersection(region.box, other.box)
-            if inter is None:
-                continue
-            part = _crop(hidden, region.box, inter)
-            part |= _crop(region.hull, region.box, inter) & _crop(other.visible, other.box, inter)
-        result.append(region.visible | hidden)
+            if inter is not None:
+                _crop(covered, region.box, inter)[...] |= _crop(other.visible, other.box, inter)
+        covered &= ~region.visible
+        result.append(region.visible | (complete(region, covered) & covered))
     return result
+
+
+def complete(region: Region, covered: np.ndarray) -> np.ndarray:
+    """The region's whole shape, guessed from the outline it shows outside ``covered``.
+
+    Flat designs are mostly rectangles and ellipses: fit both to the visible outline
+    (least squares ellipse, Fitzgibbon et al. 1999, as cv2.fitEllipse) and keep one
+    if it matches the visible pixels away from the occluders; otherwise the convex
+    hull of what shows.
+    """
+    import cv2
+
+    if not covered.any():
+        return region.hull
+    near = cv2.dilate(covered.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    contours, _ = cv2.findContours(
+        region.visible.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    points = np.concatenate(contours)[:, 0] if contours else np.empty((0, 2), int)
+    own = points[~near[points[:, 1], points[:, 0]]]
+    if len(own) < 12:
+        return region.hull
+    candidates = []
+    x0, y0 = own.min(axis=0)
+    x1, y1 = own.max(axis=0)
+    rect = np.zeros(region.visible.shape, np.uint8)
+    rect[y0 : y1 + 1, x0 : x1 + 1] = 1
+    candidates.append(rect.astype(bool))
+    ellipse = np.zeros(region.visible.shape, np.uint8)
+    cv2.ellipse(ellipse, cv2.fitEllipse(own.astype(np.float32)), 1, thickness=-1)
+    candidates.append(ellipse.astype(bool))
+    away = ~near
+    size = max(int(region.visible.sum()), 1)
+    errors = [int(((c ^ region.visible) & away).sum()) / size for c in candidates]
+    best = int(np.argmin(errors))
+    if errors[best] < SHAPE_TOLERANCE:
+        return candidates[best] | region.hull
+    return region.hull

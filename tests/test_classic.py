@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.backends.classic import ClassicBackend
+from layerctl.backends.classic import ClassicBackend, occlusion, veil
+from layerctl.backends.classic.fill import pull_push
+from layerctl.backends.classic.regions import Region
 
 from layerctl.stack import composite
 
@@ -58,3 +60,149 @@ def test_default_backend_through_the_api(flat_design: np.ndarray) -> None:
     stack = api.decompose(flat_design, 4, backend="classic")
     assert len(stack) == 4 and stack.metadata["backend"] == "classic"
     assert psnr(stack.composite(), flat_design) >= 40.0
+
+
+def _draw(size: tuple[int, int], background, shapes) -> np.ndarray:
+    """A 4× supersampled, box-filtered drawing: ``shapes`` are (kind, box, rgba), bottom first."""
+    from PIL import Image, ImageDraw
+
+    scale = 4
+    canvas = Image.new("RGBA", (size[0] * scale, size[1] * scale), background)
+    for kind, box, fill in shapes:
+        layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        getattr(draw, kind)([v * scale for v in box], fill=fill)
+        canvas = Image.alpha_composite(canvas, layer)
+    return np.asarray(canvas.reduce(scale)).copy()
+
+
+def test_overlapping_shapes_split_in_order_with_the_hidden_part_filled() -> None:
+    rect, disc = (40, 90, 200, 255), (230, 60, 40, 255)
+    image = _draw(
+        (120, 90),
+        (235, 235, 225, 255),
+        [("rectangle", (10, 20, 70, 60), rect), ("ellipse", (50, 30, 100, 80), disc)],
+    )
+    background, lower, upper = run(image, 3)
+    assert psnr(composite([background, lower, upper]), image) >= 40.0
+    # The rectangle goes on under the disc (amodal completion), the disc is whole on top.
+    assert lower[45, 60, 3] == 255 and np.abs(lower[45, 60, :3].astype(int) - rect[:3]).max() < 8
+    assert upper[55, 75, 3] == 255 and np.abs(upper[55, 75, :3].astype(int) - disc[:3]).max() < 8
+    assert upper[25, 20, 3] == 0  # the disc layer holds no rectangle
+
+
+def test_a_drop_shadow_becomes_a_soft_black_layer() -> None:
+    import cv2
+
+    h, w = 80, 120
+    image = np.zeros((h, w, 4), np.float32)
+    image[...] = (200, 220, 240, 255)
+    shadow = np.zeros((h, w), np.float32)
+    shadow[30:60, 40:90] = 0.5
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 4)
+    image[..., :3] *= 1 - shadow[..., None]
+    image[22:52, 32:82, :3] = (220, 60, 50)
+    image = np.rint(image).astype(np.uint8)
+    layers = run(image, 3)
+    assert psnr(composite(layers), image) >= 40.0
+    seen = [layer for layer in layers[1:] if 0 < layer[56, 86, 3] < 200]
+    assert seen and seen[0][56, 86, :3].max() < 20  # black, partly transparent
+
+
+def test_suggest_layers_counts_background_and_distinct_elements(flat_design) -> None:
+    from layerctl.backends.classic import suggest_layers
+
+    plain = np.full((40, 60, 4), (90, 120, 200, 255), np.uint8)
+    assert suggest_layers(plain, 8) == 1
+    two = _draw(
+        (120, 80),
+        (250, 250, 250, 255),
+        [
+            ("ellipse", (10, 10, 50, 50), (200, 30, 30, 255)),
+            ("rectangle", (70, 20, 110, 60), (20, 60, 180, 255)),
+        ],
+    )
+    assert suggest_layers(two, 8) == 3
+    assert suggest_layers(two, 2) == 2
+    assert 2 <= suggest_layers(flat_design, 8) <= 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out", ["poster.psd", "poster.ora", "poster"])
+def test_cli_decomposes_the_example_in_every_format(cli, tmp_path, out: str) -> None:
+    from pathlib import Path
+
+    from layerctl import formats
+    from layerctl.imageio import read_image
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "poster.png"
+    result = cli("decompose", example, "-n", "4", "-o", tmp_path / out, "--backend", "classic")
+    assert result.code == 0, result.stderr
+    stack = formats.read(tmp_path / out)
+    assert len(stack.leaves()) == 4
+    assert psnr(stack.composite(), read_image(example).pixels) >= 40.0
+
+
+# --- the pieces, on arrays small enough to reason about ----------------------------
+
+
+def test_pull_push_keeps_known_pixels_and_fills_holes_between_them() -> None:
+    values = np.zeros((8, 8, 1), np.float32)
+    values[:, :4] = 10.0
+    values[:, 4:] = 30.0
+    known = np.ones((8, 8), np.float32)
+    known[2:6, 3:5] = 0
+    filled = pull_push(values, known)
+    assert np.array_equal(filled[known > 0], values[known > 0])
+    assert (filled[2:6, 3:5] > 10).all() and (filled[2:6, 3:5] < 30).all()
+
+
+def test_a_soft_black_falloff_is_a_shadow_veil() -> None:
+    under = np.tile([[200.0, 150.0, 100.0]], (50, 1))
+    a = np.linspace(0.05, 0.6, 50)[:, None]
+    seen = (1 - a) * under
+    found = veil.fit(seen, under)
+    assert found is not None and found.colour.tolist() == [0.0, 0.0, 0.0]
+    assert veil.fit(np.full((50, 3), 90.0), under) is None  # one flat colour: opaque
+
+
+def test_one_overlay_over_a_gradient_is_found_by_regression() -> None:
+    under = np.stack([np.linspace(40, 220, 60)] * 3, axis=1) * [1.0, 0.8, 0.6]
+    k, a = np.array([250.0, 240.0, 30.0]), 0.4
+    found = veil.fit(a * k + (1 - a) * under, under)
+    assert found is not None
+    assert found.opacity == pytest.approx(a, abs=0.01)
+    assert np.abs(found.colour - k).max() < 2
+
+
+def test_an_overlay_seen_over_two_colours() -> None:
+    k, a = np.array([0.0, 0.0, 0.0]), 0.5
+    ground, shape = np.array([230.0, 200.0, 120.0]), np.array([40.0, 90.0, 200.0])
+    found = veil.across(a * k + (1 - a) * ground, ground, a * k + (1 - a) * shape, shape)
+    assert found is not None and found.opacity == pytest.approx(a)
+    assert veil.across(ground, ground, shape, shape) is None  # nothing over them
+
+
+def _region(mask: np.ndarray) -> Region:
+    import cv2
+
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(mask.astype(np.uint8))), 1)
+    box = (slice(0, mask.shape[0]), slice(0, mask.shape[1]))
+    return Region(box, mask, mask, hull.astype(bool) | mask, np.zeros(4))
+
+
+def test_a_disc_cut_by_a_bar_is_completed_and_ordered_under_it() -> None:
+    import cv2
+
+    disc = np.zeros((60, 60), np.uint8)
+    cv2.circle(disc, (30, 30), 20, 1, -1)
+    bar = np.zeros((60, 60), bool)
+    bar[5:30, 0:60] = True
+    visible = disc.astype(bool) & ~bar
+    lower, upper = _region(visible), _region(bar)
+    whole = occlusion.complete(lower, bar)
+    assert whole[20, 30] and not whole[5, 5]  # the disc's top half comes back, no more
+    assert occlusion._cue(lower, upper) is True
+    ranks, above = occlusion.order([lower, upper], {(1, 2)})
+    assert ranks == [0, 1] and above[0] == {1}

@@ -106,7 +106,12 @@ class QwenBackend:
         return caption.cached(
             key,
             lambda: caption.generate_caption(
-                resized, request.caption_lang, p.text_encoder, p.tokenizer, p.image_processor
+                resized,
+                request.caption_lang,
+                p.text_encoder,
+                p.tokenizer,
+                p.image_processor,
+                self.device,
             ),
         )
 

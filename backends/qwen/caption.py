@@ -108,13 +108,20 @@ def caption_inputs(image: Any, lang: str, tokenizer: Any, processor: Any) -> dic
 
 
 def generate_caption(
-    image: Any, lang: str, text_encoder: Any, tokenizer: Any, processor: Any
+    image: Any,
+    lang: str,
+    text_encoder: Any,
+    tokenizer: Any,
+    processor: Any,
+    device: Any = None,
 ) -> str:
-    """Caption a PIL image the way the reference does (greedy ``generate``, 512 new tokens)."""
+    """Caption a PIL image the way the reference does (greedy ``generate``, 512 new tokens);
+    ``device`` is where the text encoder runs (default: where its weights are; with
+    offloading they may sit on the host)."""
     import torch
 
     inputs = caption_inputs(image, lang, tokenizer, processor)
-    inputs = {k: v.to(text_encoder.device) for k, v in inputs.items()}
+    inputs = {k: v.to(device or text_encoder.device) for k, v in inputs.items()}
     with torch.inference_mode():
         generated = text_encoder.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS)
     new_tokens = generated[:, inputs["input_ids"].shape[1] :]

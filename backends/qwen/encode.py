@@ -67,11 +67,12 @@ def image_tensor(image: Any) -> Any:
 
 def condition_latents(vae: Any, image: Any) -> Any:
     """``_encode_vae_image``: the posterior's mode, normalised by latents_mean/std,
-    as (1, 1, 16, h, w) frames-first latents."""
+    as (1, 1, 16, h, w) frames-first latents. ``image`` is already on the execution
+    device (with offloading the VAE's own weights may still be on the host)."""
     import torch
 
     with torch.inference_mode():
-        z = vae.encode(image.to(vae.device, vae.dtype)).latent_dist.mode()
+        z = vae.encode(image.to(dtype=vae.dtype)).latent_dist.mode()
     mean, std = _stats(vae, z)
     z = (z - mean) / std
     return z.permute(0, 2, 1, 3, 4)

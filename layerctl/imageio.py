@@ -17,11 +17,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from layerctl.errors import BadInput, OutputError, OutputExists
+
+if TYPE_CHECKING:
+    from psd_tools import PSDImage
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -91,6 +95,8 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
 
     try:
         with warnings.catch_warnings():
+            # Pillow warns on damage it skips ("Tag data larger than file"): not for users.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with our own limit
@@ -109,13 +115,25 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _open_psd_composite(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+def open_psd(data: bytes) -> PSDImage:
+    """Parse a PSD from memory, with psd-tools' log messages silenced.
+
+    From memory, a section length past the end reads short instead of allocating the
+    declared gigabytes. psd-tools logs what it skips ("Unknown key: …") through the
+    logging module, whose fallback handler would print it under our one-line errors.
+    """
     import io
+    import logging
 
     from psd_tools import PSDImage
 
+    logging.getLogger("psd_tools").setLevel(logging.CRITICAL)
+    return PSDImage.open(io.BytesIO(data))
+
+
+def _open_psd_composite(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     try:
-        psd = PSDImage.open(io.BytesIO(data))
+        psd = open_psd(data)
         _check_size(path, psd.size, max_pixels)  # before composite() allocates the canvas
         image = psd.composite()
     except BadInput:

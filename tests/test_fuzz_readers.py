@@ -14,18 +14,22 @@ import json
 import os
 import resource
 import signal
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sample_stack import make_stack
 
 from layerctl import formats
-from layerctl.errors import BadResult, OutputError
+from layerctl.errors import BadInput, BadResult, OutputError
 from layerctl.formats import canvas, psd
+from layerctl.imageio import read_image
 
 EXAMPLES = int(os.environ.get("LAYERCTL_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
@@ -255,3 +259,51 @@ def test_seeds_are_results_the_readers_accept(seeds: dict[str, Path]) -> None:
     """The fuzz starts from valid files: every seed reads back with all its layers."""
     for path in seeds.values():
         assert len(formats.read(path).leaves()) == len(make_stack().leaves())
+
+
+def _image_seeds() -> dict[str, bytes]:
+    """Small valid inputs in the formats read_image meets most, with palette, alpha, EXIF."""
+    rgba = Image.new("RGBA", (12, 9), (200, 30, 30, 128))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    seeds = {}
+    for suffix, image, options in [
+        (".png", rgba.convert("P"), {"transparency": 0}),
+        (".jpg", rgba.convert("RGB"), {"exif": exif.tobytes()}),
+        (".gif", rgba.convert("RGB"), {"save_all": True, "append_images": [rgba.convert("RGB")]}),
+        (".tif", rgba.convert("CMYK"), {}),
+        (".webp", rgba, {}),
+        (".bmp", rgba.convert("RGB"), {}),
+    ]:
+        buffer = io.BytesIO()
+        image.save(buffer, Image.registered_extensions()[suffix], **options)
+        seeds[suffix] = buffer.getvalue()
+    return seeds
+
+
+@pytest.mark.slow
+def test_input_reader_survives_mutations(scratch: Path) -> None:
+    """read_image: an RGBA array, or one line of BadInput — for any damage to any format."""
+    seeds = _image_seeds()
+
+    @FUZZ
+    @given(
+        st.sampled_from(sorted(seeds)).flatmap(lambda s: st.tuples(st.just(s), mutations(seeds[s])))
+    )
+    def run(case: tuple[str, bytes]) -> None:
+        suffix, data = case
+        target = scratch / f"m{suffix}"
+        target.write_bytes(data)
+        READS["count"] += 1
+        try:
+            with bounded(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                image = read_image(target, max_pixels=LIMIT_PIXELS)
+        except BadInput as exc:
+            assert "\n" not in str(exc) and "MemoryError" not in str(exc), str(exc)
+            return
+        finally:  # a warning would reach the user's terminal as two lines of noise
+            assert [str(w.message) for w in caught] == []
+        assert image.pixels.dtype == np.uint8 and image.pixels.shape[2] == 4
+
+    run()

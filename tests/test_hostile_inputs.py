@@ -51,13 +51,18 @@ def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+OWN_LINES = ("wrote ", "warning: ", "error: ")
+
+
 def assert_clean(result: subprocess.CompletedProcess[str], expected: int) -> None:
-    """Exit ``expected``; a failure is exactly one ``error:`` line; never a traceback."""
+    """Exit ``expected``; a failure is exactly one ``error:`` line; never a traceback, and
+    nothing on stderr but layerctl's own lines (no library warnings or log messages)."""
     stderr = result.stderr
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
     assert result.returncode == expected, stderr
-    if expected:
+    if expected == 1:
         assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert all(line.lstrip().startswith(OWN_LINES) for line in stderr.splitlines()), stderr
 
 
 def listing(folder: Path) -> list[str]:
@@ -130,8 +135,8 @@ GOOD_JPEG = _save(_design(), "JPEG")
 # name -> (file name, bytes, expected exit code)
 IMAGES: dict[str, tuple[str, Callable[[], bytes], int]] = {
     "empty file": ("empty.png", lambda: b"", 1),
-    "truncated PNG": ("cut.png", lambda: GOOD_PNG[: len(GOOD_PNG) // 2], 1),
-    "truncated JPEG": ("cut.jpg", lambda: GOOD_JPEG[: len(GOOD_JPEG) // 2], 1),
+    "truncated PNG": ("cut-png.png", lambda: GOOD_PNG[: len(GOOD_PNG) // 2], 1),
+    "truncated JPEG": ("cut-jpeg.jpg", lambda: GOOD_JPEG[: len(GOOD_JPEG) // 2], 1),
     "JPEG named .png": ("jpeg.png", lambda: GOOD_JPEG, 0),
     "PNG named .jpg": ("png.jpg", lambda: GOOD_PNG, 0),
     "HTML named .png": ("page.png", lambda: b"<!doctype html><html><body>x</body></html>", 1),
@@ -140,12 +145,12 @@ IMAGES: dict[str, tuple[str, Callable[[], bytes], int]] = {
     "1x1": ("dot.png", lambda: _png(Image.new("RGB", (1, 1), (10, 20, 30))), 0),
     "100000x1": ("line.png", _wide, 0),
     "16-bit": ("gray16.png", _sixteen_bit, 0),
-    "CMYK JPEG": ("cmyk.jpg", lambda: _save(_design().convert("CMYK"), "JPEG"), 0),
-    "CMYK TIFF": ("cmyk.tif", lambda: _save(_design().convert("CMYK"), "TIFF"), 0),
+    "CMYK JPEG": ("cmyk-jpeg.jpg", lambda: _save(_design().convert("CMYK"), "JPEG"), 0),
+    "CMYK TIFF": ("cmyk-tiff.tif", lambda: _save(_design().convert("CMYK"), "TIFF"), 0),
     "palette with transparency": ("palette.png", _palette_with_transparency, 0),
-    "animated GIF": ("anim.gif", lambda: _animated("GIF"), 0),
-    "animated PNG": ("anim.png", lambda: _animated("PNG"), 0),
-    "animated WebP": ("anim.webp", lambda: _animated("WEBP"), 0),
+    "animated GIF": ("anim-gif.gif", lambda: _animated("GIF"), 0),
+    "animated PNG": ("anim-png.png", lambda: _animated("PNG"), 0),
+    "animated WebP": ("anim-webp.webp", lambda: _animated("WEBP"), 0),
     "name with spaces": ("my image (1).png", lambda: GOOD_PNG, 0),
     "Unicode name": ("Ébène 文字 🎨.png", lambda: GOOD_PNG, 0),
     "leading dash": ("-n.png", lambda: GOOD_PNG, 0),
@@ -168,6 +173,23 @@ def test_hostile_image_through_decompose(tmp_path: Path, case: str) -> None:
     assert listing(out) == (["result.ora"] if expected == 0 else [])
     if expected == 0:
         assert formats.read(out / "result.ora").layers
+
+
+def test_the_corpus_as_one_batch(tmp_path: Path) -> None:
+    """All images in one folder: exit 3, a result for each good one, a record for each bad one."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, build, _ in IMAGES.values():
+        (src / name).write_bytes(build())
+    out = tmp_path / "out"
+    result = run_cli("decompose", src, "-o", out, "--format", "ora", "--json", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr  # stderr: the summary table and failures
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    statuses = {Path(r["input"]).name: r["status"] for r in records}
+    assert statuses == {name: "ok" if code == 0 else "failed" for name, _, code in IMAGES.values()}
+    assert all("internal error" not in (r["error"] or "") for r in records)
+    assert listing(out) == sorted(Path(n).stem + ".ora" for n, _, c in IMAGES.values() if c == 0)
 
 
 def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
@@ -288,6 +310,7 @@ PSDS: dict[str, tuple[Callable[[], bytes], int, int]] = {
     "40 nested groups": (lambda: _psd(_nested(40)), 0, 0),
     "200 nested groups": (lambda: _psd(_nested(200)), 1, 0),
     "zero-size layers": (lambda: _psd(_zero_size_layers()), 0, 0),
+    "unknown tagged block": (lambda: _psd().replace(b"8BIMluni", b"8BIMlunX", 1), 0, 0),
 }
 
 

@@ -13,7 +13,6 @@ profile into the ICC resource.
 
 from __future__ import annotations
 
-import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,7 +24,7 @@ from PIL import Image
 from layerctl import __version__
 from layerctl.errors import BadResult, OutputError
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
-from layerctl.imageio import _short, to_rgba
+from layerctl.imageio import _short, open_psd, to_rgba
 from layerctl.stack import Layer, LayerStack
 
 XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
@@ -134,13 +133,10 @@ def _metadata(xmp: bytes | None) -> dict[str, Any]:
 
 
 def read(path: Path) -> LayerStack:
-    from psd_tools import PSDImage
     from psd_tools.constants import Resource
 
     try:
-        # From memory: a section length past the end then reads short instead of making
-        # the file object allocate the declared gigabytes.
-        psd = PSDImage.open(io.BytesIO(path.read_bytes()))
+        psd = open_psd(path.read_bytes())
         size = psd.size
         _check_sizes(path, psd)
         layers = [_read_layer(node, size) for node in psd]

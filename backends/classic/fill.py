@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MODEL_SIDE = 1024  # the background's holes are filled on a grid at most this long
+
 
 def pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill pixels where ``known`` is 0 from nearby known pixels, keeping known ones.
@@ -63,7 +65,17 @@ def smooth_model(
     b = values[ys[::step], xs[::step]].astype(np.float64)
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
     trend = (basis.reshape(len(basis), -1).T @ coef.astype(np.float32)).reshape(h, w, -1)
-    residual = pull_push(values.astype(np.float32) - trend, mask)
+    residual = values.astype(np.float32) - trend
+    scale = min(1.0, MODEL_SIDE / max(h, w))
+    if scale < 1.0:  # holes are filled smoothly: a coarser grid does it as well, faster
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        weight = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(residual * mask[..., None], size, interpolation=cv2.INTER_AREA)
+        small = small.reshape(size[1], size[0], -1) / np.maximum(weight, 1e-6)[..., None]
+        up = cv2.resize(pull_push(small, weight > 0.5), (w, h), interpolation=cv2.INTER_LINEAR)
+        residual = np.where(mask[..., None], residual, up.reshape(h, w, -1))
+    else:
+        residual = pull_push(residual, mask)
     if blur > 0:
         residual = cv2.GaussianBlur(residual, (0, 0), blur).reshape(residual.shape)
     return trend + residual

@@ -203,6 +203,13 @@ def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
         assert not (tmp_path / "out.psd").exists()
 
 
+@pytest.mark.parametrize("name", ["x.psd", "x.ora"])
+def test_a_fifo_named_like_a_result_is_refused_without_blocking(tmp_path: Path, name: str):
+    os.mkfifo(tmp_path / name)
+    assert_clean(run_cli("compose", name, "-o", "flat.png", cwd=tmp_path), 1)
+    assert listing(tmp_path) == [name]
+
+
 # --- results for ``compose``: PSD ------------------------------------------------------
 
 

@@ -60,6 +60,8 @@ def write(stack: LayerStack, path: Path, fmt: str | None = None, force: bool = F
 def read(path: Path) -> LayerStack:
     if not path.exists():
         raise BadResult(f"{path}: no such file or folder")
+    if not (path.is_file() or path.is_dir()):  # a FIFO would block the read forever
+        raise BadResult(f"{path}: not a regular file or folder")
     try:
         return module(detect(path)).read(path)
     except RecursionError:  # psd-tools needs ~10 frames a level: about 90 levels fit

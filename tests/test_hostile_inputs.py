@@ -28,7 +28,7 @@ from sample_stack import make_stack
 from layerctl import formats
 from layerctl.stack import Layer, LayerStack
 
-MEMORY_LIMIT = 2 << 30  # address space for one CLI run; the classic backend needs < 1 GiB here
+MEMORY_LIMIT = 3 << 30  # address space for one CLI run; the classic backend needs < 1 GiB here
 SECONDS = 120  # per CLI run; the slowest case takes a few seconds
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,8 @@ def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=SECONDS,
         preexec_fn=_limit_memory,
-        env={**os.environ, "COLUMNS": "1000"},
+        # Two threads: each BLAS/OpenMP thread reserves address space, more with more cores.
+        env={**os.environ, "COLUMNS": "1000", "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
     )
 
 

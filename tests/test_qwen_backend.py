@@ -38,3 +38,8 @@ def test_device_and_dtype_defaults():
         backend.pick_device("tpu")
     with pytest.raises(UsageError, match="--dtype"):
         backend.pick_dtype("int8", "cpu")
+
+
+def test_unknown_offload_mode_is_a_usage_error(tiny_qwen):
+    with pytest.raises(UsageError, match="--offload"):
+        backend.QwenBackend(BackendSettings(weights=str(tiny_qwen), offload="half"))

@@ -133,7 +133,8 @@ def test_guidance_matches_the_pipeline(normalize: bool):
         )
 
 
-def test_denoise_equals_the_scheduler_loop_with_cfg():
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_denoise_equals_the_scheduler_loop_with_cfg(dtype: str):
     """The whole loop with a stand-in model, against diffusers' scheduler.step."""
     torch = pytest.importorskip("torch")
     diffusers = pytest.importorskip("diffusers")
@@ -148,7 +149,7 @@ def test_denoise_equals_the_scheduler_loop_with_cfg():
             return cond.numpy(), uncond.numpy()
         return cond, uncond
 
-    start = sampling.pack(sampling.reference_noise(sampling.noise_shape(2, 4, 4), 5))
+    start = sampling.pack(sampling.reference_noise(sampling.noise_shape(2, 4, 4), 5, dtype))
     scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 0, steps + 1)[:-1], mu=mu)
     scheduler.set_begin_index(0)
@@ -161,8 +162,11 @@ def test_denoise_equals_the_scheduler_loop_with_cfg():
     sched = sampling.schedule(steps, mu, sampling.SchedulerConfig.from_dict(config))
     seen: list[int] = []
     ours = sampling.denoise(model, start, sched, scale, True, callback=lambda i, _: seen.append(i))
+    assert ours.dtype == expected.dtype == getattr(torch, dtype)
     torch.testing.assert_close(ours, expected, rtol=0, atol=0)
     assert seen == list(range(steps))
+    if dtype != "float32":
+        return
     ours_np = sampling.denoise(model, start.numpy(), sched, scale, True)
     np.testing.assert_allclose(ours_np, expected.numpy(), rtol=1e-5, atol=1e-5)
 

@@ -189,31 +189,13 @@ def pick_dtype(dtype: str, device: str) -> Any:
 
 
 def place(parts: Any, offload: str, device: str) -> None:
-    """Put the models on ``device`` as the --offload mode says (see memory.py); ``auto``
-    picks the fastest mode that fits the card's free memory."""
-    import torch
-
-    modules = {
-        "text_encoder": parts.text_encoder,
-        "transformer": parts.transformer,
-        "vae": parts.vae,
-    }
-    if offload == "none":
-        for module in modules.values():
-            module.to(device)
-        return
+    """Put the models on ``device`` as the --offload mode says (memory.py; ``auto`` picks
+    the fastest mode that fits the card's free memory)."""
     from layerctl.backends.qwen import memory
 
     if offload not in memory.MODES:
         raise UsageError(f"--offload must be one of {', '.join(memory.MODES)}, not {offload!r}")
-    if offload == "auto":
-        if device.startswith("cuda"):
-            free, total = torch.cuda.mem_get_info(torch.device(device))
-            choice = memory.choose(free, total, memory.Footprint.of(**modules))
-            console.info(f"--offload auto: {choice.mode} ({choice.reason})")
-            offload = choice.mode
-        else:
-            offload = "none"
+    modules = {name: getattr(parts, name) for name in memory.ORDER}
     memory.place(modules, offload, device)
 
 

@@ -21,7 +21,8 @@ Public API::
     schedule(steps, mu, config) -> Schedule(sigmas [steps+1], timesteps [steps])  # float32
     uses_cfg(scale) -> bool                                 # true CFG only when scale > 1
     guide(cond, uncond, scale, normalize) -> velocity       # true CFG (+ cfg_normalize)
-    euler_step(latents, velocity, sigma, sigma_next) -> latents
+    step_sizes(schedule, like) -> σ_{i+1} − σ_i, float32, on like's device
+    euler_step(latents, velocity, dt) -> latents
     denoise(model, latents, schedule, cfg, cfg_normalize, callback=None) -> latents
 
     Model = Callable[[latents, timestep], tuple[cond, uncond | None]]
@@ -213,11 +214,26 @@ def guide(cond: Array, uncond: Array | None, scale: float, normalize: bool) -> A
     return comb * (_norm(cond) / _norm(comb))
 
 
-def euler_step(latents: Array, velocity: Array, sigma: float, sigma_next: float) -> Array:
-    """x ← x + (σ_next − σ)·v, accumulated in float32 and stored in the velocity's dtype,
-    as FlowMatchEulerDiscreteScheduler.step does."""
-    dt = float(np.float32(sigma_next) - np.float32(sigma))
-    return _cast(_cast(latents, "float32") + dt * velocity, velocity.dtype)
+def step_sizes(sched: Schedule, like: Array) -> Array:
+    """σ_{i+1} − σ_i in float32, on the latents' device, made once per image.
+
+    Kept as float32 array entries, not Python floats: with bfloat16 latents on CUDA the
+    reference multiplies by a 0-d float32 CUDA tensor, which PyTorch rounds to bfloat16
+    first (a Python float would not be); on the CPU such a 0-d tensor stays float32.
+    Indexing this array gives exactly that operand on either device.
+    """
+    steps = np.diff(sched.sigmas).astype(np.float32)
+    if isinstance(like, np.ndarray):
+        return steps
+    import torch
+
+    return torch.from_numpy(steps).to(like.device)
+
+
+def euler_step(latents: Array, velocity: Array, dt: Array) -> Array:
+    """x ← x + dt·v with ``dt`` an entry of :func:`step_sizes`: accumulated in float32 and
+    stored in the velocity's dtype, as FlowMatchEulerDiscreteScheduler.step does."""
+    return _cast(_cast(latents, "float32") + _cast(dt * velocity, velocity.dtype), velocity.dtype)
 
 
 def denoise(
@@ -230,14 +246,14 @@ def denoise(
 ) -> Array:
     """Integrate the flow from noise (σ=1) to data (σ=0) with Euler steps and true CFG.
 
-    No value goes back to the host inside the loop: timesteps and sigmas are Python
-    floats taken from the precomputed schedule.
+    No value goes back to the host inside the loop: timesteps are Python floats from
+    the precomputed schedule and the step sizes sit on the device already.
     """
-    sigmas = [float(s) for s in sched.sigmas]
+    steps = step_sizes(sched, latents)
     for i, t in enumerate(float(t) for t in sched.timesteps):
         cond, uncond = model(latents, t)
         velocity = guide(cond, uncond if uses_cfg(cfg) else None, cfg, cfg_normalize)
-        latents = euler_step(latents, velocity, sigmas[i], sigmas[i + 1])
+        latents = euler_step(latents, velocity, steps[i])
         if callback is not None:
             callback(i, latents)
     return latents

@@ -37,10 +37,40 @@ def find_regions(
     f: np.ndarray, flat: np.ndarray, background: Background
 ) -> tuple[np.ndarray, list[Region]]:
     """(label map: 0 background, i + 1 region i; the regions). ``flat``: see flat_pixels."""
-    labels = _seed_labels(flat, background.mask)
-    labels = _grow(labels, ~background.mask)
+    seeds = _seed_labels(flat, background.mask)
+    labels = _reassign_strays(_grow(seeds, ~background.mask), seeds > 0)
     labels = _compact(_merge_split_surfaces(labels, f, flat))
     return labels, describe(labels, f, flat)
+
+
+def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:
+    """Give each detached crumb of a region (rim pixels grown across a gap, no seed in
+    it) to the neighbour it touches most, so no layer carries specks beside another."""
+    import cv2
+    from scipy.ndimage import find_objects
+
+    h, w = labels.shape
+    out = labels.copy()
+    for index, found in enumerate(find_objects(labels), start=1):
+        if found is None:
+            continue
+        rows = slice(max(0, found[0].start - 1), min(h, found[0].stop + 1))
+        cols = slice(max(0, found[1].start - 1), min(w, found[1].stop + 1))
+        mine = labels[rows, cols] == index
+        count, pieces = cv2.connectedComponents(mine.astype(np.uint8), connectivity=8)
+        if count <= 2:
+            continue
+        has_seed = np.zeros(count, bool)
+        has_seed[pieces[seeded[rows, cols] & mine]] = True
+        for piece in np.flatnonzero(~has_seed[1:]) + 1:
+            crumb = pieces == piece
+            ring = cv2.dilate(crumb.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            around = labels[rows, cols][ring & ~crumb]
+            around = around[around != index]
+            if around.size:
+                values, counts = np.unique(around, return_counts=True)
+                out[rows, cols][crumb] = values[np.argmax(counts)]
+    return out
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:

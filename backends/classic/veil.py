@@ -49,7 +49,7 @@ def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
     for k in (0.0, 255.0):
         den = k - under
         valid = np.abs(den) > MIN_CONTRAST
-        if valid.sum(axis=1).min() < 1:
+        if (valid.sum(axis=1) >= 2).mean() < 0.9:  # agreement needs two channels to agree
             continue
         a = np.where(valid, (image - under) / np.where(valid, den, 1.0), np.nan)
         spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)

@@ -41,6 +41,9 @@ class DecomposeRequest:
     cfg_normalize: bool = True
     resolution: int = 640
     caption_lang: str = "en"
+    quantize: str | None = None  # "fp8": float8 GEMMs (qwen, approximate)
+    step_cache: float = 0.0  # First Block Cache threshold, 0 = off (qwen, approximate)
+    cfg_truncate: float = 0.0  # cond only once sigma < this, 0 = off (qwen, approximate)
 
     def with_(self, **changes: Any) -> DecomposeRequest:
         return replace(self, **changes)
@@ -56,6 +59,7 @@ class BackendSettings:
     offload: str = "none"
     vae_tiling: bool = False
     providers: tuple[str, ...] = ()
+    compile: bool = False  # torch.compile of the transformer blocks (qwen)
 
 
 @runtime_checkable

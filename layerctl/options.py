@@ -80,6 +80,45 @@ Providers = Annotated[
         help="ONNX Runtime providers, best first: e.g. cuda,cpu (default: TensorRT, CUDA, CPU).",
     ),
 ]
+Compile = Annotated[
+    bool, typer.Option("--compile", help="qwen: torch.compile the transformer blocks (exact).")
+]
+
+
+def _quantize(value: str) -> str:
+    if value != "fp8":
+        raise typer.BadParameter(f"{value!r}: only fp8 is supported")
+    return value
+
+
+Quantize = Annotated[
+    str | None,
+    typer.Option(
+        "--quantize",
+        parser=_quantize,
+        metavar="fp8",
+        help="qwen: float8 matrix products on Ada/Hopper GPUs (approximate).",
+    ),
+]
+StepCache = Annotated[
+    float,
+    typer.Option(
+        "--step-cache",
+        min=0.0,
+        metavar="THRESHOLD",
+        help="qwen: reuse late blocks while the first changes less than this (approximate).",
+    ),
+]
+CfgTruncate = Annotated[
+    float,
+    typer.Option(
+        "--cfg-truncate",
+        min=0.0,
+        max=1.0,
+        metavar="SIGMA",
+        help="qwen: skip the negative prompt once sigma < SIGMA (approximate).",
+    ),
+]
 Lossless = Annotated[
     bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
 ]

@@ -49,6 +49,8 @@ class OnnxBackend:
     def __init__(self, settings: BackendSettings) -> None:
         from layerctl.backends.onnx import runtime
 
+        if settings.compile:
+            raise UsageError("--compile is for the qwen backend", hint="leave it out with onnx")
         if not settings.weights:
             raise UsageError(
                 "--backend onnx needs --weights DIR",
@@ -63,6 +65,8 @@ class OnnxBackend:
         from layerctl.backends.qwen import sampling
         from PIL import Image
 
+        if request.quantize:
+            raise UsageError("--quantize is for the qwen backend", hint="leave it out with onnx")
         width, height = sampling.working_size(image.shape[1], image.shape[0], request.resolution)
         resized = Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
         prompt = request.prompt

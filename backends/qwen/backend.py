@@ -1,25 +1,30 @@
 """``--backend qwen``: Qwen-Image-Layered in PyTorch with our own sampling loop.
 
 The model classes come from diffusers/transformers; everything around them (working size,
-captions, prompt embeddings, condition latents, noise, schedule, true CFG with cond and
-uncond in ONE batched forward, Euler steps, decoding) is ours and equals diffusers'
-``QwenImageLayeredPipeline`` on the same checkpoint, seed and settings
+captions, prompt embeddings, condition latents, noise, schedule, true CFG — see
+:func:`transformer_model` for how cond and uncond run —, Euler steps, decoding) is ours
+and equals diffusers' ``QwenImageLayeredPipeline`` on the same checkpoint, seed and settings
 (tests/test_qwen_parity.py). Nothing heavy is imported until the class is instantiated.
 """
 
 from __future__ import annotations
 
+import time
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.backends.qwen import caption, encode, sampling
+from layerctl.backends.qwen import caption, encode, sampling, speed
 
 from layerctl import console
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
+# model_index.json entries a Qwen-Image-Layered folder must declare (load.COMPONENTS
+# without importing load, which imports torch).
+PIPELINE_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 DTYPES = ("bfloat16", "float16", "float32")
 
 
@@ -31,7 +36,9 @@ class QwenBackend:
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:
-        """torch + diffusers installed and a checkpoint folder found (no torch import)."""
+        """torch + diffusers installed and a complete Qwen-Image-Layered folder found (no
+        torch import): an ONNX export or a half-finished download is refused, so
+        ``--backend auto`` falls through to the next backend instead of failing later."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
             return False, f"{', '.join(missing)} not installed: pip install 'layerctl[torch]'"
@@ -41,6 +48,9 @@ class QwenBackend:
             folder = weights.locate(settings.weights)
         except LayerctlError as exc:
             return False, str(exc)
+        problem = pipeline_problem(folder)
+        if problem:
+            return False, f"{folder}: {problem}"
         return True, f"weights at {folder}"
 
     def __init__(self, settings: BackendSettings) -> None:
@@ -57,6 +67,10 @@ class QwenBackend:
         place(self.parts, settings.offload, self.device)
         if settings.vae_tiling:
             self.parts.vae.enable_tiling()
+        self.uncompiled = settings.compile  # compiled lazily: the first image pays for it
+        if settings.compile:
+            speed.compile_blocks(self.parts.transformer)
+        self.fp8: speed.Float8Linears | None = None
 
     def caption(self, image: np.ndarray, request: DecomposeRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""
@@ -77,28 +91,45 @@ class QwenBackend:
         prompt = request.prompt
         if prompt is None or prompt in {"", " "}:  # the reference captions these too
             prompt = self._caption(image, resized, request)
-        guided = sampling.uses_cfg(request.cfg)
+        options = speed.SpeedOptions.of(request.quantize, request.step_cache, request.cfg_truncate)
+        self._set_fp8(options.fp8)
         with torch.inference_mode():
             embeds = [encode.prompt_embeds(prompt, p.text_encoder, p.tokenizer, device)]
-            if guided:
+            if sampling.uses_cfg(request.cfg):
                 negative = request.negative_prompt
                 embeds.append(encode.prompt_embeds(negative, p.text_encoder, p.tokenizer, device))
-            text, mask = encode.text_batch(embeds)
+            dtype = embeds[0].dtype
             cond = encode.condition_latents(p.vae, encode.image_tensor(resized).to(device))
-            cond_tokens = sampling.pack(cond.to(text.dtype))
+            cond_tokens = sampling.pack(cond.to(dtype))
             lh, lw = sampling.latent_size(width, height)
             shape = sampling.noise_shape(request.layers, lh, lw)
-            noise = sampling.reference_noise(shape, request.seed, _dtype_name(text.dtype))
+            noise = sampling.reference_noise(shape, request.seed, _dtype_name(dtype))
             latents = sampling.pack(noise.to(device))
             mu = sampling.shift_mu(cond_tokens.shape[1])
             sched = sampling.schedule(request.steps, mu, self.scheduler)
             shapes = sampling.img_shapes(request.layers, lh, lw)
-            model = transformer_model(p.transformer, cond_tokens, text, mask, shapes)
-            latents = sampling.denoise(
-                model, latents, sched, request.cfg, request.cfg_normalize, callback
-            )
+            factory = speed.model_factory(transformer_model, options)
+            start = time.perf_counter()
+            with speed.step_cache(p.transformer, options.step_cache):
+                model = factory(p.transformer, cond_tokens, embeds, shapes)
+                latents = sampling.denoise(
+                    model, latents, sched, request.cfg, request.cfg_normalize, callback
+                )
+            if self.uncompiled:
+                self.uncompiled = False
+                seconds = time.perf_counter() - start
+                console.info(f"--compile: first sampling took {seconds:.1f} s (compiling)")
             frames = sampling.unpack(latents, request.layers + 1, lh, lw)
             return encode.decode_layers(p.vae, frames)
+
+    def _set_fp8(self, wanted: bool) -> None:
+        """float8 linears in the blocks while requests ask for them (bf16 weights kept)."""
+        if wanted and self.fp8 is None:
+            speed.require_fp8(self.device)
+            self.fp8 = speed.Float8Linears.apply(self.parts.transformer)
+        elif not wanted and self.fp8 is not None:
+            self.fp8.restore()
+            self.fp8 = None
 
     def _caption(self, image: np.ndarray, resized: Any, request: DecomposeRequest) -> str:
         p = self.parts
@@ -123,35 +154,85 @@ def canvas(image: np.ndarray, resolution: int) -> tuple[int, int]:
     return sampling.working_size(image.shape[1], image.shape[0], resolution)
 
 
-def transformer_model(
-    transformer: Any, cond_tokens: Any, text: Any, mask: Any, shapes: list
-) -> sampling.Model:
+def transformer_model(transformer: Any, cond_tokens: Any, embeds: list[Any], shapes: list) -> Any:
     """Adapt the diffusers transformer to ``model(latents, t) -> (cond, uncond)``: the
-    condition image's tokens appended, cond and uncond prompts in one batch, the same
-    timestep and ``additional_t_cond = 0`` (RGB-free layered mode) for both."""
+    condition image's tokens appended, the same timestep and ``additional_t_cond = 0``
+    (RGB-free layered mode) for every prompt in ``embeds`` (cond, then uncond if any).
+
+    Chosen per image: prompts of equal length run as ONE batched forward (nothing padded,
+    no mask); otherwise each runs unpadded in its own forward, as the reference does.
+    Why (bench/RESULTS.md, H200): a padded batch needs an attention mask, which rules out
+    flash attention, and ran at 0.89× (640) / 0.82× (1024) of the reference; at ~10k
+    tokens per sequence the GEMMs gain nothing from a batch of 2, so two unpadded
+    forwards ran at 1.00×, and they are the reference's own arithmetic (bit-equal on
+    the CPU, tests/test_qwen_cfg_layout.py).
+    """
+    import torch
+
+    if len({e.shape[1] for e in embeds}) == 1:
+        forwards = [_forward(transformer, cond_tokens, torch.cat(embeds), shapes)]
+    else:
+        forwards = [_forward(transformer, cond_tokens, e, shapes) for e in embeds]
+
+    def model(latents: Any, t: float) -> tuple[Any, Any]:
+        outs = [f(latents, t) for f in forwards]
+        if len(outs) == 1:
+            outs = list(outs[0].split(1))
+        return outs[0], (outs[1] if len(outs) > 1 else None)
+
+    return model
+
+
+def _forward(transformer: Any, cond_tokens: Any, text: Any, shapes: list) -> Any:
+    """``forward(latents, t)``: the velocity for the first N tokens, one row per prompt."""
     import torch
 
     batch = text.shape[0]
-    device = text.device
-    is_rgb = torch.zeros(batch, dtype=torch.long, device=device)
+    is_rgb = torch.zeros(batch, dtype=torch.long, device=text.device)
     img_shapes = [shapes] * batch
 
-    def model(latents: Any, t: float) -> tuple[Any, Any]:
+    def forward(latents: Any, t: float) -> Any:
         n = latents.shape[1]
         x = torch.cat([latents, cond_tokens], dim=1).expand(batch, -1, -1)
-        timestep = torch.full((batch,), t, dtype=torch.float32, device=device)
-        out = transformer(
+        timestep = torch.full((batch,), t, dtype=torch.float32, device=text.device)
+        return transformer(
             hidden_states=x,
             timestep=timestep.to(latents.dtype) / 1000,
             encoder_hidden_states=text,
-            encoder_hidden_states_mask=mask,
+            encoder_hidden_states_mask=None,
             img_shapes=img_shapes,
             additional_t_cond=is_rgb,
             return_dict=False,
         )[0][:, :n]
-        return (out[:1], out[1:]) if batch == 2 else (out, None)
 
-    return model
+    return forward
+
+
+def pipeline_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a complete Qwen-Image-Layered checkpoint (None: it is).
+
+    model_index.json must declare the pipeline's components, and layerctl.weights.check
+    (JSON and safetensors headers only, cheap) must find nothing wrong.
+    """
+    import json
+
+    from layerctl import weights
+
+    try:
+        index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "no readable model_index.json (not a diffusers checkpoint folder)"
+    missing = [name for name in PIPELINE_COMPONENTS if name not in index]
+    if missing:
+        return f"model_index.json lacks {', '.join(missing)} (not a Qwen-Image-Layered folder)"
+    problems = weights.check(folder)
+    if problems:
+        first = problems[0]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return (
+            f"incomplete checkpoint: {first.path} {first.what}{more}; see `layerctl weights verify`"
+        )
+    return None
 
 
 def pick_device(device: str) -> str:

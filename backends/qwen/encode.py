@@ -40,21 +40,6 @@ def prompt_embeds(prompt: str, text_encoder: Any, tokenizer: Any, device: Any) -
     return hidden.to(text_encoder.dtype)
 
 
-def text_batch(embeds: list[Any]) -> tuple[Any, Any | None]:
-    """Stack prompt embeddings of different lengths (cond, uncond) into one batch:
-    zero padding plus a mask, or no mask when nothing is padded (as the reference)."""
-    import torch
-
-    length = max(e.shape[1] for e in embeds)
-    if all(e.shape[1] == length for e in embeds):
-        return torch.cat(embeds), None
-    padded = torch.cat([torch.nn.functional.pad(e, (0, 0, 0, length - e.shape[1])) for e in embeds])
-    mask = torch.zeros(padded.shape[:2], dtype=torch.long, device=padded.device)
-    for i, e in enumerate(embeds):
-        mask[i, : e.shape[1]] = 1
-    return padded, mask
-
-
 def image_tensor(image: Any) -> Any:
     """``VaeImageProcessor.preprocess`` of the already resized RGBA image: [-1, 1],
     (1, 4, 1, H, W) float32."""

@@ -2,21 +2,21 @@
 
 Public API::
 
-    SpeedOptions(unbatched_cfg=False, compile=False, fp8=False, step_cache=0.0,
-                 cfg_truncate=0.0)
+    SpeedOptions.of(quantize, step_cache, cfg_truncate)   # a request's approximate modes
     attention(device)              # context: fastest SDPA kernel first (exact)
     compile_blocks(transformer)    # regional torch.compile of the 60 blocks (exact)
     uncompile_blocks(transformer)
     Float8Linears.apply(transformer) -> handle; handle.restore()   # fp8 GEMMs (approximate)
+    require_fp8(device)            # UsageError off Ada/Hopper
+    step_cache(transformer, threshold)   # context: First Block Cache hooks
     model_factory(factory, options) -> factory   # step cache + CFG truncation (approximate)
 
 *Exact* changes compute the same function with other kernels (bf16 rounding may differ
 in the last bits): ``attention`` lets PyTorch's SDPA pick cuDNN's fused attention before
 flash / memory-efficient (diffusers' "native" dispatcher calls plain
-``F.scaled_dot_product_attention``; with the padded CFG batch's mask flash is not
-eligible, cuDNN and memory-efficient are); ``compile_blocks`` is diffusers'
-``compile_repeated_blocks`` (one compiled graph shared by all blocks); ``unbatched_cfg``
-runs cond and uncond unpadded (see :func:`model_factory`).
+``F.scaled_dot_product_attention``; measured: no gain once no mask is passed);
+``compile_blocks`` is diffusers' ``compile_repeated_blocks`` (one compiled graph shared
+by all blocks; ``--compile``).
 
 *Approximate* modes, each measured against the exact path by bench/gpu_fullscale.py:
 
@@ -32,7 +32,7 @@ runs cond and uncond unpadded (see :func:`model_factory`).
   (CFG-truncation of late, low-noise steps, where guidance changes little; cf.
   Kynkäänniemi et al. 2024, "Applying guidance in a limited interval").
 
-``model_factory`` wraps a ``transformer_model(transformer, cond_tokens, text, mask,
+``model_factory`` wraps a ``transformer_model(transformer, cond_tokens, embeds,
 shapes)``-shaped factory, so the backend keeps one adapter and adds these by one call.
 """
 
@@ -43,21 +43,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from layerctl.errors import UsageError
+
 E4M3_MAX = 448.0  # largest finite float8 e4m3fn value
 Factory = Callable[..., Callable[[Any, float], tuple[Any, Any]]]
 
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    unbatched_cfg: bool = False  # exact: two unmasked forwards instead of one masked batch
-    compile: bool = False
+    """The approximate per-request modes (``--quantize``, ``--step-cache``, ``--cfg-truncate``)."""
+
     fp8: bool = False
     step_cache: float = 0.0  # First Block Cache threshold; 0 = off
     cfg_truncate: float = 0.0  # cond only once sigma < this; 0 = off
 
-    @property
-    def exact(self) -> bool:
-        return not (self.fp8 or self.step_cache or self.cfg_truncate)
+    @classmethod
+    def of(cls, quantize: str | None, step_cache: float, cfg_truncate: float) -> SpeedOptions:
+        """From a request's fields, checked (API callers bypass the CLI's checks)."""
+        if quantize not in (None, "fp8"):
+            raise UsageError(f"--quantize must be fp8, not {quantize!r}")
+        if not step_cache >= 0:
+            raise UsageError(
+                f"--step-cache must be 0 (off) or a positive threshold, not {step_cache}"
+            )
+        if not 0 <= cfg_truncate <= 1:
+            raise UsageError(f"--cfg-truncate must be a sigma between 0 and 1, not {cfg_truncate}")
+        return cls(quantize == "fp8", step_cache, cfg_truncate)
 
 
 @contextlib.contextmanager
@@ -151,59 +162,64 @@ def _to_e4m3(x: Any) -> Any:
     return x.clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
 
 
-def enable_step_cache(transformer: Any, threshold: float) -> None:
+def require_fp8(device: Any) -> None:
+    """float8 GEMMs need CUDA tensor cores of compute capability 8.9+ (Ada, Hopper)."""
+    import torch
+
+    device = torch.device(device)
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    if capability is None or capability < (8, 9):
+        found = f"compute capability {capability[0]}.{capability[1]}" if capability else device.type
+        raise UsageError(
+            f"--quantize fp8 needs an Ada or Hopper GPU (compute capability 8.9+), not {found}",
+            hint="leave out --quantize",
+        )
+
+
+@contextlib.contextmanager
+def step_cache(transformer: Any, threshold: float) -> Iterator[None]:
+    """diffusers' First Block Cache hooks on ``transformer`` while sampling (0: none)."""
+    if not threshold:
+        yield
+        return
     from diffusers.hooks import FirstBlockCacheConfig
 
     transformer.enable_cache(FirstBlockCacheConfig(threshold=threshold))
-
-
-def disable_step_cache(transformer: Any) -> None:
-    transformer.disable_cache()
+    try:
+        yield
+    finally:
+        transformer.disable_cache()
 
 
 def model_factory(factory: Factory, options: SpeedOptions) -> Factory:
-    """``factory`` with the CFG layout, step cache and CFG truncation of ``options``.
+    """``factory`` (the backend's ``transformer_model(transformer, cond_tokens, embeds,
+    shapes)``) with the step cache and CFG truncation of ``options``.
 
-    ``unbatched_cfg``: cond and uncond as two forwards, each with its text trimmed to its
-    own length, so no attention mask is needed and SDPA may use flash / cuDNN kernels
-    (a mask rules flash out) — the reference's own arithmetic per branch. The step cache
-    needs diffusers' cache context around each forward; every adapter gets its own
-    context (their cached residuals differ). Enable its hooks with
-    :func:`enable_step_cache` first.
+    The step cache keeps residuals per forward, inside diffusers' cache context: with it,
+    cond and uncond always run as two forwards, each in its own context (their cached
+    residuals differ). Run it inside :func:`step_cache`.
     """
-    if not (options.unbatched_cfg or options.step_cache or options.cfg_truncate):
+    if not (options.step_cache or options.cfg_truncate):
         return factory
 
-    def make(transformer: Any, cond_tokens: Any, text: Any, mask: Any, shapes: list) -> Any:
-        def adapter(first: int, last: int) -> Any:
-            rows, rows_mask = text[first:last], None if mask is None else mask[first:last]
-            if rows_mask is not None and last - first == 1:
-                valid = int(rows_mask.sum())  # one host read per image, before the loop
-                rows, rows_mask = rows[:, :valid], None
-            inner = factory(transformer, cond_tokens, rows, rows_mask, shapes)
-            if not options.step_cache:
-                return inner
-
-            def cached(latents: Any, t: float) -> Any:
-                with transformer.cache_context(f"rows{first}-{last}"):
-                    return inner(latents, t)
-
-            return cached
-
+    def make(transformer: Any, cond_tokens: Any, embeds: list[Any], shapes: list) -> Any:
         if options.step_cache:
             transformer._reset_stateful_cache()
-        guided = text.shape[0] == 2
-        if guided and options.unbatched_cfg:
-            cond, uncond = adapter(0, 1), adapter(1, 2)
+            branches = [
+                _cached(transformer, factory(transformer, cond_tokens, [e], shapes), f"branch{i}")
+                for i, e in enumerate(embeds)
+            ]
 
             def full(latents: Any, t: float) -> Any:
-                return cond(latents, t)[0], uncond(latents, t)[0]
+                outs = [branch(latents, t)[0] for branch in branches]
+                return outs[0], (outs[1] if len(outs) > 1 else None)
 
+            cond_only = branches[0]
         else:
-            full = adapter(0, text.shape[0])
-        if not guided or not options.cfg_truncate:
+            full = factory(transformer, cond_tokens, embeds, shapes)
+            cond_only = factory(transformer, cond_tokens, embeds[:1], shapes)
+        if len(embeds) < 2 or not options.cfg_truncate:
             return full
-        cond_only = cond if options.unbatched_cfg else adapter(0, 1)
         cut = options.cfg_truncate * 1000  # t is on the scheduler's 0..1000 scale
 
         def model(latents: Any, t: float) -> Any:
@@ -212,3 +228,11 @@ def model_factory(factory: Factory, options: SpeedOptions) -> Factory:
         return model
 
     return make
+
+
+def _cached(transformer: Any, inner: Any, name: str) -> Any:
+    def cached(latents: Any, t: float) -> Any:
+        with transformer.cache_context(name):
+            return inner(latents, t)
+
+    return cached

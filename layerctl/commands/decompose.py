@@ -25,6 +25,8 @@ from layerctl.options import (
     CaptionLang,
     Cfg,
     CfgNormalize,
+    CfgTruncate,
+    Compile,
     Debug,
     Device,
     Dtype,
@@ -39,9 +41,11 @@ from layerctl.options import (
     Offload,
     Prompt,
     Providers,
+    Quantize,
     Quiet,
     Resolution,
     Seed,
+    StepCache,
     Steps,
     VaeTiling,
     Weights,
@@ -109,6 +113,10 @@ def decompose(
     offload: Offload = "none",
     vae_tiling: VaeTiling = False,
     providers: Providers = None,
+    compile: Compile = False,
+    quantize: Quantize = None,
+    step_cache: StepCache = _DEFAULTS.step_cache,
+    cfg_truncate: CfgTruncate = _DEFAULTS.cfg_truncate,
     output_size: Annotated[
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
@@ -168,6 +176,10 @@ def decompose(
         offload=offload,
         vae_tiling=vae_tiling,
         providers=providers,
+        compile=compile,
+        quantize=quantize,
+        step_cache=step_cache,
+        cfg_truncate=cfg_truncate,
         lossless=lossless,
         output_size=output_size,
         fmt=fmt,
@@ -203,6 +215,9 @@ def build_options(**values: Any) -> Options:
         cfg_normalize=values.pop("cfg_normalize"),
         resolution=values.pop("resolution"),
         caption_lang=values.pop("caption_lang"),
+        quantize=values.pop("quantize"),
+        step_cache=values.pop("step_cache"),
+        cfg_truncate=values.pop("cfg_truncate"),
     )
     settings = BackendSettings(
         weights=values.pop("weights"),
@@ -211,6 +226,7 @@ def build_options(**values: Any) -> Options:
         offload=values.pop("offload"),
         vae_tiling=values.pop("vae_tiling"),
         providers=tuple(p for p in (values.pop("providers") or "").split(",") if p),
+        compile=values.pop("compile"),
     )
     return Options(request=request, settings=settings, **values)
 

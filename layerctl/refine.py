@@ -81,10 +81,11 @@ def _solve_alpha(alphas: np.ndarray, target: np.ndarray) -> np.ndarray:
         lo = np.where(too_much, lo, mid)
     fg = fg * lo
     cover = np.prod(1 - fg, axis=0)  # transparency left by the foreground
-    bottom = np.divide(
-        cover - (1 - target), cover, out=np.zeros_like(cover), where=cover > 1e-12
-    ).clip(0, 1)
-    return np.concatenate([bottom[None], fg])
+    # Where the foreground hides the bottom layer (almost) completely, any alpha gives the
+    # same composite: keep the layer's own, so a background is not holed under elements.
+    shows = cover > 1 / 512
+    solved = np.divide(cover - (1 - target), cover, out=alphas[0].copy(), where=shows)
+    return np.concatenate([solved.clip(0, 1)[None], fg])
 
 
 def _visibility(alphas: np.ndarray) -> np.ndarray:

@@ -47,3 +47,13 @@ def test_to_size_resizes_in_premultiplied_space():
     assert big.shape == (16, 16, 4)
     visible = big[..., 3] > 0
     assert (big[..., 0][visible] >= 250).all() and (big[..., 1:3][visible] <= 5).all()
+
+
+def test_lossless_does_not_hole_the_background_under_opaque_elements():
+    bg = np.full((10, 10, 4), (240, 230, 200, 255), np.uint8)
+    fg = np.zeros_like(bg)
+    fg[2:8, 2:8] = (20, 40, 200, 255)
+    image = composite([bg, fg])
+    out = make_lossless([bg, fg], image)
+    assert (out[0][..., 3] == 255).all()
+    assert np.array_equal(composite(out), image)

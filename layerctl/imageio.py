@@ -52,12 +52,13 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     if not data:
         raise BadInput(f"{path}: empty file")
     digest = hashlib.sha256(data).hexdigest()
+    quiet_decoders()
     notes: list[str] = []
     if path.suffix.lower() in {".psd", ".psb"}:
         image = _open_psd_composite(path, data, max_pixels)
     else:
-        image = _open_with_pillow(path, data, max_pixels)
-        if getattr(image, "n_frames", 1) > 1:
+        image, frames = _open_with_pillow(path, data, max_pixels)
+        if frames > 1:
             notes.append(f"{path.name} is animated; using its first frame")
     _check_size(path, image.size, max_pixels)
     icc = image.info.get("icc_profile") or None
@@ -66,9 +67,23 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             warnings.simplefilter("ignore")
             image = ImageOps.exif_transpose(image) or image
             pixels = to_rgba(image)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # damaged EXIF or pixel data: Pillow raises many types
         raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
     return InputImage(pixels, path, digest, icc, notes)
+
+
+def quiet_decoders() -> None:
+    """Silence Pillow's and psd-tools' loggers for this process.
+
+    They log the damage they skip ("Unknown key", "More samples per pixel than can be
+    decoded"), which logging's fallback handler would print under our one-line errors.
+    """
+    import logging
+
+    for name in ("PIL", "psd_tools"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _check_file(path: Path, max_pixels: int) -> None:
@@ -90,7 +105,8 @@ def _check_file(path: Path, max_pixels: int) -> None:
         )
 
 
-def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> tuple[Image.Image, int]:
+    """The decoded first frame and the number of frames."""
     import io
 
     try:
@@ -106,28 +122,23 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image.Image:
                 Image.MAX_IMAGE_PIXELS = old
             _check_size(path, image.size, max_pixels)
             image.load()
-    except BadInput:
+            frames = getattr(image, "n_frames", 1)  # seeks through every frame's header
+    except (BadInput, MemoryError):
         raise
     except UnidentifiedImageError:
         raise BadInput(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # damaged files: Pillow raises OSError, TypeError, KeyError, …
         raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
-    return image
+    return image, frames
 
 
 def open_psd(data: bytes) -> PSDImage:
-    """Parse a PSD from memory, with psd-tools' log messages silenced.
-
-    From memory, a section length past the end reads short instead of allocating the
-    declared gigabytes. psd-tools logs what it skips ("Unknown key: …") through the
-    logging module, whose fallback handler would print it under our one-line errors.
-    """
+    """Parse a PSD from memory: a section length past the end then reads short instead
+    of making a file object allocate the declared gigabytes."""
     import io
-    import logging
 
     from psd_tools import PSDImage
 
-    logging.getLogger("psd_tools").setLevel(logging.CRITICAL)
     return PSDImage.open(io.BytesIO(data))
 
 

@@ -130,6 +130,22 @@ def _wide() -> bytes:
     return _png(Image.fromarray(row))
 
 
+def _tiff_broken_second_page() -> bytes:
+    """Two pages; the second page's ImageWidth tag (256) renamed, so it has no width.
+
+    Pillow decodes page one, then fails counting frames (TypeError: Missing dimensions).
+    """
+    data = bytearray(_save(_design(), "TIFF", save_all=True, append_images=[_design()]))
+    first = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, first)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * count)[0]
+    for entry in range(struct.unpack_from("<H", data, second)[0]):
+        at = second + 2 + 12 * entry
+        if struct.unpack_from("<H", data, at)[0] == 256:
+            struct.pack_into("<H", data, at, 0xFFFE)
+    return bytes(data)
+
+
 GOOD_PNG = _png(_design())
 GOOD_JPEG = _save(_design(), "JPEG")
 
@@ -148,6 +164,7 @@ IMAGES: dict[str, tuple[str, Callable[[], bytes], int]] = {
     "16-bit": ("gray16.png", _sixteen_bit, 0),
     "CMYK JPEG": ("cmyk-jpeg.jpg", lambda: _save(_design().convert("CMYK"), "JPEG"), 0),
     "CMYK TIFF": ("cmyk-tiff.tif", lambda: _save(_design().convert("CMYK"), "TIFF"), 0),
+    "TIFF with a broken second page": ("pages.tif", _tiff_broken_second_page, 1),
     "palette with transparency": ("palette.png", _palette_with_transparency, 0),
     "animated GIF": ("anim-gif.gif", lambda: _animated("GIF"), 0),
     "animated PNG": ("anim-png.png", lambda: _animated("PNG"), 0),

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from layerctl.errors import BadResult, UsageError
-from layerctl.imageio import atomic_output
+from layerctl.imageio import atomic_output, quiet_decoders
 from layerctl.stack import LayerStack
 
 FORMATS = {"psd": "psd", "ora": "ora", "png": "pngstack"}  # --format name -> module
@@ -62,6 +62,7 @@ def read(path: Path) -> LayerStack:
         raise BadResult(f"{path}: no such file or folder")
     if not (path.is_file() or path.is_dir()):  # a FIFO would block the read forever
         raise BadResult(f"{path}: not a regular file or folder")
+    quiet_decoders()
     try:
         return module(detect(path)).read(path)
     except RecursionError:  # psd-tools needs ~10 frames a level: about 90 levels fit

@@ -9,14 +9,18 @@ alternates runs of diffusers' ``QwenImageLayeredPipeline`` ("reference") and our
 recording per-step latency (device events), end-to-end time (image in, layers out) and
 peak device memory, checks that our exact mode lands on the reference's final latents
 (max abs difference), counts the FLOP floor and reports MFU against a measured bf16
-matrix-product rate. Optional sections: ``--speed`` (cuDNN-first attention, CFG
-truncation, step cache, fp8 — each with its deviation), ``--compile`` (regional
-torch.compile of the blocks, compile time reported) and ``--offload-check`` (group
-offloading under 24 and 16 GB caps). Each section runs only while ``--budget-s`` allows;
-a failing section is reported and the others go on; the table is printed last.
+matrix-product rate. Optional sections: ``--equal-prompts`` (cond and uncond of one
+length: ours batches them), ``--compile`` (regional torch.compile of the blocks, compile
+time reported), ``--speed`` (CFG truncation, step cache, fp8 — each with its deviation)
+and ``--offload-check`` (``--offload auto`` under ``--offload-caps`` GB: mode picked,
+peak memory, time). Each section runs only while ``--budget-s`` (counted from the start)
+leaves its estimated time; a failing section is reported and the others go on; the
+JSON is rewritten after every section and the table is printed last.
 
     python bench/gpu_fullscale.py --speed --compile --offload-check   # one H100, < 8 min
-    python bench/gpu_fullscale.py --tiny          # the same code path, CPU, seconds
+    python bench/gpu_fullscale.py --buckets 640:6:1,1024:3:1 --warmup-steps 1 \
+        --equal-prompts --compile --offload-check --budget-s 260    # focused, ~4 min
+    python bench/gpu_fullscale.py --tiny [--dtype bfloat16]   # the same code path, CPU
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +43,9 @@ NEGATIVE_TOKENS = 6  # " " plus the template's closing tokens
 SEED = 0
 PROMPT = "(embeddings given)"  # any non-empty prompt: the embeddings are what counts
 CFG = 4.0
+# Seconds per denoising step of either pipeline on the H200 (bench/RESULTS.md), bf16:
+# what --budget-s uses to skip a section that would not finish in time.
+STEP_S = {640: 0.9, 1024: 3.2}
 
 # Qwen/Qwen-Image-Layered scheduler/scheduler_config.json, as published.
 SCHEDULER_CONFIG = {
@@ -323,6 +330,7 @@ class OursRunner:
         self.backend.dtype = dtype
         self.backend.model_id = "bench"
         self.backend.scheduler = sampling.SchedulerConfig.from_dict(SCHEDULER_CONFIG)
+        self.backend.uncompiled, self.backend.fp8 = False, None
         self.backend.parts = QwenComponents(
             root=Path("."),
             dtype=dtype,
@@ -338,18 +346,12 @@ class OursRunner:
         resolution: int,
         steps: int,
         variant: str = "ours",
-        options: Any = None,
-        fast_attention: bool = False,
+        **changes: Any,
     ) -> Run:
-        """One decomposition; ``options`` (speed.SpeedOptions) go in through the same
-        ``speed.model_factory`` hook the backend uses, ``fast_attention`` through
-        ``speed.attention``."""
-        import contextlib
-
+        """One decomposition with the backend's defaults; ``changes`` are DecomposeRequest
+        fields (``quantize``, ``step_cache``, ``cfg_truncate``), as the CLI sets them."""
         import numpy as np
         from layerctl.backends.base import DecomposeRequest
-        from layerctl.backends.qwen import backend as backend_module
-        from layerctl.backends.qwen import speed
 
         text = TextStandIn({PROMPT: inputs.cond, " ": inputs.uncond}, self.backend.dtype)
         self.backend.parts.tokenizer, self.backend.parts.text_encoder = text.tokenizer, text
@@ -362,6 +364,7 @@ class OursRunner:
             cfg=CFG,
             cfg_normalize=True,
             resolution=resolution,
+            **changes,
         )
         clock = Clock(self.device)
         marks: list[Any] = []
@@ -372,24 +375,13 @@ class OursRunner:
             if i == steps - 1:
                 captured["latents"] = latents.clone()
 
-        image = np.asarray(inputs.image)
-        transformer = self.backend.parts.transformer
-        exact_factory = backend_module.transformer_model
-        options = options or speed.SpeedOptions()
-        if options.step_cache:
-            speed.enable_step_cache(transformer, options.step_cache)
-        backend_module.transformer_model = speed.model_factory(exact_factory, options)
-        context = speed.attention(self.device) if fast_attention else contextlib.nullcontext()
+        _reset_peak()
+        start, wall = clock.mark(), time.perf_counter()
         try:
-            _reset_peak()
-            start, wall = clock.mark(), time.perf_counter()
-            with context:
-                self.backend.decompose(image, request, on_step)
-            total = time.perf_counter() - wall
+            self.backend.decompose(np.asarray(inputs.image), request, on_step)
         finally:
-            backend_module.transformer_model = exact_factory
-            if options.step_cache:
-                speed.disable_step_cache(transformer)
+            self.backend._set_fp8(False)  # the next run starts from the bf16 weights
+        total = time.perf_counter() - wall
         steps_s = [clock.seconds(a, b) for a, b in zip([start, *marks[:-1]], marks, strict=True)]
         return Run(variant, resolution, steps, steps_s, total, _peak_gb(), captured["latents"])
 
@@ -518,9 +510,11 @@ class Bench:
             self.inputs[resolution] = make_inputs(self.spec, resolution, self.device, self.dtype)
         return self.inputs[resolution]
 
-    def row(self, runs: list[Run]) -> Row:
-        r = summarise(runs, step_flops(self.spec, runs[0].resolution), self.peak_tflops)
-        ref = self.reference.get(r.resolution)
+    def row(self, runs: list[Run], spec: Spec | None = None, ref: Any = None) -> Row:
+        """Summarised runs; max |Δ| against ``ref`` (default: the bucket's reference)."""
+        spec = spec or self.spec
+        r = summarise(runs, step_flops(spec, runs[0].resolution), self.peak_tflops)
+        ref = ref if ref is not None else self.reference.get(r.resolution)
         if ref is not None and runs[-1].latents is not None:
             r.max_abs_diff = max_abs_diff(runs[-1].latents, ref)
         self.rows.append(r)
@@ -564,31 +558,63 @@ def variant_section(b: Bench, name: str, steps: int, note: str, **run_kwargs: An
     return row
 
 
+def equal_prompts_section(b: Bench, steps: int) -> None:
+    """Prompts of equal length, so that cond and uncond could share ONE forward without
+    padding or mask: the reference, ours (two forwards) and that batched layout, which
+    the backend does not use (not bit-equal in bf16) — measured here for its speed."""
+    from layerctl.backends.qwen import backend as backend_module
+
+    length = b.spec.text_tokens[0]
+    spec = replace(b.spec, text_tokens=(length, length))
+    resolution = b.spec.buckets[0][0]
+    inputs = make_inputs(spec, resolution, b.device, b.dtype)
+    ref = run_reference(b.pipe, inputs, spec.layers, resolution, steps)
+    ours = b.ours.run(inputs, spec.layers, resolution, steps, "ours =len")
+    exact_factory = backend_module.transformer_model
+    backend_module.transformer_model = functools.partial(_batched_model, backend_module)
+    try:
+        batched = b.ours.run(inputs, spec.layers, resolution, steps, "ours =len, 1 batch")
+    finally:
+        backend_module.transformer_model = exact_factory
+    ref.name = "reference =len"
+    ref_row = b.row([ref], spec, ref.latents)
+    ref_row.note = f"cond and uncond both {length} tokens"
+    for run in (ours, batched):
+        row = b.row([run], spec, ref.latents)
+        row.note = f"{ref_row.step_ms / row.step_ms:.2f}x per step"
+    log(f"equal prompts: reference {ref.total_s:.2f} s, ours {ours.total_s:.2f} s")
+
+
+def _batched_model(
+    backend_module: Any, transformer: Any, cond_tokens: Any, embeds: list, shapes: list
+) -> Any:
+    """Cond and uncond of one length in one batched forward (the layout not taken)."""
+    import torch
+
+    forward = backend_module._forward(transformer, cond_tokens, torch.cat(embeds), shapes)
+
+    def model(latents: Any, t: float) -> tuple[Any, Any]:
+        out = forward(latents, t)
+        return out[:1], (out[1:] if len(embeds) > 1 else None)
+
+    return model
+
+
 def speed_sections(b: Bench, steps: int) -> None:
+    """The approximate modes, through the request fields the CLI sets."""
     from layerctl.backends.qwen import speed
 
-    unbatched = speed.SpeedOptions(unbatched_cfg=True)
-    variant_section(b, "ours+cudnn-attention", steps, "exact", fast_attention=True)
-    variant_section(b, "ours+unbatched-cfg", steps, "exact", options=unbatched)
-    variant_section(
-        b, "ours+unbatched+cudnn", steps, "exact", options=unbatched, fast_attention=True
-    )
-    variant_section(
-        b, "ours+cfg-trunc σ<0.5", steps, "approx.", options=speed.SpeedOptions(cfg_truncate=0.5)
-    )
-    variant_section(
-        b, "ours+step-cache 0.05", steps, "approx.", options=speed.SpeedOptions(step_cache=0.05)
-    )
-    transformer = b.ours.backend.parts.transformer
-    fp8 = speed.Float8Linears.apply(transformer)
-    try:
-        variant_section(b, "ours+fp8", steps, "approx.", fast_attention=True)
-    finally:
-        fp8.restore()
+    variant_section(b, "ours+cfg-trunc σ<0.5", steps, "approx.", cfg_truncate=0.5)
+    variant_section(b, "ours+step-cache 0.05", steps, "approx.", step_cache=0.05)
+    backend = b.ours.backend
+    if b.device.type != "cuda":  # the CLI refuses fp8 here; pre-applied to test the path
+        backend.fp8 = speed.Float8Linears.apply(backend.parts.transformer)
+    variant_section(b, "ours+fp8", steps, "approx.", quantize="fp8")
 
 
 def compile_section(b: Bench, steps: int) -> None:
-    """Regional torch.compile; a 2-step run pays the compile, then a full run is timed."""
+    """Regional torch.compile (``--compile``); a 2-step run pays the compile, then a full
+    run is timed."""
     from layerctl.backends.qwen import speed
 
     transformer = b.ours.backend.parts.transformer
@@ -596,42 +622,53 @@ def compile_section(b: Bench, steps: int) -> None:
     speed.compile_blocks(transformer)
     try:
         t = time.perf_counter()
-        b.ours.run(b.inputs_for(resolution), b.spec.layers, resolution, 2, fast_attention=True)
+        b.ours.run(b.inputs_for(resolution), b.spec.layers, resolution, 2)
         compile_s = time.perf_counter() - t
-        variant_section(
-            b, "ours+compile", steps, f"exact, compile {compile_s:.0f} s", fast_attention=True
-        )
+        variant_section(b, "ours+compile", steps, f"exact, compile {compile_s:.0f} s")
     finally:
         speed.uncompile_blocks(transformer)
 
 
-def offload_section(b: Bench, caps_gb: tuple[float, ...] = (24, 16)) -> None:
-    """Group offloading (memory.place 'group') under a device-memory cap per card size.
+def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
+    """``--offload auto`` under device-memory caps (a 24 / 16 GB card on this one).
 
-    Moves the transformer to the host for good, so it runs last.
+    The first cap places the models with memory.place("auto") as the backend does, the
+    cap seen through the per-process memory fraction; later caps reuse that placement
+    when auto picks the same mode there. Moves the transformer to the host for good, so
+    it runs last.
     """
     import torch
     from layerctl.backends.qwen import memory
 
-    transformer = b.ours.backend.parts.transformer
+    parts = b.ours.backend.parts
     b.pipe = None
-    transformer.to("cpu")
+    parts.transformer.to("cpu")
+    parts.vae.to("cpu")
     torch.cuda.empty_cache()
-    t = time.perf_counter()
-    memory.place({"transformer": transformer, "vae": b.ours.backend.parts.vae}, "group", b.device)
-    log(f"group offloading set up in {time.perf_counter() - t:.1f} s")
     total = torch.cuda.get_device_properties(b.device).total_memory
+    index = b.device.index if b.device.index is not None else torch.cuda.current_device()
     resolution = b.spec.buckets[0][0]
+    placed = None
     for cap in caps_gb:
         torch.cuda.empty_cache()
-        torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 1e9 / total))
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 1e9 / total), index)
+        modules = {"transformer": parts.transformer, "vae": parts.vae}
+        choice = memory.resolve("auto", b.device, memory.Footprint.of(**modules), 1024, 4)
+        log(f"--offload auto under {cap:g} GB: {choice.mode} ({choice.reason})")
+        if placed is None:
+            t = time.perf_counter()
+            placed = memory.place(modules, "auto", b.device), choice.vae_tiling
+            log(f"placed in {time.perf_counter() - t:.1f} s")
+        elif placed != (choice.mode, choice.vae_tiling):
+            b.notes.append(f"offload ≤{cap:g} GB: auto picks {choice.mode}, placed {placed}")
+            continue
         run = b.ours.run(
-            b.inputs_for(resolution), b.spec.layers, resolution, 2, f"ours group ≤{cap:g} GB"
+            b.inputs_for(resolution), b.spec.layers, resolution, 2, f"ours auto ≤{cap:g} GB"
         )
         row = b.row([run])
-        row.note = "transformer streamed block by block (text encoder excluded)"
-        log(f"group offload under {cap:g} GB: {run.total_s:.2f} s, peak {run.peak_gb:.1f} GB")
-    torch.cuda.set_per_process_memory_fraction(1.0)
+        row.note = f"--offload auto: {choice.mode} ({choice.reason}); no text encoder"
+        log(f"offload auto under {cap:g} GB: {run.total_s:.2f} s, peak {run.peak_gb:.1f} GB")
+    torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -639,15 +676,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tiny", action="store_true", help="small config on the CPU")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--speed", action="store_true", help="also time the opt-in fast modes")
-    parser.add_argument("--offload-check", action="store_true", help="group offload, capped")
+    parser.add_argument("--offload-check", action="store_true", help="--offload auto, capped")
+    parser.add_argument(
+        "--offload-caps", type=_floats, default=(24.0, 16.0), help="GB caps, e.g. 24,16"
+    )
+    parser.add_argument(
+        "--equal-prompts", action="store_true", help="also: prompts of equal length (one batch)"
+    )
+    parser.add_argument(
+        "--buckets", type=_buckets, help="RES:STEPS:REPS,… (default 640:10:2,1024:4:1)"
+    )
+    parser.add_argument("--warmup-steps", type=int, help="warm-up run length per bucket")
+    parser.add_argument("--dtype", choices=("bfloat16", "float32"), help="default: the spec's")
     parser.add_argument("--budget-s", type=float, default=420.0, help="skip sections after this")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--json", type=Path, help="write the results here (after each section)")
     args = parser.parse_args(argv)
 
     import torch
 
     started = time.perf_counter()
     spec = TINY if args.tiny else FULL
+    spec = replace(
+        spec,
+        buckets=args.buckets or spec.buckets,
+        warmup_steps=spec.warmup_steps if args.warmup_steps is None else args.warmup_steps,
+        dtype=args.dtype or spec.dtype,
+    )
     device, dtype = torch.device(spec.device), getattr(torch, spec.dtype)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device: run with --tiny on the CPU")
@@ -672,24 +726,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         started + args.budget_s,
     )
     first_steps = spec.buckets[0][1]
+    sps = STEP_S if device.type == "cuda" else {}  # H200 seconds per step, both pipelines
+    first = sps.get(spec.buckets[0][0], 0)
     plan: list[tuple[str, float, Callable[[], None]]] = [
         (
             f"{res} bucket",
-            0 if i == 0 else 60,
+            (2 * reps * steps + 2 * spec.warmup_steps) * sps.get(res, 0) + 4 * reps,
             functools.partial(bucket_section, b, res, steps, reps, spec.warmup_steps),
         )
-        for i, (res, steps, reps) in enumerate(spec.buckets)
+        for res, steps, reps in spec.buckets
     ]
-    if args.speed:
-        plan.append(("fast modes", 60, functools.partial(speed_sections, b, first_steps)))
+    if args.equal_prompts:
+        section = functools.partial(equal_prompts_section, b, first_steps)
+        plan.append(("equal prompts", 2 * first_steps * first + 4, section))
     if args.compile:
-        plan.append(("--compile", 120, functools.partial(compile_section, b, first_steps)))
+        section = functools.partial(compile_section, b, first_steps)
+        plan.append(("--compile", 30 + (first_steps + 2) * first, section))
+    if args.speed:
+        section = functools.partial(speed_sections, b, first_steps)
+        plan.append(("fast modes", 3 * first_steps * first + 20, section))
     if args.offload_check and device.type == "cuda":
-        plan.append(("--offload-check", 60, functools.partial(offload_section, b)))
-    header = f"qwen-image-layered, {spec.layers} layers, {card}"
+        section = functools.partial(offload_section, b, args.offload_caps)
+        plan.append(("--offload-check", 100, section))
+    header = f"qwen-image-layered, {spec.layers} layers, {spec.dtype}, {card}"
     for name, needs_s, section in plan:
         if b.left() < needs_s:
-            b.notes.append(f"skipped {name}: {b.left():.0f} s of the time budget left")
+            b.notes.append(f"skipped {name}: {b.left():.0f} s left, needs ~{needs_s:.0f} s")
             continue
         try:
             section()
@@ -697,24 +759,49 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             b.notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc())
         log(f"after {name} ({time.perf_counter() - started:.0f} s):\n{table(b.rows, header)}")
-
-    result = {
-        "device": card,
-        "torch": torch.__version__,
-        "matmul_tflops": peak_tflops,
-        "transformer_params": params,
-        "layers": spec.layers,
-        "text_tokens": spec.text_tokens,
-        "rows": [asdict(r) for r in b.rows],
-        "notes": b.notes,
-        "wall_s": time.perf_counter() - started,
-    }
+        if args.json:  # after every section: a run killed at its time limit keeps its rows
+            _write(args.json, summary(b, card, params, started))
+    result = summary(b, card, params, started)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        _write(args.json, result)
     for line in b.notes:
         log(line)
     print(table(b.rows, header), flush=True)
     return result
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def summary(b: Bench, card: str, params: int, started: float) -> dict[str, Any]:
+    import torch
+
+    return {
+        "device": card,
+        "torch": torch.__version__,
+        "dtype": b.spec.dtype,
+        "matmul_tflops": b.peak_tflops,
+        "transformer_params": params,
+        "layers": b.spec.layers,
+        "text_tokens": b.spec.text_tokens,
+        "rows": [asdict(r) for r in b.rows],
+        "notes": b.notes,
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(","))
+
+
+def _buckets(text: str) -> tuple[tuple[int, int, int], ...]:
+    """``640:6:1,1024:3:1`` -> ((640, 6, 1), (1024, 3, 1)): resolution, steps, repetitions."""
+    buckets = []
+    for item in text.split(","):
+        res, steps, reps = (int(x) for x in item.split(":"))
+        buckets.append((res, steps, reps))
+    return tuple(buckets)
 
 
 def log(message: str) -> None:

@@ -159,32 +159,27 @@ def transformer_model(transformer: Any, cond_tokens: Any, embeds: list[Any], sha
     condition image's tokens appended, the same timestep and ``additional_t_cond = 0``
     (RGB-free layered mode) for every prompt in ``embeds`` (cond, then uncond if any).
 
-    Chosen per image: prompts of equal length run as ONE batched forward (nothing padded,
-    no mask); otherwise each runs unpadded in its own forward, as the reference does.
-    Why (bench/RESULTS.md, H200): a padded batch needs an attention mask, which rules out
-    flash attention, and ran at 0.89× (640) / 0.82× (1024) of the reference; at ~10k
-    tokens per sequence the GEMMs gain nothing from a batch of 2, so two unpadded
-    forwards ran at 1.00×, and they are the reference's own arithmetic (bit-equal on
-    the CPU, tests/test_qwen_cfg_layout.py).
+    One unpadded forward per prompt, as the reference runs them. Measured
+    (bench/RESULTS.md, H200, bf16): one batch padded to the longer prompt needs an
+    attention mask, which rules out flash attention: 0.89× (640) / 0.82× (1024) of the
+    reference; two unpadded forwards: 1.00×, since at ~10k tokens per sequence the GEMMs
+    gain nothing from a batch of 2. A batch without padding (prompts of equal length)
+    is not the reference's arithmetic either: 0.12 max |Δ| in bf16 even on the CPU
+    (bench/gpu_fullscale.py --tiny --dtype bfloat16 --equal-prompts), whereas this
+    layout is bit-equal there (tests/test_gpu_bench_tiny.py).
     """
-    import torch
-
-    if len({e.shape[1] for e in embeds}) == 1:
-        forwards = [_forward(transformer, cond_tokens, torch.cat(embeds), shapes)]
-    else:
-        forwards = [_forward(transformer, cond_tokens, e, shapes) for e in embeds]
+    forwards = [_forward(transformer, cond_tokens, e, shapes) for e in embeds]
 
     def model(latents: Any, t: float) -> tuple[Any, Any]:
-        outs = [f(latents, t) for f in forwards]
-        if len(outs) == 1:
-            outs = list(outs[0].split(1))
+        outs = [forward(latents, t) for forward in forwards]
         return outs[0], (outs[1] if len(outs) > 1 else None)
 
     return model
 
 
 def _forward(transformer: Any, cond_tokens: Any, text: Any, shapes: list) -> Any:
-    """``forward(latents, t)``: the velocity for the first N tokens, one row per prompt."""
+    """``forward(latents, t)``: the velocity for the first N tokens, one row per row of
+    ``text`` (prompt embeddings of one length: no mask)."""
     import torch
 
     batch = text.shape[0]

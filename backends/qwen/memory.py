@@ -198,13 +198,18 @@ def choose(
 
 
 def device_memory(device: Any) -> tuple[int, int] | None:
-    """(free, total) bytes of a CUDA device; None where the notion does not apply."""
+    """(free, total) bytes of a CUDA device, within this process's memory-fraction cap;
+    None where the notion does not apply."""
     import torch
 
     device = torch.device(device)
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
     free, total = torch.cuda.mem_get_info(device)
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(device)
+    if fraction < 1.0:  # capped with set_per_process_memory_fraction: a smaller card
+        total = int(total * fraction)
+        free = min(free, total - torch.cuda.memory_reserved(device))
     return int(free), int(total)
 
 

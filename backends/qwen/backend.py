@@ -224,9 +224,7 @@ def pipeline_problem(folder: Path) -> str | None:
     if problems:
         first = problems[0]
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        return (
-            f"incomplete checkpoint: {first.path} {first.what}{more}; see `layerctl weights verify`"
-        )
+        return f"incomplete checkpoint: {first.path} {first.what}{more}; {weights.pull_hint()}"
     return None
 
 

@@ -91,6 +91,34 @@ def test_overlapping_shapes_split_in_order_with_the_hidden_part_filled() -> None
     assert upper[25, 20, 3] == 0  # the disc layer holds no rectangle
 
 
+@pytest.mark.parametrize("mark", [("ellipse", (50, 35, 80, 65)), ("text", (30, 25))])
+def test_the_card_under_an_element_has_no_outline_of_its_rim(mark) -> None:
+    """The card layer is its own flat colour over the element's whole soft footprint:
+    the anti-aliased rim goes with the element, not a light ring left in the card."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    card, white = (40, 70, 120, 255), (255, 255, 255, 255)
+    image = _draw((120, 100), (235, 230, 220, 255), [("rectangle", (15, 15, 105, 85), card)])
+    kind, where = mark
+    scale = 4
+    big = Image.new("RGBA", (120 * scale, 100 * scale), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(big)
+    if kind == "text":
+        font = ImageFont.load_default(size=40 * scale)
+        draw.text((where[0] * scale, where[1] * scale), "SO", fill=white, font=font)
+    else:
+        draw.ellipse([v * scale for v in where], fill=white)
+    element = np.asarray(big.reduce(scale))
+    image = composite([image, element])
+    footprint = element[..., 3] > 0
+    assert ((element[..., 3] > 0) & (element[..., 3] < 255)).sum() > 20  # it has a rim
+    background, card_layer, top = run(image, 3)
+    assert psnr(composite([background, card_layer, top]), image) >= 40.0
+    under = card_layer[footprint].astype(int)
+    assert under[:, 3].min() >= 250  # faint rims (a few % white) may stay, barely
+    assert np.abs(under[:, :3] - card[:3]).max() <= 6
+
+
 def test_a_drop_shadow_becomes_a_soft_black_layer() -> None:
     import cv2
 

@@ -2,7 +2,8 @@
 
 1. Estimate the background and a smooth model of it under the whole canvas.
 2. Split the rest into regions (flat or smoothly shaded areas with their rims).
-3. Order regions by occlusion and let each reach under the ones above it (its hull).
+3. Order regions by occlusion, give each element its whole anti-aliased rim, and let
+   each region reach under the ones above it (its hull).
 4. Peel from the top: each region's alpha and colour come from unblending the
    image against what lies under it (the next region's colour, or the background
    model); the image under it is then what the peeled layer covered.
@@ -89,6 +90,8 @@ def analyse(image: np.ndarray):
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
     ranks, above = occlusion.order(found, touching, forced)
+    labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
+    found = regions.describe(labels, f, flat)
     on_background = {b - 1 for a, b in touching if a == 0}
     return f, background, found, ranks, above, on_background, crossing
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from layerctl.backends.classic.fill import pull_push
 from layerctl.backends.classic.segment import Background
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
 NEAR = 0.6  # same-coloured pieces this close (× their height) are one element: a word
 PAD = 2
+RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
+RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
 
 
 @dataclass
@@ -228,3 +231,59 @@ def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region
         cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         regions.append(Region((rows, cols), visible, core, hull.astype(bool) | visible, colour))
     return regions
+
+
+def rims_to_upper(
+    labels: np.ndarray,
+    found: list[Region],
+    ranks: list[int],
+    above: list[set[int]],
+    f: np.ndarray,
+    flat: np.ndarray,
+) -> np.ndarray:
+    """Give the anti-aliased rim around an element to the element, not to what it lies on.
+
+    Growing regions from their flat cores splits a rim between the two sides, so the
+    half nearer the lower region (a card under white text) holds a card/text mix: the
+    card layer would keep a light outline and the text lose part of its soft edge. Every
+    non-flat pixel of a lower region within RIM pixels of a region on it that is a blend
+    of the two (see _mixed; a soft shadow's own falloff stays with it) goes to that
+    region, which then unblends it against the lower one's colour; the lower region
+    reaches under it as under any occluder. Lower regions keep their flat pixels, so
+    none is emptied; ``ranks`` is bottom first, so the topmost claimant wins.
+    """
+    import cv2
+
+    out = labels.copy()
+    kernel = np.ones((2 * RIM + 1, 2 * RIM + 1), np.uint8)
+    below: dict[int, list[int]] = {j: [] for j in range(len(found))}
+    for lower, uppers in enumerate(above):
+        if found[lower].core.any():  # its own colour is known
+            for upper in uppers:
+                below[upper].append(lower + 1)
+    for upper in ranks:
+        region = found[upper]
+        near = cv2.dilate(region.visible.astype(np.uint8), kernel) > 0
+        rim = near & ~flat[region.box]
+        for lower in below[upper]:
+            lower_pixels = labels[region.box] == lower
+            take = rim & lower_pixels
+            known = lower_pixels & flat[region.box]
+            if not (take.any() and known.any()):
+                continue
+            own = pull_push(f[region.box], known)
+            out[region.box][take & _mixed(f[region.box], own, region.colour)] = upper + 1
+    return out
+
+
+def _mixed(pixels: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Pixels that are a blend of ``lower`` (per pixel) and ``upper`` (one colour): on
+    the line between them (within RIM_MIX, or a quarter of the step) and at least
+    RIM_MIX along it towards ``upper``. A shadow's own falloff leaves that line."""
+    step = pixels - lower
+    towards = upper - lower
+    along = (step * towards).sum(axis=-1) / np.maximum((towards * towards).sum(axis=-1), 1e-6)
+    off = np.abs(step - along[..., None] * towards).max(axis=-1)
+    size = np.abs(step).max(axis=-1)
+    reach = along * np.abs(towards).max(axis=-1)
+    return (reach > RIM_MIX) & (off <= np.maximum(RIM_MIX, 0.25 * size))

@@ -123,3 +123,27 @@ def test_place_auto_off_cuda_keeps_everything_on_the_device() -> None:
     modules = {"transformer": torch.nn.Linear(4, 4), "vae": torch.nn.Linear(4, 4)}
     assert memory.place(modules, "auto", "cpu") == "none"
     assert all(p.device.type == "cpu" for m in modules.values() for p in m.parameters())
+
+
+def test_device_memory_accepts_cuda_without_an_index(monkeypatch):
+    """torch's per-process cap wants a device index; plain "cuda" must not crash auto."""
+    torch = pytest.importorskip("torch")
+    from layerctl.backends.qwen import memory
+
+    def needs_index(name, value):
+        def call(device):
+            if not isinstance(device, int):
+                raise ValueError(f"{name} got {device!r}, not an index")
+            return value
+
+        return call
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", needs_index("mem_get_info", (60e9, 80e9)))
+    monkeypatch.setattr(
+        torch.cuda, "get_per_process_memory_fraction", needs_index("fraction", 0.3), raising=False
+    )
+    monkeypatch.setattr(torch.cuda, "memory_reserved", needs_index("reserved", 4e9))
+    free, total = memory.device_memory("cuda")
+    assert total == int(80e9 * 0.3) and free == int(80e9 * 0.3 - 4e9)

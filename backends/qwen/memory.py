@@ -205,11 +205,13 @@ def device_memory(device: Any) -> tuple[int, int] | None:
     device = torch.device(device)
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
-    free, total = torch.cuda.mem_get_info(device)
-    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(device)
+    # The per-process cap is kept per device index; plain "cuda" means the current one.
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    free, total = torch.cuda.mem_get_info(index)
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(index)
     if fraction < 1.0:  # capped with set_per_process_memory_fraction: a smaller card
         total = int(total * fraction)
-        free = min(free, total - torch.cuda.memory_reserved(device))
+        free = min(free, total - torch.cuda.memory_reserved(index))
     return int(free), int(total)
 
 

@@ -308,8 +308,11 @@ def _safetensors_names(path: Path) -> tuple[set[str], str | None]:
             return set(), "not a safetensors file (bad header length)"
         try:
             header = json.loads(f.read(length))
+            if not isinstance(header, dict):
+                raise TypeError("header is not an object")
             ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
+            # ValueError covers bad UTF-8, bad JSON and non-numeric offsets.
             return set(), "not a safetensors file (unreadable header)"
     expected = 8 + length + max(ends, default=0)
     if size != expected:

@@ -154,8 +154,29 @@ def _pickle_only(root: Path) -> str:
     return "pickle"
 
 
+def _hostile_header(header: bytes):
+    def damage(root: Path) -> str:
+        shard = _shards(root / "transformer")[0]
+        shard.write_bytes(len(header).to_bytes(8, "little") + header)
+        return shard.name
+
+    damage.__name__ = f"_hostile_header({header[:12]!r})"
+    return damage
+
+
+HOSTILE_HEADERS = [
+    b"[1, 2, 3]",
+    b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, "x"]}}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"w": 7}',
+    b"\xff\xfe not utf-8",
+]
+
+
 @pytest.mark.parametrize(
-    "damage", [_truncate, _swap, _delete_shard, _delete_component, _break_config, _pickle_only]
+    "damage",
+    [_truncate, _swap, _delete_shard, _delete_component, _break_config, _pickle_only]
+    + [_hostile_header(h) for h in HOSTILE_HEADERS],
 )
 def test_verify_catches_damage(cli, tiny_qwen: Path, tmp_path: Path, damage) -> None:
     root = tmp_path / "ckpt"

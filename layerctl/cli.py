@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc, "out of memory", 1)
     except Exception as exc:  # a bug: still one line, the traceback on --debug
         _fail(exc, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1)
+    if code == 130:  # typer turns Ctrl-C into a silent exit code 130
+        console.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -82,3 +82,15 @@ def test_backends_lists_classic(cli):
     assert result.code == 0
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert "classic" in rows
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(cli, monkeypatch, tmp_path):
+    import layerctl.formats
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(layerctl.formats, "read", interrupted)
+    result = cli("info", tmp_path / "x.psd")
+    assert result.code == 130
+    assert result.stderr == "error: interrupted\n"

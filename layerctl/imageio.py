@@ -27,7 +27,7 @@ from layerctl.errors import BadInput, OutputError, OutputExists
 if TYPE_CHECKING:
     from psd_tools import PSDImage
 
-DEFAULT_MAX_PIXELS = 100_000_000
+from layerctl.limits import DEFAULT_MAX_PIXELS
 
 
 @dataclass

@@ -94,3 +94,14 @@ def test_ctrl_c_says_interrupted_and_exits_130(cli, monkeypatch, tmp_path):
     result = cli("info", tmp_path / "x.psd")
     assert result.code == 130
     assert result.stderr == "error: interrupted\n"
+
+
+def test_help_imports_neither_numpy_nor_pillow():
+    """`layerctl --help` should cost little more than importing typer and rich."""
+    probe = (
+        "import sys\nfrom layerctl.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'PIL', 'psd_tools'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

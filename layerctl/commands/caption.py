@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from layerctl.imageio import DEFAULT_MAX_PIXELS
+from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import CaptionLang, Device, Dtype, MaxPixels, Resolution, Weights
 
 _IMAGE = Annotated[Path, typer.Argument(help="The image to describe.")]

@@ -19,7 +19,7 @@ import typer
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.errors import UsageError
-from layerctl.imageio import DEFAULT_MAX_PIXELS, check_writable
+from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -192,6 +192,8 @@ def decompose(
     )
     if batch.is_batch(inputs):
         if report is not None:
+            from layerctl.imageio import check_writable
+
             check_writable(report, force)
         sources = batch.collect(inputs, recursive_dirs, _stdin(inputs), exclude=output)
         jobs = batch.plan(sources, output, fmt or "psd")
@@ -233,6 +235,7 @@ def build_options(**values: Any) -> Options:
 
 def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:
     from layerctl import batch, formats
+    from layerctl.imageio import check_writable
     from layerctl.preview import preview_path
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))

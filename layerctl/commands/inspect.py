@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from layerctl import console
 from layerctl.options import Force, Json, Output, ResultPath
-from layerctl.stack import Layer
+
+if TYPE_CHECKING:
+    from layerctl.stack import Layer
 
 
 def info(path: ResultPath, json_out: Json = False) -> None:

@@ -234,3 +234,41 @@ def test_a_disc_cut_by_a_bar_is_completed_and_ordered_under_it() -> None:
     assert occlusion._cue(lower, upper) is True
     ranks, above = occlusion.order([lower, upper], {(1, 2)})
     assert ranks == [0, 1] and above[0] == {1}
+
+
+@pytest.mark.parametrize("kind", ["plain", "gradient", "noise", "transparent"])
+def test_images_without_elements_are_all_background(kind):
+    rng = np.random.default_rng(0)
+    image = np.zeros((48, 64, 4), np.uint8)
+    image[..., 3] = 255
+    if kind == "plain":
+        image[..., :3] = (200, 30, 30)
+    elif kind == "gradient":
+        image[..., 0] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :]
+    elif kind == "noise":
+        image[..., :3] = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    else:
+        image[...] = 0
+    layers = ClassicBackend(BackendSettings()).decompose(image, DecomposeRequest(layers=3))
+    assert len(layers) == 3 and all(layer.shape == image.shape for layer in layers)
+    diff = np.abs(composite(layers).astype(int) - image.astype(int))
+    assert diff[..., 3].max() <= 1
+
+
+def test_scattered_pieces_are_not_completed_by_their_hull_but_one_piece_is() -> None:
+    glyphs = np.zeros((40, 80), bool)
+    for x in range(5, 75, 10):
+        glyphs[10:30, x : x + 4] = True  # a line of thin "letters"
+    bar = np.zeros((40, 80), bool)
+    bar[15:25, 30:60] = True
+    word = _region(glyphs & ~bar)
+    assert not occlusion.complete(word, bar, hull_if_sparse=False)[20, 37]  # between letters
+    assert occlusion.complete(word, bar)[20, 37]  # the hull, for the ordering cue
+    corner = np.zeros((40, 80), bool)
+    corner[5:35, 10:70] = True
+    corner_cover = np.zeros((40, 80), bool)
+    corner_cover[5:30, 10:64] = True
+    piece = _region(corner & ~corner_cover)  # one thin L-shaped sliver of a card
+    assert piece.area < occlusion.MIN_SOLIDITY * piece.hull.sum()
+    assert occlusion._scattered(word) and not occlusion._scattered(piece)
+    assert occlusion.complete(piece, corner_cover, hull_if_sparse=False)[20, 40]

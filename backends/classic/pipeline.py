@@ -31,6 +31,9 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     if layers == 1:
         return [image.copy()]
     f, background, found, ranks, above, on_background, crossing = analyse(image)
+    if not found:  # a plain colour, a gradient, noise: all background
+        empty = np.zeros((h, w, 4), np.uint8)
+        return [_background_layer(image, background)] + [empty.copy() for _ in range(layers - 1)]
     reach = occlusion.supports(found, ranks)
     candidates = [
         r if i in on_background and i not in crossing else None for i, r in enumerate(found)

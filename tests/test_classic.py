@@ -267,7 +267,7 @@ def test_scattered_pieces_are_not_completed_by_their_hull_but_one_piece_is() -> 
     corner = np.zeros((40, 80), bool)
     corner[5:35, 10:70] = True
     corner_cover = np.zeros((40, 80), bool)
-    corner_cover[5:30, 10:64] = True
+    corner_cover[5:32, 10:67] = True
     piece = _region(corner & ~corner_cover)  # one thin L-shaped sliver of a card
     assert piece.area < occlusion.MIN_SOLIDITY * piece.hull.sum()
     assert occlusion._scattered(word) and not occlusion._scattered(piece)

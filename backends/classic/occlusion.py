@@ -15,6 +15,7 @@ from layerctl.backends.classic.regions import Region
 
 MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch
 SHAPE_TOLERANCE = 0.06  # mismatch (share of the visible area) of an accepted rect/ellipse
+MIN_SOLIDITY = 0.4  # visible share of its hull below which a region is not one solid shape
 
 
 def order(
@@ -126,11 +127,12 @@ def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
             if inter is not None:
                 _crop(covered, region.box, inter)[...] |= _crop(other.visible, other.box, inter)
         covered &= ~region.visible
-        result.append(region.visible | (complete(region, covered) & covered))
+        whole = complete(region, covered, hull_if_sparse=False)
+        result.append(region.visible | (whole & covered))
     return result
 
 
-def complete(region: Region, covered: np.ndarray) -> np.ndarray:
+def complete(region: Region, covered: np.ndarray, hull_if_sparse: bool = True) -> np.ndarray:
     """The region's whole shape, guessed from the outline it shows outside ``covered``.
 
     Flat designs are mostly rectangles and ellipses: fit both to the visible outline
@@ -165,4 +167,17 @@ def complete(region: Region, covered: np.ndarray) -> np.ndarray:
     best = int(np.argmin(errors))
     if errors[best] < SHAPE_TOLERANCE:
         return candidates[best] | region.hull
+    if not hull_if_sparse and _scattered(region):
+        return region.visible  # a line of text, scattered pieces: no one shape to go on
     return region.hull
+
+
+def _scattered(region: Region) -> bool:
+    """Several pieces that fill little of their hull (the glyphs of a line of text):
+    their hull is no shape that goes on under what covers them."""
+    import cv2
+
+    if region.area >= MIN_SOLIDITY * region.hull.sum():
+        return False
+    count, _ = cv2.connectedComponents(region.visible.astype(np.uint8), connectivity=8)
+    return count > 2

@@ -90,7 +90,7 @@ def run_processes(
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(_died(future) for future in done):  # the pool is broken: all of it ends
                 done = wait(running).done
-                pool.shutdown(wait=False)
+                _abandon(pool)
                 pool = start()
             for future in done:
                 job = running.pop(future)
@@ -104,6 +104,20 @@ def run_processes(
                     queue.append(job)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _abandon(pool: Any) -> None:
+    """Shut a broken pool down for good, killing every worker it still has.
+
+    CPython 3.11's broken-pool clean-up terminates the workers it knows of, but a worker
+    spawned by a ``submit`` racing with it is missed, and the pool's manager thread then
+    waits for it forever — at interpreter exit too (seen here as a hung test run). Once
+    we stop submitting, ``_processes`` is complete, so killing them all closes the race.
+    """
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.kill()
 
 
 def _died(future: Future) -> bool:

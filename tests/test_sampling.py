@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from layerctl.backends.qwen import sampling
+from tiny_qwen import SCHEDULER_CONFIG
 
 from layerctl.errors import UsageError
 
-QWEN_LAYERED_SCHEDULER = {  # the settings that shape Qwen-Image-Layered's schedule (NOTES.md)
-    "invert_sigmas": False,
-    "num_train_timesteps": 1000,
-    "shift": 1.0,
-    "shift_terminal": 0.02,
-    "stochastic_sampling": False,
-    "time_shift_type": "exponential",
-    "use_beta_sigmas": False,
-    "use_dynamic_shifting": True,
-    "use_exponential_sigmas": False,
-    "use_karras_sigmas": False,
-}
+# The published scheduler config (tests/tiny_qwen.py holds the one copy).
+QWEN_LAYERED_SCHEDULER = {k: v for k, v in SCHEDULER_CONFIG.items() if k != "_class_name"}
 
 
 @pytest.mark.parametrize("steps", [2, 7, 50])

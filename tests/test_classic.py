@@ -137,6 +137,37 @@ def test_a_drop_shadow_becomes_a_soft_black_layer() -> None:
     assert seen and seen[0][56, 86, :3].max() < 20  # black, partly transparent
 
 
+def test_a_star_stays_on_its_drop_shadow() -> None:
+    """The shadow's crescent beside a star has a hull that takes in the star's points,
+    which read as the star lying under it (a star layer filled to a pentagon). A soft
+    black veil lies under what it touches: the star is whole on top, its notches clear."""
+    import cv2
+    from PIL import Image, ImageDraw
+
+    h, w, scale = 100, 120, 4
+    cx, cy, outer, inner = 55, 48, 30, 12
+    points = [
+        (cx + r * np.sin(k * np.pi / 5), cy - r * np.cos(k * np.pi / 5))
+        for k, r in enumerate([outer, inner] * 5)
+    ]
+    big = Image.new("L", (w * scale, h * scale), 0)
+    ImageDraw.Draw(big).polygon([(x * scale, y * scale) for x, y in points], fill=255)
+    star = np.asarray(big.reduce(scale), np.float32) / 255.0
+    shadow = cv2.GaussianBlur(np.roll(star, (6, 6), (0, 1)), (0, 0), 3) * 0.5
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[...] = (230, 160, 215)
+    rgb *= 1 - shadow[..., None]
+    rgb = rgb * (1 - star[..., None]) + np.array([180, 40, 110]) * star[..., None]
+    image = np.dstack([np.rint(rgb), np.full((h, w), 255)]).astype(np.uint8)
+    layers = run(image, 3)
+    assert psnr(composite(layers), image) >= 40.0
+    tip, notch = (cy - outer + 4, cx), (int(cy + 0.5 * inner), int(cx + 1.4 * inner))
+    assert star[notch] == 0 and layers[2][tip][3] == 255
+    assert np.abs(layers[2][tip][:3].astype(int) - (180, 40, 110)).max() <= 6
+    assert layers[2][notch][3] == 0  # no pentagon
+    assert layers[1][notch][:3].max() < 20  # the shadow under it is black
+
+
 def test_suggest_layers_counts_background_and_distinct_elements(flat_design) -> None:
     from layerctl.backends.classic import suggest_layers
 

@@ -15,6 +15,8 @@ from layerctl.backends.classic.regions import Region
 
 MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch
 SHAPE_TOLERANCE = 0.06  # mismatch (share of the visible area) of an accepted rect/ellipse
+ENCLOSED = 0.9  # share of a region inside the other's completed shape that puts it on top
+EXPLAINED_GAP = 0.4  # difference of filled extension shares that decides alone
 MIN_SOLIDITY = 0.4  # visible share of its hull below which a region is not one solid shape
 
 
@@ -68,7 +70,10 @@ def _cue(a: Region, b: Region) -> bool | None:
     Each region's shape is completed under the other (see complete); the one whose
     completed shape takes in a larger share of the other's pixels lies under it.
     Shares, not counts, so that a very concave top region (a star) whose hull takes in
-    a little of a big region under it still reads as on top.
+    a little of a big region under it still reads as on top. Where neither lies
+    within the other's shape, what share of each completion's extension the other
+    fills speaks first: a small icon's arc completed to a disc under a big circle
+    fills that disc with the circle, while the circle's hull barely reaches the icon.
     """
     whole_a = complete(a, _other_on(a, b))
     whole_b = complete(b, _other_on(b, a))
@@ -77,6 +82,13 @@ def _cue(a: Region, b: Region) -> bool | None:
     if max(a_in_b, b_in_a) < MIN_OVERLAP:
         return None
     share_a, share_b = a_in_b / a.area, b_in_a / b.area
+    # Unless one lies wholly within the other's shape (it is on it), how much of each
+    # completion's extension the other fills decides: a true completion goes on under
+    # its occluder, a spurious one (a hull closing a notch) mostly over the ground.
+    fill_a = b_in_a / max(int(whole_a.sum()) - a.area, 1)
+    fill_b = a_in_b / max(int(whole_b.sum()) - b.area, 1)
+    if max(share_a, share_b) < ENCLOSED and abs(fill_a - fill_b) > EXPLAINED_GAP:
+        return fill_a > fill_b
     if share_a == share_b:
         return None
     return share_b > share_a

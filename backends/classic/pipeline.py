@@ -17,6 +17,7 @@ from layerctl.backends.classic import group, matting, occlusion, regions, segmen
 from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
+NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
 
 
@@ -50,7 +51,7 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     for depth in range(len(ranks) - 1, -1, -1):
         i = ranks[depth]
         region = found[i]
-        under = _under(background.model, found, reach, fills, ranks[:depth], region.box)
+        under = _under(background.model, found, reach, fills, veils, ranks[:depth], region.box)
         crop = work[region.box]
         core = region.core
         if i in veils:
@@ -92,11 +93,30 @@ def analyse(image: np.ndarray):
     if crossing:
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
+    forced = forced | _shadows_under(f, background, found, touching, crossing)
     ranks, above = occlusion.order(found, touching, forced)
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
     on_background = {b - 1 for a, b in touching if a == 0}
     return f, background, found, ranks, above, on_background, crossing
+
+
+def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
+    """(shadow, neighbour) pairs: a region on the background that is a soft black or
+    white veil (its opacity falls off) lies under every opaque region it touches, as a
+    drop shadow does; its crescent's hull would otherwise read as lying on the shape."""
+    on_background = {b - 1 for a, b in touching if a == 0}
+    candidates = [
+        r if i in on_background and i not in crossing else None for i, r in enumerate(found)
+    ]
+    shadows = {i for i, v in _veils(f, background, candidates).items() if v.falloff}
+    pairs = set()
+    for a, b in touching:
+        if a and b:
+            for s_, n in ((a - 1, b - 1), (b - 1, a - 1)):
+                if s_ in shadows and n not in shadows:
+                    pairs.add((s_, n))
+    return frozenset(pairs)
 
 
 def _overlays_across_edges(labels, found, touching, background):
@@ -120,7 +140,7 @@ def _overlays_across_edges(labels, found, touching, background):
                 if not (opaque[q - 1] and opaque[s_ - 1]):
                     continue
                 fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
-                if fitted is not None:
+                if fitted is not None and _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
                     joins[q], veils[p] = p, fitted
                     forced.add((s_, p))
                     break
@@ -139,6 +159,13 @@ def _overlays_across_edges(labels, found, touching, background):
         {index[p]: v for p, v in veils.items()},
         frozenset((index[int(lut[s_])], index[p]) for s_, p in forced),
     )
+
+
+def _agrees(fitted: veil.Veil, neutral: np.ndarray | None) -> bool:
+    """Whether a veil found across an edge keeps the black or white that its part on
+    the background alone reads as (a shadow's flat middle is that, not a coloured
+    card that happens to fit two equations)."""
+    return neutral is None or np.abs(fitted.colour - neutral).max() <= NEUTRAL_TOLERANCE
 
 
 def suggest_layers(image: np.ndarray, max_layers: int) -> int:
@@ -186,8 +213,9 @@ def _veil_fill(fitted: veil.Veil, shape: tuple[int, int]) -> np.ndarray:
     return np.broadcast_to(np.append(fitted.colour, 255.0), (*shape, 4)).astype(np.float32)
 
 
-def _under(model, found, reach, fills, lower: list[int], box) -> np.ndarray:
-    """What lies under ``box``: the background model, then each lower region's fill."""
+def _under(model, found, reach, fills, veils, lower: list[int], box) -> np.ndarray:
+    """What lies under ``box``: the background model, then each lower region's fill
+    (a veil's colour at its opacity over what is under it)."""
     under = model[box].copy()
     for j in lower:
         inter = occlusion._intersection(box, found[j].box)
@@ -195,7 +223,9 @@ def _under(model, found, reach, fills, lower: list[int], box) -> np.ndarray:
             continue
         mine = occlusion._crop(under, box, inter)
         where = occlusion._crop(reach[j], found[j].box, inter)
-        mine[where] = occlusion._crop(fills[j], found[j].box, inter)[where]
+        fill = occlusion._crop(fills[j], found[j].box, inter)[where]
+        opacity = veils[j].opacity if j in veils else 1.0
+        mine[where] = opacity * fill + (1.0 - opacity) * mine[where]
     return under
 
 

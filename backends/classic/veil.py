@@ -33,6 +33,7 @@ MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the te
 class Veil:
     colour: np.ndarray  # (3,) straight RGB 0..255
     opacity: float  # typical a (median)
+    falloff: bool = False  # a varies over it: a soft shadow, which lies under its shape
 
 
 def fit(image: np.ndarray, under: np.ndarray, grain: float = 0.0) -> Veil | None:
@@ -59,7 +60,7 @@ def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
             continue
         if not 0.02 < np.median(mean) < 0.95 or mean.min() < -0.05 or mean.max() > 1.02:
             continue
-        return Veil(np.full(3, k), float(np.median(mean)))
+        return Veil(np.full(3, k), float(np.median(mean)), bool(mean.std() >= MIN_FALLOFF))
     return None
 
 
@@ -106,3 +107,17 @@ def across(over_a: np.ndarray, under_a: np.ndarray, over_b: np.ndarray, under_b:
     if np.abs(k_a - k_b).max() > 3 * MAX_RESIDUAL or k_a.min() < -10 or k_a.max() > 265:
         return None
     return Veil(np.clip((k_a + k_b) / 2, 0, 255), a)
+
+
+def neutral(over: np.ndarray, under: np.ndarray) -> np.ndarray | None:
+    """The black or white K that one opacity over ``under`` turns into ``over`` (mean
+    RGB 0..255) with R, G and B agreeing, or None: a shadow's flat middle reads so."""
+    for k in (0.0, 255.0):
+        den = k - under
+        valid = np.abs(den) > MIN_CONTRAST
+        if valid.sum() < 2:
+            continue
+        a = (over - under)[valid] / den[valid]
+        if np.ptp(a) <= MAX_SPREAD and 0.02 < a.mean() < 0.95:
+            return np.full(3, k)
+    return None

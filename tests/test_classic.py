@@ -242,6 +242,23 @@ def test_an_overlay_seen_over_two_colours() -> None:
     assert veil.across(ground, ground, shape, shape) is None  # nothing over them
 
 
+def test_a_shape_seen_through_an_overlay_goes_on_under_it() -> None:
+    """An overlay crossing a shape's edge shows the shape through it; that part is the
+    shape's (under the veil), not a hole in the shape and an opaque patch in the veil."""
+    shape, ground = (230, 240, 150, 255), (20, 60, 70, 255)
+    image = _draw(
+        (140, 110),
+        ground,
+        [("rectangle", (30, 20, 80, 80), shape), ("rectangle", (20, 40, 120, 100), (0, 0, 0, 128))],
+    )
+    background, lower, veil_layer = run(image, 3)
+    assert psnr(composite([background, lower, veil_layer]), image) >= 40.0
+    assert np.abs(lower[60, 50].astype(int) - shape).max() <= 6  # under the overlay
+    for where in ((60, 50), (90, 100)):  # over the shape and over the ground alike
+        assert veil_layer[where][:3].max() <= 6 and abs(int(veil_layer[where][3]) - 128) <= 6
+    assert veil_layer[30, 50][3] == 0
+
+
 def _region(mask: np.ndarray) -> Region:
     import cv2
 

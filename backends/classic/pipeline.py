@@ -31,11 +31,14 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
     h, w = image.shape[:2]
     if layers == 1:
         return [image.copy()]
-    f, background, found, ranks, above, on_background, crossing = analyse(image)
+    f, background, found, ranks, above, on_background, crossing, seen = analyse(image)
     if not found:  # a plain colour, a gradient, noise: all background
         empty = np.zeros((h, w, 4), np.uint8)
         return [_background_layer(image, background)] + [empty.copy() for _ in range(layers - 1)]
     reach = occlusion.supports(found, ranks)
+    for i, mask in seen.items():  # a shape seen through an overlay goes on under it
+        narrow, found[i] = found[i].box, regions.widen(found[i], mask)
+        reach[i] = regions.recrop(reach[i], narrow, found[i].box) | mask[found[i].box]
     candidates = [
         r if i in on_background and i not in crossing else None for i, r in enumerate(found)
     ]
@@ -83,13 +86,14 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
 def analyse(image: np.ndarray):
     """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
     indices of the regions that touch the background, {index: veil} of overlays
-    found across an edge)."""
+    found across an edge, {index: canvas mask} of where each region shows through
+    such an overlay)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
     background = segment.estimate_background(f, flat)
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
-    labels, crossing, forced = _overlays_across_edges(labels, found, touching, background)
+    labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background)
     if crossing:
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
@@ -98,7 +102,7 @@ def analyse(image: np.ndarray):
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return f, background, found, ranks, above, on_background, crossing
+    return f, background, found, ranks, above, on_background, crossing, seen
 
 
 def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
@@ -122,14 +126,15 @@ def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[
 def _overlays_across_edges(labels, found, touching, background):
     """Overlays that cross a shape's edge: region P on the background and its
     neighbour Q over a region S, when one veil explains both (veil.across). Q joins
-    P, S lies under P. Returns (labels, {P: veil}, {(S, P)}), indices after joining."""
+    P, S lies under P and goes on under it where Q was (S seen through the veil).
+    Returns (labels, {P: veil}, {(S, P)}, {S: mask of Q}), indices after joining."""
     neighbours: dict[int, set[int]] = {i: set() for i in range(len(found) + 1)}
     for a, b in touching:
         neighbours[a].add(b)
         neighbours[b].add(a)
     rgb = [r.colour[:3] * 255.0 / max(r.colour[3], 1e-3) for r in found]
     opaque = [r.colour[3] > 254.0 for r in found]
-    joins, veils, forced = {}, {}, set()
+    joins, veils, forced, through = {}, {}, set(), {}
     for p in neighbours[0]:
         if not opaque[p - 1] or p in joins:
             continue
@@ -143,9 +148,13 @@ def _overlays_across_edges(labels, found, touching, background):
                 if fitted is not None and _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
                     joins[q], veils[p] = p, fitted
                     forced.add((s_, p))
+                    through[q] = s_
                     break
     if not joins:
-        return labels, {}, frozenset()
+        return labels, {}, frozenset(), {}
+    seen: dict[int, np.ndarray] = {}
+    for q, s_ in through.items():
+        seen[s_] = seen.get(s_, False) | (labels == q)
     lut = np.arange(len(found) + 1)
     for q, p in joins.items():
         lut[q] = p
@@ -158,6 +167,7 @@ def _overlays_across_edges(labels, found, touching, background):
         labels,
         {index[p]: v for p, v in veils.items()},
         frozenset((index[int(lut[s_])], index[p]) for s_, p in forced),
+        {index[int(lut[s_])]: mask for s_, mask in seen.items()},
     )
 
 
@@ -176,7 +186,7 @@ def suggest_layers(image: np.ndarray, max_layers: int) -> int:
     a red disc and a red square side by side are one layer, a red and a blue are two,
     and a shape with text on it is two levels.
     """
-    _, _, found, ranks, above, _, _ = analyse(image)
+    _, _, found, ranks, above, *_ = analyse(image)
     if not found or max_layers <= 1:
         return 1
     level = group.levels(ranks, above)

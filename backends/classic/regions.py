@@ -287,3 +287,23 @@ def _mixed(pixels: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarr
     size = np.abs(step).max(axis=-1)
     reach = along * np.abs(towards).max(axis=-1)
     return (reach > RIM_MIX) & (off <= np.maximum(RIM_MIX, 0.25 * size))
+
+
+def widen(region: Region, mask: np.ndarray) -> Region:
+    """``region`` on a box that also holds ``mask`` (full canvas bool)."""
+    rows, cols = np.nonzero(mask)
+    (r, c) = region.box
+    box = (
+        slice(min(r.start, int(rows.min())), max(r.stop, int(rows.max()) + 1)),
+        slice(min(c.start, int(cols.min())), max(c.stop, int(cols.max()) + 1)),
+    )
+    masks = (recrop(m, region.box, box) for m in (region.visible, region.core, region.hull))
+    return Region(box, *masks, region.colour)
+
+
+def recrop(crop: np.ndarray, box, wider) -> np.ndarray:
+    """A bool crop on ``box`` moved onto the ``wider`` box that holds it, False around."""
+    out = np.zeros((wider[0].stop - wider[0].start, wider[1].stop - wider[1].start), bool)
+    top, left = box[0].start - wider[0].start, box[1].start - wider[1].start
+    out[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
+    return out

@@ -140,7 +140,8 @@ def test_a_drop_shadow_becomes_a_soft_black_layer() -> None:
 def test_a_star_stays_on_its_drop_shadow() -> None:
     """The shadow's crescent beside a star has a hull that takes in the star's points,
     which read as the star lying under it (a star layer filled to a pentagon). A soft
-    black veil lies under what it touches: the star is whole on top, its notches clear."""
+    black veil lies under what it touches: the star is whole on top, its notches clear,
+    and the shadow goes on under the whole star, as the shape that casts it."""
     import cv2
     from PIL import Image, ImageDraw
 
@@ -166,6 +167,7 @@ def test_a_star_stays_on_its_drop_shadow() -> None:
     assert np.abs(layers[2][tip][:3].astype(int) - (180, 40, 110)).max() <= 6
     assert layers[2][notch][3] == 0  # no pentagon
     assert layers[1][notch][:3].max() < 20  # the shadow under it is black
+    assert layers[1][cy, cx][3] > 64 and layers[1][cy, cx][:3].max() < 20  # and goes on under
 
 
 def test_suggest_layers_counts_background_and_distinct_elements(flat_design) -> None:

@@ -86,8 +86,9 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
 def analyse(image: np.ndarray):
     """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
     indices of the regions that touch the background, {index: veil} of overlays
-    found across an edge, {index: canvas mask} of where each region shows through
-    such an overlay)."""
+    found across an edge, {index: canvas mask} of where each region goes on under
+    others beyond its completed shape: a shape seen through such an overlay, a drop
+    shadow under the whole shape that casts it)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
     background = segment.estimate_background(f, flat)
@@ -97,10 +98,13 @@ def analyse(image: np.ndarray):
     if crossing:
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
-    forced = forced | _shadows_under(f, background, found, touching, crossing)
+    shadows = _shadows_under(f, background, found, touching, crossing)
+    forced = forced | shadows
     ranks, above = occlusion.order(found, touching, forced)
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
+    for s_, n in _casters(found, shadows).items():  # a shadow goes on under its caster
+        seen[s_] = seen.get(s_, False) | (labels == n + 1)
     on_background = {b - 1 for a, b in touching if a == 0}
     return f, background, found, ranks, above, on_background, crossing, seen
 
@@ -121,6 +125,18 @@ def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[
                 if s_ in shadows and n not in shadows:
                     pairs.add((s_, n))
     return frozenset(pairs)
+
+
+def _casters(found, shadows: frozenset[tuple[int, int]]) -> dict[int, int]:
+    """{shadow: the shape that casts it}: of the regions a drop shadow lies under, the
+    one its hull wraps most of (not a card it also touches)."""
+    best: dict[int, tuple[int, int]] = {}
+    for s_, n in shadows:
+        shape, shadow = found[n], found[s_]
+        wrapped = occlusion._count_inside(shape.visible, shape.box, shadow.hull, shadow.box)
+        if wrapped > best.get(s_, (0, -1))[0]:
+            best[s_] = (wrapped, n)
+    return {s_: n for s_, (_, n) in best.items()}
 
 
 def _overlays_across_edges(labels, found, touching, background):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -59,6 +61,7 @@ _DEFAULTS = DecomposeRequest()
 
 
 def decompose(
+    ctx: typer.Context,
     inputs: Annotated[
         list[str],
         typer.Argument(
@@ -159,33 +162,7 @@ def decompose(
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
     options = build_options(
-        layers=layers,
-        max_layers=max_layers,
-        backend=backend,
-        seed=seed,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        cfg=cfg,
-        cfg_normalize=cfg_normalize,
-        resolution=resolution,
-        caption_lang=caption_lang,
-        weights=weights,
-        device=device,
-        dtype=dtype,
-        offload=offload,
-        vae_tiling=vae_tiling,
-        providers=providers,
-        compile=compile,
-        quantize=quantize,
-        step_cache=step_cache,
-        cfg_truncate=cfg_truncate,
-        lossless=lossless,
-        output_size=output_size,
-        fmt=fmt,
-        force=force,
-        max_pixels=max_pixels,
-        preview=preview,
+        ctx.params,
         recursion=recursion.Plan(
             recursive, recursion.parse_indices(split_layers), min_coverage, split_background
         ),
@@ -204,33 +181,28 @@ def decompose(
         _run_one(Path(inputs[0]), output, options, json_out)
 
 
-def build_options(**values: Any) -> Options:
-    """pipeline.Options from the shared decomposition options of a command."""
+def build_options(params: Mapping[str, Any], **overrides: Any) -> Options:
+    """pipeline.Options from a command's parsed parameters (``ctx.params``).
+
+    Each value goes where its name says (DecomposeRequest, BackendSettings or Options),
+    so a command shares an option by declaring it, not by passing it on by hand.
+    """
     from layerctl.pipeline import Options
 
-    request = DecomposeRequest(
-        seed=values.pop("seed"),
-        prompt=values.pop("prompt"),
-        negative_prompt=values.pop("negative_prompt"),
-        steps=values.pop("steps"),
-        cfg=values.pop("cfg"),
-        cfg_normalize=values.pop("cfg_normalize"),
-        resolution=values.pop("resolution"),
-        caption_lang=values.pop("caption_lang"),
-        quantize=values.pop("quantize"),
-        step_cache=values.pop("step_cache"),
-        cfg_truncate=values.pop("cfg_truncate"),
+    values = {**params, **overrides}
+
+    def pick(cls: type, skip: set[str] = frozenset()) -> dict[str, Any]:
+        return {
+            f.name: values[f.name] for f in fields(cls) if f.name in values and f.name not in skip
+        }
+
+    settings = pick(BackendSettings)
+    settings["providers"] = tuple(p for p in (settings.get("providers") or "").split(",") if p)
+    return Options(
+        request=DecomposeRequest(**pick(DecomposeRequest, skip={"layers"})),
+        settings=BackendSettings(**settings),
+        **pick(Options, skip={"request", "settings"}),
     )
-    settings = BackendSettings(
-        weights=values.pop("weights"),
-        device=values.pop("device"),
-        dtype=values.pop("dtype"),
-        offload=values.pop("offload"),
-        vae_tiling=values.pop("vae_tiling"),
-        providers=tuple(p for p in (values.pop("providers") or "").split(",") if p),
-        compile=values.pop("compile"),
-    )
-    return Options(request=request, settings=settings, **values)
 
 
 def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:

@@ -44,6 +44,7 @@ _DEFAULTS = DecomposeRequest()
 
 
 def split(
+    ctx: typer.Context,
     result: ResultPath,
     layer: Annotated[
         str,
@@ -90,30 +91,7 @@ def split(
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
     target, fmt = (output, fmt) if output else (result, fmt or formats.detect(result))
     formats.format_for(target, fmt)  # usage errors before any work
-    options = build_options(
-        layers=layers,
-        max_layers=max_layers,
-        backend=backend,
-        seed=seed,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        cfg=cfg,
-        cfg_normalize=cfg_normalize,
-        resolution=resolution,
-        caption_lang=caption_lang,
-        weights=weights,
-        device=device,
-        dtype=dtype,
-        offload=offload,
-        vae_tiling=vae_tiling,
-        providers=providers,
-        compile=compile,
-        quantize=quantize,
-        step_cache=step_cache,
-        cfg_truncate=cfg_truncate,
-        lossless=lossless,
-    )
+    options = build_options(ctx.params)
     stack = formats.read(result)
     old = recursion.find(stack, layer)
     with console.status(f"splitting {old.name}"):

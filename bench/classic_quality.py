@@ -27,9 +27,9 @@ def single_core() -> None:
 
 def run(args: argparse.Namespace) -> dict[str, list]:
     import cv2
-    from layerctl.backends import base
 
     from layerctl import refine
+    from layerctl.backends import base
     from layerctl.evaluate import evaluate_layers
     from layerctl.formats.canvas import clear_transparent
     from layerctl.stack import composite

@@ -299,6 +299,7 @@ class TextStandIn:
 
     def tokenizer(self, texts: list[str], **_: Any) -> Any:
         import torch
+
         from layerctl.backends.qwen.encode import DROP_TOKENS
 
         index = next(i for i, p in enumerate(self.prompts) if f"\n{p}<|im_end|>" in texts[0])
@@ -307,6 +308,7 @@ class TextStandIn:
 
     def __call__(self, input_ids: Any, **_: Any) -> Any:
         import torch
+
         from layerctl.backends.qwen.encode import DROP_TOKENS
 
         e = self.embeds[int(input_ids[0, 0])]
@@ -351,6 +353,7 @@ class OursRunner:
         """One decomposition with the backend's defaults; ``changes`` are DecomposeRequest
         fields (``quantize``, ``step_cache``, ``cfg_truncate``), as the CLI sets them."""
         import numpy as np
+
         from layerctl.backends.base import DecomposeRequest
 
         text = TextStandIn({PROMPT: inputs.cond, " ": inputs.uncond}, self.backend.dtype)
@@ -638,6 +641,7 @@ def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
     it runs last.
     """
     import torch
+
     from layerctl.backends.qwen import memory
 
     parts = b.ours.backend.parts

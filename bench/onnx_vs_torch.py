@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from layerctl.backends.base import BackendSettings, DecomposeRequest
 from PIL import Image, ImageDraw
+
+from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 
 def main() -> None:
@@ -60,9 +61,8 @@ def _tiny(root: Path) -> Path:
 
 
 def _export(weights: Path, folder: Path) -> Path:
-    from layerctl.backends.onnx.export import export_onnx
-
     from layerctl import console
+    from layerctl.backends.onnx.export import export_onnx
 
     console.state.quiet = True
     start = time.perf_counter()

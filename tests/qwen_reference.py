@@ -68,6 +68,7 @@ def short_caption_copy(tiny: Path, folder: Path) -> Path:
 
 def _early_tokens(folder: Path) -> list[int]:
     import torch
+
     from layerctl.backends.qwen import caption, load
 
     parts = load.load(folder, torch.float32, ("text_encoder", "tokenizer", "image_processor"))

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+
 from layerctl.backends import base
 
 

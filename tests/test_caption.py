@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layerctl.backends.qwen import caption
 from PIL import Image
 from qwen_reference import (
     portrait,
@@ -20,6 +19,7 @@ from qwen_reference import (
     short_caption_copy,
 )
 
+from layerctl.backends.qwen import caption
 from layerctl.errors import UsageError
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.backends.classic import ClassicBackend, occlusion, veil
 from layerctl.backends.classic.fill import pull_push
 from layerctl.backends.classic.regions import Region
-
 from layerctl.stack import composite
 
 pytest.importorskip("cv2")

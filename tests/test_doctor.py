@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from layerctl.backends.qwen import memory
 
 GB = 10**9

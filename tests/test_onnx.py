@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layerctl.backends.base import BackendSettings, DecomposeRequest
 from PIL import Image, ImageDraw
+
+from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -100,9 +101,10 @@ def test_onnx_equals_torch_backend(torch_backend, onnx_backend, size, layers) ->
 
 
 def test_tokenizer_matches_transformers(onnx_export: Path, tiny_qwen: Path) -> None:
+    from transformers import Qwen2Tokenizer
+
     from layerctl.backends.onnx.runtime import Tokenizer
     from layerctl.backends.qwen.encode import PROMPT_TEMPLATE
-    from transformers import Qwen2Tokenizer
 
     text = PROMPT_TEMPLATE.format("A red disc, 你好, and the word “hello”  twice.")
     expected = Qwen2Tokenizer.from_pretrained(tiny_qwen / "tokenizer")([text]).input_ids[0]
@@ -112,6 +114,7 @@ def test_tokenizer_matches_transformers(onnx_export: Path, tiny_qwen: Path) -> N
 def test_rope_tables_match_diffusers(tiny_qwen: Path) -> None:
     import torch
     from diffusers import QwenImageTransformer2DModel
+
     from layerctl.backends.onnx import rope
 
     model = QwenImageTransformer2DModel.from_pretrained(tiny_qwen / "transformer")
@@ -201,8 +204,9 @@ def test_export_over_tolerance_writes_nothing(
 
 def test_frozen_dimension_is_refused(tmp_path: Path) -> None:
     import onnx
-    from layerctl.backends.onnx import export
     from onnx import TensorProto, helper
+
+    from layerctl.backends.onnx import export
 
     x = helper.make_tensor_value_info("latents", TensorProto.FLOAT, [2, 16, 1, "h", 8])
     y = helper.make_tensor_value_info("image", TensorProto.FLOAT, None)
@@ -217,8 +221,8 @@ def test_frozen_dimension_is_refused(tmp_path: Path) -> None:
 
 def test_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime
-    from layerctl.backends.onnx import runtime
 
+    from layerctl.backends.onnx import runtime
     from layerctl.errors import BackendUnavailable
 
     assert runtime.choose_providers(["cpu"]) == ["CPUExecutionProvider"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from layerctl.backends.base import BackendSettings
 from layerctl.backends.qwen import backend
-
 from layerctl.errors import BackendUnavailable, UsageError
 
 

@@ -54,8 +54,9 @@ def _copy(tiny_qwen: Path, tmp_path: Path) -> Path:
 
 def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None:
     import torch
-    from layerctl.backends.qwen.load import load
     from safetensors.torch import load_file
+
+    from layerctl.backends.qwen.load import load
 
     parts = load(tiny_qwen, torch.float32)
     assert type(parts.transformer).__name__ == "QwenImageTransformer2DModel"
@@ -80,6 +81,7 @@ def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None
 
 def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) -> None:
     import torch
+
     from layerctl.backends.qwen.load import load
 
     parts = load(tiny_qwen, torch.bfloat16, parts=["vae", "tokenizer"])
@@ -90,6 +92,7 @@ def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) 
 
 def test_missing_component_names_it_and_the_fetch_command(tiny_qwen: Path, tmp_path) -> None:
     import torch
+
     from layerctl.backends.qwen.load import load
 
     root = _copy(tiny_qwen, tmp_path)
@@ -102,8 +105,9 @@ def test_missing_component_names_it_and_the_fetch_command(tiny_qwen: Path, tmp_p
 
 
 def test_missing_component_via_the_cli_is_one_line(cli, tiny_qwen: Path, tmp_path) -> None:
-    from layerctl.backends import base
     from PIL import Image
+
+    from layerctl.backends import base
 
     if "qwen" not in base.registered():
         pytest.skip("the qwen backend is not registered in this install")
@@ -125,8 +129,9 @@ def test_pickle_only_folder_is_refused_without_unpickling(
     tiny_qwen: Path, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
-    from layerctl.backends.qwen.load import load
     from safetensors.torch import load_file
+
+    from layerctl.backends.qwen.load import load
 
     root = _copy(tiny_qwen, tmp_path)
     vae = root / "vae" / "diffusion_pytorch_model.safetensors"

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layerctl.backends.base import BackendSettings, DecomposeRequest, resolve
 from PIL import Image
 
 from layerctl import formats
+from layerctl.backends.base import BackendSettings, DecomposeRequest, resolve
 
 pytest.importorskip("diffusers")
 from layerctl.backends.qwen import backend, speed
-
 from layerctl.errors import UsageError
 
 

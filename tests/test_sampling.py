@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layerctl.backends.qwen import sampling
 from tiny_qwen import SCHEDULER_CONFIG
 
+from layerctl.backends.qwen import sampling
 from layerctl.errors import UsageError
 
 # The published scheduler config (tests/tiny_qwen.py holds the one copy).

@@ -11,6 +11,7 @@ import importlib.util
 from typing import ClassVar
 
 import numpy as np
+
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 _NEEDS = ("cv2", "skimage", "scipy")

@@ -11,6 +11,7 @@ extends under the regions above it as far as its completed shape.
 from __future__ import annotations
 
 import numpy as np
+
 from layerctl.backends.classic.regions import Region
 
 MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch

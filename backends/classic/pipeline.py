@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from layerctl.backends.classic.fill import pull_push
 from layerctl.backends.classic.segment import Background
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region

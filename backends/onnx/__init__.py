@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 from layerctl import console
+from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.errors import UsageError
 
 REQUIRES = ("onnxruntime", "tokenizers")
@@ -62,8 +62,9 @@ class OnnxBackend:
         self, image: np.ndarray, request: DecomposeRequest, callback: Any = None
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers at the model's working size, bottom first."""
-        from layerctl.backends.qwen import sampling
         from PIL import Image
+
+        from layerctl.backends.qwen import sampling
 
         if request.quantize:
             raise UsageError("--quantize is for the qwen backend", hint="leave it out with onnx")
@@ -85,6 +86,7 @@ class OnnxBackend:
             )
             return FALLBACK_PROMPT
         import torch
+
         from layerctl.backends.qwen import caption, load
 
         def generate() -> str:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from layerctl.backends.onnx import manifest, rope
-from layerctl.backends.qwen import encode, sampling
 
 from layerctl import __version__, console
+from layerctl.backends.onnx import manifest, rope
+from layerctl.backends.qwen import encode, sampling
 from layerctl.errors import LayerctlError, UsageError
 from layerctl.noise import torch_randn
 
@@ -67,9 +67,9 @@ def export_onnx(
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be {' or '.join(DTYPES)}, not {dtype!r}")
     import torch
-    from layerctl.backends.qwen import load
 
     from layerctl import weights as registry
+    from layerctl.backends.qwen import load
     from layerctl.imageio import atomic_output
 
     folder = registry.locate(weights)
@@ -106,6 +106,7 @@ def export_onnx(
 def _specs(parts: Any, dtype: Any) -> list[GraphSpec]:
     """The four graphs with their inputs at TRACE sizes (batch 2: a batch of 1 gets frozen)."""
     import torch
+
     from layerctl.backends.onnx import graphs
 
     b, t = TRACE["batch"], TRACE["text"]
@@ -223,6 +224,7 @@ def _verify(folder: Path, specs: list[GraphSpec]) -> dict[str, float]:
     """Largest relative difference ORT vs torch per graph, on inputs at CHECK sizes
     made from a sample image and prompt (different sizes and batch from the trace)."""
     import torch
+
     from layerctl.backends.onnx import runtime
 
     by_name = {s.name: s for s in specs}

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from layerctl.backends.onnx import manifest, rope
-from layerctl.backends.qwen import encode, sampling
 
 from layerctl import console
+from layerctl.backends.onnx import manifest, rope
+from layerctl.backends.qwen import encode, sampling
 from layerctl.errors import BackendUnavailable, MissingWeights
 from layerctl.noise import torch_randn
 

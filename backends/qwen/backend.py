@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.backends.qwen import caption, encode, sampling, speed
 
 from layerctl import console
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.qwen import caption, encode, sampling, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
@@ -54,9 +54,8 @@ class QwenBackend:
         return True, f"weights at {folder}"
 
     def __init__(self, settings: BackendSettings) -> None:
-        from layerctl.backends.qwen import load
-
         from layerctl import weights
+        from layerctl.backends.qwen import load
 
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)

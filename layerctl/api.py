@@ -18,6 +18,7 @@ from PIL import Image
 from layerctl import __version__, formats, refine
 from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
 from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, check_writable, read_image, to_rgba
 from layerctl.stack import Layer, LayerStack
@@ -115,10 +116,12 @@ def _as_input(image: ImageLike, max_pixels: int) -> InputImage:
         return image
     if isinstance(image, np.ndarray):
         pixels = _array_to_rgba(image)
-        return InputImage(pixels, Path("<array>"), _digest(pixels))
+        return InputImage(pixels, Path("<array>"), pixels_sha256(pixels))
     if isinstance(image, Image.Image):
         pixels = to_rgba(image)
-        return InputImage(pixels, Path("<image>"), _digest(pixels), image.info.get("icc_profile"))
+        return InputImage(
+            pixels, Path("<image>"), pixels_sha256(pixels), image.info.get("icc_profile")
+        )
     return read_image(image, max_pixels)
 
 
@@ -133,9 +136,3 @@ def _array_to_rgba(array: np.ndarray) -> np.ndarray:
     return to_rgba(
         Image.fromarray(np.ascontiguousarray(array.squeeze(-1) if mode == "L" else array), mode)
     )
-
-
-def _digest(pixels: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(pixels.tobytes()).hexdigest()

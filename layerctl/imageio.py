@@ -189,14 +189,6 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_writable(target: Path, force: bool) -> None:
     """Fail early, before any work, when ``target`` exists and --force was not given."""
     if target.exists() and not force:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from layerctl import recursion
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.digests import pixels_sha256
 from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage
-from layerctl.seeds import image_seed, pixels_sha256
+from layerctl.seeds import image_seed
 from layerctl.stack import LayerStack
 
 AUTO = "auto"

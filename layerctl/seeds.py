@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
-
 
 def image_seed(seed: int, content_sha256: str) -> int:
     """The seed for one image: a hash of the user's seed and the image's sha256 (31 bits).
@@ -19,10 +17,3 @@ def image_seed(seed: int, content_sha256: str) -> int:
     """
     digest = hashlib.sha256(f"layerctl-seed:{seed}:{content_sha256}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
-
-
-def pixels_sha256(pixels: np.ndarray) -> str:
-    """Content hash of an in-memory image (a layer being split has no file)."""
-    h = hashlib.sha256(str(pixels.shape).encode())
-    h.update(np.ascontiguousarray(pixels).tobytes())
-    return h.hexdigest()

@@ -10,7 +10,6 @@ so ``layerctl weights verify`` and the ONNX path work without the torch extra.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import struct
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from layerctl.digests import file_sha256
 from layerctl.errors import MissingWeights, UsageError
 
 DEFAULT = "qwen-image-layered"
@@ -249,7 +249,7 @@ def _check_listed(root: Path, spec: Checkpoint, hashes: bool) -> Iterator[Proble
             yield Problem(file.path, "missing")
         elif file.size is not None and path.stat().st_size != file.size:
             yield Problem(file.path, f"{path.stat().st_size} bytes, expected {file.size}")
-        elif hashes and file.sha256 and _sha256(path) != file.sha256.lower():
+        elif hashes and file.sha256 and file_sha256(path) != file.sha256.lower():
             yield Problem(file.path, "sha256 differs from the registry")
 
 
@@ -327,14 +327,6 @@ def _files(root: Path, suffix: str) -> list[Path]:
         for p in root.rglob(f"*{suffix}")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(2**24), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _rel(path: Path, root: Path) -> str:

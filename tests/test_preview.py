@@ -131,7 +131,7 @@ def test_without_an_original_there_is_no_difference_tile() -> None:
 
 
 def test_original_from_metadata_needs_the_same_file(tmp_path: Path, flat_design) -> None:
-    from layerctl.imageio import sha256_file
+    from layerctl.digests import file_sha256 as sha256_file
 
     source = tmp_path / "in.png"
     Image.fromarray(flat_design).save(source)
@@ -163,7 +163,7 @@ def test_preview_path_sits_beside_the_result() -> None:
 
 @pytest.mark.parametrize("name", ["result.psd", "result.ora", "result"])
 def test_preview_command_reads_each_format(tmp_path: Path, cli, flat_design, name) -> None:
-    from layerctl.imageio import sha256_file
+    from layerctl.digests import file_sha256 as sha256_file
 
     source = tmp_path / "in.png"
     Image.fromarray(flat_design).save(source)

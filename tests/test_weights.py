@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from layerctl import weights
+from layerctl.digests import file_sha256
 from layerctl.errors import MissingWeights
 
 REPO_FOLDER = "models--Qwen--Qwen-Image-Layered"
@@ -192,7 +193,7 @@ def test_verify_catches_damage(cli, tiny_qwen: Path, tmp_path: Path, damage) -> 
 def test_registry_sizes_and_hashes_are_checked(tiny_qwen: Path) -> None:
     config = tiny_qwen / "vae" / "config.json"
     size = config.stat().st_size
-    good = weights.FileSpec("vae/config.json", size=size, sha256=weights._sha256(config))
+    good = weights.FileSpec("vae/config.json", size=size, sha256=file_sha256(config))
     spec = weights.Checkpoint("tiny", "x/y", "main", "qwen", "", (good,))
     assert weights.check(tiny_qwen, spec, hashes=True) == []
     wrong_size = weights.FileSpec("vae/config.json", size=size + 1)

@@ -7,11 +7,11 @@ version, or whose files are missing, truncated or changed. Pure stdlib: no torch
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from layerctl.digests import file_sha256
 from layerctl.errors import MissingWeights
 
 FORMAT = "layerctl-onnx"
@@ -22,18 +22,10 @@ HASH_LIMIT = 1 << 30  # files above 1 GiB are checked by size at load; `verify=T
 _HINT = "re-run `layerctl export onnx --weights CHECKPOINT -o DIR --force`"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def files_of(root: Path) -> dict[str, dict[str, Any]]:
     """Every file under ``root`` except the manifest, by relative POSIX path."""
     return {
-        p.relative_to(root).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)}
+        p.relative_to(root).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)}
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != FILENAME
     }
@@ -81,7 +73,7 @@ def _check_file(root: Path, name: str, expected: dict[str, Any], verify: bool) -
             f"{expected['size']} (truncated or replaced)",
             hint=_HINT,
         )
-    if (verify or size <= HASH_LIMIT) and sha256(path) != expected["sha256"]:
+    if (verify or size <= HASH_LIMIT) and file_sha256(path) != expected["sha256"]:
         raise MissingWeights(
             f"damaged ONNX export {root}: {name} does not match its sha256 in {FILENAME}",
             hint=_HINT,

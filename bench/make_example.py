@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import SS, Canvas, fonts
+from synthetic import SS, Canvas, fonts, star_points
 
 CREAM, SUN, CARD = np.array([246, 238, 220]), np.array([236, 110, 60]), np.array([40, 70, 120])
 GOLD, WHITE = np.array([250, 200, 70]), np.array([255, 255, 255])
@@ -41,13 +41,7 @@ def poster() -> list[np.ndarray]:
         d.rounded_rectangle([40 * s, 150 * s, 340 * s, 330 * s], radius=18 * s, fill=255)
 
     def star(d: ImageDraw.ImageDraw, s: float) -> None:
-        cx, cy, r = 290, 185, 28
-        points = [
-            (cx + r * (1 if k % 2 == 0 else 0.45) * np.sin(k * np.pi / 5),
-             cy - r * (1 if k % 2 == 0 else 0.45) * np.cos(k * np.pi / 5))
-            for k in range(10)
-        ]  # fmt: skip
-        d.polygon([(x * s, y * s) for x, y in points], fill=255)
+        d.polygon([(x * s, y * s) for x, y in star_points(290, 185, 28)], fill=255)
 
     def title(d: ImageDraw.ImageDraw, s: float) -> None:
         d.text((64 * s, 200 * s), "SUMMER", font=_font(44), fill=255)

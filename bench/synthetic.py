@@ -55,6 +55,15 @@ def fonts() -> list[str]:
     return found
 
 
+def star_points(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    """A five-pointed star's ten vertices, tip up, inner radius 0.45 r."""
+    return [
+        (cx + r * (1 if k % 2 == 0 else 0.45) * np.sin(k * np.pi / 5),
+         cy - r * (1 if k % 2 == 0 else 0.45) * np.cos(k * np.pi / 5))
+        for k in range(10)
+    ]  # fmt: skip
+
+
 class Canvas:
     """Draws one design's layers with a seeded generator."""
 
@@ -140,12 +149,7 @@ class Canvas:
                 )
             else:
                 cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, min(x1 - x0, y1 - y0) / 2
-                pts = [
-                    (cx + r * (1 if k % 2 == 0 else 0.45) * np.sin(k * np.pi / 5),
-                     cy - r * (1 if k % 2 == 0 else 0.45) * np.cos(k * np.pi / 5))
-                    for k in range(10)
-                ]  # fmt: skip
-                d.polygon([(px * s, py * s) for px, py in pts], fill=255)
+                d.polygon([(px * s, py * s) for px, py in star_points(cx, cy, r)], fill=255)
 
         return self.mask(draw)
 

@@ -271,16 +271,16 @@ def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
             if not path.is_file():
                 yield Problem(_rel(path, root), "missing (listed in the shard index)")
                 continue
-            names, problem = _safetensors_names(path)
+            sizes, problem = tensor_sizes(path)
             if problem:
                 yield Problem(_rel(path, root), problem)
-            elif names != tensors:
+            elif set(sizes) != tensors:
                 yield Problem(
                     _rel(path, root), "holds other tensors than its index says (swapped file?)"
                 )
     singles = [p for p in sorted(folder.glob("*.safetensors")) if p not in indexed]
     for path in singles:
-        _, problem = _safetensors_names(path)
+        _, problem = tensor_sizes(path)
         if problem:
             yield Problem(_rel(path, root), problem)
     if not indexed and not singles:
@@ -291,8 +291,9 @@ def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
             yield Problem(f"{folder.name}/", "no weights (*.safetensors)")
 
 
-def _safetensors_names(path: Path) -> tuple[set[str], str | None]:
-    """(tensor names, problem) from a safetensors header; the file must be as long as it says.
+def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
+    """({tensor name: bytes}, problem) from a safetensors header; the file must be as long
+    as it says.
 
     Format: 8-byte little-endian header length, a JSON header of
     ``name -> {dtype, shape, data_offsets: [begin, end]}``, then the data
@@ -302,22 +303,26 @@ def _safetensors_names(path: Path) -> tuple[set[str], str | None]:
     with path.open("rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            return set(), f"truncated: {size} bytes"
+            return {}, f"truncated: {size} bytes"
         (length,) = struct.unpack("<Q", head)
         if length > min(MAX_HEADER, size - 8):
-            return set(), "not a safetensors file (bad header length)"
+            return {}, "not a safetensors file (bad header length)"
         try:
             header = json.loads(f.read(length))
             if not isinstance(header, dict):
                 raise TypeError("header is not an object")
-            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+            offsets = {
+                k: (int(v["data_offsets"][0]), int(v["data_offsets"][1]))
+                for k, v in header.items()
+                if k != "__metadata__"
+            }
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
             # ValueError covers bad UTF-8, bad JSON and non-numeric offsets.
-            return set(), "not a safetensors file (unreadable header)"
-    expected = 8 + length + max(ends, default=0)
+            return {}, "not a safetensors file (unreadable header)"
+    expected = 8 + length + max((end for _, end in offsets.values()), default=0)
     if size != expected:
-        return set(), f"truncated or padded: {size} bytes, its header says {expected}"
-    return {k for k in header if k != "__metadata__"}, None
+        return {}, f"truncated or padded: {size} bytes, its header says {expected}"
+    return {k: end - begin for k, (begin, end) in offsets.items()}, None
 
 
 def _files(root: Path, suffix: str) -> list[Path]:

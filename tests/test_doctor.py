@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from layerctl.backends.qwen import memory
@@ -37,7 +38,7 @@ def test_auto_picks_the_fastest_mode_that_fits(card_gb: int, resolution: int, mo
 def test_auto_keeps_a_margin_instead_of_filling_the_card() -> None:
     """The 4090 report: the reference sits at 23.9 of 24 GB and crawls. A mode whose need
     lands inside the margin is not chosen."""
-    fp = memory.Footprint(text_encoder=0, transformer=20 * GB, vae=0, streamed=GB)
+    fp = memory.Footprint(text_encoder=0, transformer=20 * GB, vae=0, group=GB, sequential=GB)
     free = memory.need("none", fp, 640, 4) + GB // 2  # fits, but only just
     choice = memory.choose(free, 24 * GB, fp, 640, 4)
     assert choice.mode != "none"
@@ -67,13 +68,22 @@ def test_vae_tiling_only_when_nothing_fits_without_it() -> None:
     assert "VAE tiling on" in at_1024.reason
 
 
-def test_footprint_of_a_folder_reads_safetensors_sizes(tmp_path) -> None:
-    for name, size in (("transformer", 3000), ("text_encoder", 2000), ("vae", 100)):
+def test_footprint_of_a_folder_reads_safetensors_headers(tmp_path) -> None:
+    """Sizes per tensor from the headers alone: the totals, and what streaming keeps."""
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    tensors = {
+        "transformer": {"img_in.weight": 100, "blocks.0.w": 400, "blocks.1.w": 400},
+        "text_encoder": {"embed.weight": 300, "model.layers.0.w": 200},
+        "vae": {"decoder.w": 48},
+    }
+    for name, sizes in tensors.items():
         (tmp_path / name).mkdir()
-        (tmp_path / name / "a.safetensors").write_bytes(b"\0" * size)
-    (tmp_path / "transformer" / "config.json").write_text("{}")
+        arrays = {k: np.zeros(n // 4, np.float32) for k, n in sizes.items()}
+        safetensors_numpy.save_file(arrays, tmp_path / name / "model.safetensors")
     fp = memory.Footprint.of_folder(tmp_path)
-    assert (fp.transformer, fp.text_encoder, fp.vae) == (3000, 2000, 100)
+    assert (fp.transformer, fp.text_encoder, fp.vae) == (900, 500, 48)
+    assert fp.group == max(100 + 2 * 400, 300 + 2 * 200)
+    assert fp.sequential == 2 * 400
 
 
 def test_resolve_rejects_an_unknown_mode() -> None:

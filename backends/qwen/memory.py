@@ -12,6 +12,8 @@ Public API::
     device_memory(device) -> (free, total) | None; host_available() -> bytes | None
     resolve(mode, device, footprint, resolution, layers) -> Choice   # auto -> a mode
     place(modules: {"text_encoder"|"transformer"|"vae": nn.Module}, mode, device)
+    stream(module, "group"|"sequential", device)   # one model, diffusers' group offloading
+    Streaming.of({tensor name: bytes}); block_modules(tensor names)
 
 Modes, from fastest to leanest (``need`` gives each one's device memory):
 
@@ -21,9 +23,11 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
   ``enable_model_cpu_offload`` does): the transformer's 41 GB plus activations.
 - ``group``: transformer and text encoder stay on the host; one block at a time is copied
   in on a side CUDA stream while the previous block computes (diffusers'
-  ``apply_group_offloading``, block level): a few GB, at the cost of moving the weights
-  over PCIe once per forward. This is what makes 24 GB and 16 GB cards work.
-- ``sequential``: the same, one layer at a time (leaf level): the least memory, slowest.
+  ``apply_group_offloading``, block level, descending into the text encoder's vision
+  and language towers): 3.1 GB resident (the text encoder's embedding table and LM
+  head plus two decoder layers), at the cost of moving the weights over PCIe once per
+  forward. This is what makes 24 GB and 16 GB cards work.
+- ``sequential``: the same, one leaf module at a time (leaf level): 2.2 GB, slowest.
 
 ``auto`` picks the fastest mode whose need fits in the device's free memory minus a
 safety margin (``margin``: 1 GiB + 5 % of the card), adding VAE tiling only when no mode
@@ -36,30 +40,34 @@ Nothing fits → ``sequential`` with a warning.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layerctl import console
+from layerctl.weights import tensor_sizes
 
 GB = 10**9
 GiB = 2**30
 MODES = ("auto", "none", "model", "group", "sequential")
 ORDER = ("text_encoder", "transformer", "vae")  # the order a decomposition uses them in
+STREAMED = ("text_encoder", "transformer")  # the VAE is small and always moved whole
 
-# Full model (Qwen/Qwen-Image-Layered), bf16: the transformer has 60 blocks of
-# 36·d² parameters (d = 3072) plus ≈ 30 M outside them; Qwen2.5-VL-7B has 8.29 B
-# parameters, of which 2 × 545 M in the embedding table and the LM head.
-HIDDEN = 3072
-BLOCK_BYTES = 36 * HIDDEN * HIDDEN * 2
-TRANSFORMER_BYTES = 60 * BLOCK_BYTES + 60 * 10**6
-TEXT_ENCODER_BYTES = 16_580 * 10**6
+# Full model (Qwen/Qwen-Image-Layered) in bf16, computed from its tensors' names and
+# sizes (Streaming.of; the published configs built on the meta device reproduce these
+# in tests/test_offload.py): Qwen2.5-VL-7B has 2.18 GB outside its 62 blocks (the
+# embedding table and the LM head, 1.09 GB each), the transformer 81 MB outside its 60
+# blocks of 0.68 GB.
+TEXT_ENCODER_BYTES = 16_584_333_648
+TRANSFORMER_BYTES = 40_860_814_464
 VAE_BYTES = 254 * 10**6
-# What group offloading keeps on the device at once: the text encoder's modules outside
-# its layer list (embeddings, LM head, vision merger ≈ 2.3 GB) plus two layers in
-# flight; the transformer stage needs less (two 0.68 GB blocks).
-STREAMED_RESIDENT = 3_300 * 10**6
+TEXT_ENCODER_GROUP = 2_183_010_128 + 2 * 466_115_584
+TEXT_ENCODER_LEAF = 1_089_994_752  # the LM head
+TRANSFORMER_GROUP = 81_058_944 + 2 * 679_662_592
+TRANSFORMER_LEAF = 113_283_072
+HIDDEN = 3072
 # Activation bytes per token and hidden unit, per sequence in the batch: ≈ 16 live
 # (token, d) bf16 tensors at the attention/MLP peak of a block (an estimate: the VAE's
 # peak hides it in the measurement below).
@@ -71,16 +79,75 @@ ACT_TENSORS = 16
 VAE_MAPS = 24 * 96
 VAE_TILE = 256  # diffusers' default decode tile (tile_sample_min_height/width)
 MAX_TEXT_TOKENS = 512
+# A tensor inside a repeated block: its name's first all-digit part indexes a
+# ModuleList / Sequential ("model.language_model.layers.3.mlp.up_proj.weight").
+BLOCK_INDEX = re.compile(r"(?:^|\.)\d+(?=\.|$)")
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """What streaming one model from the host keeps on the device, from its tensors'
+    names and byte sizes: the model's structure, not a guess.
+
+    Block level (diffusers' ``apply_group_offloading``, one block per group): the
+    tensors outside the repeated blocks stay for the whole forward, plus two blocks —
+    the one computing and the next one arriving on the side stream. Leaf level: two leaf
+    modules (the largest is an embedding table or LM head).
+    """
+
+    outside: int  # bytes outside every repeated block
+    block: int  # the largest block
+    leaf: int  # the largest leaf module's tensors
+
+    @classmethod
+    def of(cls, sizes: Mapping[str, int]) -> Streaming:
+        blocks: dict[str, int] = {}
+        leaves: dict[str, int] = {}
+        outside = 0
+        for name, size in sizes.items():
+            index = BLOCK_INDEX.search(name)
+            if index:
+                key = name[: index.end()]
+                blocks[key] = blocks.get(key, 0) + size
+            else:
+                outside += size
+            leaf = name.rpartition(".")[0]
+            leaves[leaf] = leaves.get(leaf, 0) + size
+        return cls(outside, max(blocks.values(), default=0), max(leaves.values(), default=0))
+
+    @property
+    def group(self) -> int:
+        return self.outside + 2 * self.block
+
+    @property
+    def sequential(self) -> int:
+        return 2 * self.leaf
+
+
+def block_modules(names: Iterable[str]) -> list[str]:
+    """The submodules diffusers' block-level offloading must descend into to reach a
+    model's repeated blocks: it groups only its *direct* ModuleList children, so without
+    these Qwen2.5-VL (blocks under ``model.language_model`` and ``model.visual``) would
+    be moved whole, 16.6 GB at once."""
+    found: dict[str, None] = {}
+    for name in names:
+        index = BLOCK_INDEX.search(name)
+        if index:
+            path = name[: index.start()].split(".")[:-1]  # the list's parents
+            found.update(dict.fromkeys(path))
+    return list(found)
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """Bytes each model needs on the device in the run dtype."""
+    """Bytes each model needs on the device in the run dtype, and what streaming keeps
+    resident (the larger of the two streamed models: they run one after the other)."""
 
     text_encoder: int
     transformer: int
     vae: int
-    streamed: int  # what group offloading keeps resident
+    group: int  # resident with --offload group
+    sequential: int  # resident with --offload sequential
 
     @classmethod
     def published(cls, bytes_per_param: int = 2) -> Footprint:
@@ -90,37 +157,46 @@ class Footprint:
             text_encoder=int(TEXT_ENCODER_BYTES * k),
             transformer=int(TRANSFORMER_BYTES * k),
             vae=int(VAE_BYTES * k),
-            streamed=int(STREAMED_RESIDENT * k),
+            group=int(max(TEXT_ENCODER_GROUP, TRANSFORMER_GROUP) * k),
+            sequential=int(2 * max(TEXT_ENCODER_LEAF, TRANSFORMER_LEAF) * k),
         )
 
     @classmethod
     def of(cls, **modules: Any) -> Footprint:
-        """Sizes of loaded modules; ``streamed`` scales the published share with them."""
-        return cls._scaled(
-            {name: _module_bytes(modules[name]) if name in modules else 0 for name in ORDER}
+        """Sizes of loaded modules (any not given counts as 0)."""
+        return cls.from_sizes(
+            {name: tensor_bytes(modules[name]) if name in modules else {} for name in ORDER}
         )
 
     @classmethod
     def of_folder(cls, root: Path) -> Footprint:
-        """Sizes of a diffusers folder's safetensors (stored in bf16, as they run on GPUs)."""
-        return cls._scaled(
-            {
-                name: sum(f.stat().st_size for f in (root / name).glob("*.safetensors"))
-                for name in ORDER
-            }
-        )
+        """Sizes of a diffusers folder's safetensors (headers only; stored in bf16, as
+        they run on GPUs)."""
+        sizes: dict[str, dict[str, int]] = {}
+        for name in ORDER:
+            sizes[name] = {}
+            for path in sorted((root / name).glob("*.safetensors")):
+                sizes[name].update(tensor_sizes(path)[0])
+        return cls.from_sizes(sizes)
 
     @classmethod
-    def _scaled(cls, sizes: dict[str, int]) -> Footprint:
-        """``streamed`` scales the published resident share with the model's size."""
-        scale = (sizes["text_encoder"] + sizes["transformer"]) / (
-            TEXT_ENCODER_BYTES + TRANSFORMER_BYTES
+    def from_sizes(cls, sizes: Mapping[str, Mapping[str, int]]) -> Footprint:
+        """From ``{model: {tensor name: bytes}}``."""
+        streaming = [Streaming.of(sizes[name]) for name in STREAMED]
+        return cls(
+            **{name: sum(sizes[name].values()) for name in ORDER},
+            group=max(s.group for s in streaming),
+            sequential=max(s.sequential for s in streaming),
         )
-        return cls(**sizes, streamed=int(STREAMED_RESIDENT * scale))
 
     @property
     def total(self) -> int:
         return self.text_encoder + self.transformer + self.vae
+
+    @property
+    def streamed(self) -> int:
+        """Bytes group/sequential offloading holds on the host (pinned for fast copies)."""
+        return self.text_encoder + self.transformer
 
 
 @dataclass(frozen=True)
@@ -151,8 +227,8 @@ def need(
     resident = {
         "none": fp.total,
         "model": max(fp.text_encoder, fp.transformer) + fp.vae,
-        "group": fp.streamed + fp.vae,
-        "sequential": fp.streamed // 2 + fp.vae,
+        "group": fp.group + fp.vae,
+        "sequential": fp.sequential + fp.vae,
     }
     if mode not in resident:
         raise ValueError(f"no memory need for offload mode {mode!r}")
@@ -175,17 +251,18 @@ def choose(
     """The fastest mode that fits ``free`` device bytes with the margin to spare.
 
     Modes that leave the output unchanged come first; only when none fits is VAE tiling
-    (tile-blended decoding, not bit-identical) added. Offloading modes also need the
-    offloaded weights in host memory; when ``host_free`` is known and too small for
-    them, those modes are skipped.
+    (tile-blended decoding, not bit-identical) added. ``host_free`` is host memory
+    before the weights are loaded (``layerctl doctor``): offloading modes keep the
+    streamed weights there, so they are skipped when those do not fit. Once the weights
+    are loaded (``place``) they are on the host already and it is left out.
     """
     budget = free - margin(total)
+    host_short = host_free is not None and fp.streamed > host_free
     for tiling in (False, True):
         for mode in ("none", "model", "group", "sequential"):
-            n = need(mode, fp, resolution, layers, tiling)
-            on_host = 0 if mode == "none" else fp.text_encoder + fp.transformer
-            if host_free is not None and on_host > host_free:
+            if mode != "none" and host_short:
                 continue
+            n = need(mode, fp, resolution, layers, tiling)
             if n <= budget:
                 why = f"needs {n / GB:.1f} GB, {budget / GB:.1f} GB free after the margin"
                 return Choice(mode, n, budget, why + (", VAE tiling on" if tiling else ""), tiling)
@@ -194,6 +271,12 @@ def choose(
         f"nothing fits: even sequential with VAE tiling needs {n / GB:.1f} GB and "
         f"{budget / GB:.1f} GB is free after the margin; try fewer layers or --resolution 640"
     )
+    if host_short:
+        why = (
+            f"nothing fits: offloading keeps {fp.streamed / GB:.1f} GB of weights in host "
+            f"memory and {host_free / GB:.1f} GB is available, and the device is too small "
+            "to hold them"
+        )
     return Choice("sequential", n, budget, why, True)
 
 
@@ -234,7 +317,8 @@ def host_available() -> int | None:
 def resolve(
     mode: str, device: Any, fp: Footprint, resolution: int = 640, layers: int = 4
 ) -> Choice:
-    """``mode`` as given, or for ``auto`` the choice for this device's free memory.
+    """``mode`` as given, or for ``auto`` the choice for this device's free memory (the
+    weights are loaded on the host already, so host memory does not limit the modes).
 
     Off CUDA (CPU, Apple unified memory) there is nothing to offload to: ``none``.
     """
@@ -246,7 +330,7 @@ def resolve(
         return Choice(mode, n, memory[0] - margin(memory[1]) if memory else 0, "as requested")
     if memory is None:
         return Choice("none", need("none", fp, resolution, layers), 0, "not a CUDA device")
-    return choose(*memory, fp, resolution, layers, host_available())
+    return choose(*memory, fp, resolution, layers)
 
 
 def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
@@ -280,24 +364,56 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
         return mode
     if mode not in ("group", "sequential"):
         raise ValueError(f"unknown offload mode {mode!r}; one of {', '.join(MODES)}")
-    from diffusers.hooks import apply_group_offloading
-
-    streams = device.type == "cuda"
+    streamed = [name for name in present if name in STREAMED]
+    pin = _can_pin(sum(sum(tensor_bytes(modules[name]).values()) for name in streamed))
     for name in present:
-        if name == "vae":  # small; its convolutions are not organised in blocks
+        if name in STREAMED:
+            stream(modules[name], mode, device, pin=pin)
+        else:  # the VAE: small, and its convolutions are not organised in blocks
             modules[name].to(device)
-            continue
-        apply_group_offloading(
-            modules[name],
-            onload_device=device,
-            offload_device=torch.device("cpu"),
-            offload_type="block_level" if mode == "group" else "leaf_level",
-            num_blocks_per_group=1 if mode == "group" else None,
-            use_stream=streams,
-            non_blocking=streams,
-        )
     return mode
 
 
-def _module_bytes(module: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+def stream(module: Any, mode: str, device: Any, pin: bool = True) -> None:
+    """Keep ``module`` on the host and copy it to ``device`` group by group as it runs
+    (diffusers' group offloading: ``group`` = one repeated block at a time,
+    ``sequential`` = one leaf module). On CUDA the next group is copied on a side stream
+    while the current one computes, from pinned host memory unless ``pin`` is False."""
+    import torch
+    from diffusers.hooks import apply_group_offloading
+
+    device = torch.device(device)
+    streams = device.type == "cuda"
+    level = {"group": "block_level", "sequential": "leaf_level"}[mode]
+    names = [name for name, _ in module.named_parameters()]
+    apply_group_offloading(
+        module,
+        onload_device=device,
+        offload_device=torch.device("cpu"),
+        offload_type=level,
+        num_blocks_per_group=1 if mode == "group" else None,
+        block_modules=(block_modules(names) or None) if mode == "group" else None,
+        use_stream=streams,
+        non_blocking=streams,
+        low_cpu_mem_usage=not pin,
+    )
+
+
+def _can_pin(streamed: int) -> bool:
+    """diffusers pins a copy of every streamed weight up front (the originals are freed
+    by the first forward); where the host cannot hold both for that moment, it pins
+    block by block as it copies instead: slower, but no swapping."""
+    host = host_available()
+    if host is None or host >= streamed + GiB:
+        return True
+    console.info(
+        f"offloading: {host / GB:.1f} GB of host memory is too little to pin a copy of "
+        f"the {streamed / GB:.1f} GB of weights up front; pinning block by block (slower)"
+    )
+    return False
+
+
+def tensor_bytes(module: Any) -> dict[str, int]:
+    """``{name: bytes}`` of a module's parameters and buffers."""
+    named = (*module.named_parameters(), *module.named_buffers())
+    return {name: t.numel() * t.element_size() for name, t in named}

@@ -1,0 +1,172 @@
+"""Group offloading, run for real on the CPU: what it keeps resident matches memory.py's
+plan, and it leaves the decomposition unchanged.
+
+diffusers' hooks move each group to the "device" before it runs and back after; here
+both are the CPU, so nothing moves, but the same hooks run in the same order. A tracker
+on ``ModuleGroup.onload_`` / ``offload_`` adds up the bytes of the groups onloaded at
+once: what a GPU would hold of the weights (less the one block prefetched on a side
+stream there, which the plan counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.qwen import memory
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
+
+REQUEST = DecomposeRequest(layers=2, seed=3, prompt=None, steps=2, resolution=64)
+
+
+@pytest.fixture
+def resident(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """``[peak]``: the most weight bytes that group offloading held onloaded at once."""
+    from diffusers.hooks import group_offloading
+
+    group_cls = group_offloading.ModuleGroup
+    onload, offload = group_cls.onload_, group_cls.offload_
+    held: dict[int, int] = {}
+    peak = [0]
+
+    def tracked_onload(group):
+        tensors = {id(t): t for m in group.modules for t in (*m.parameters(), *m.buffers())}
+        tensors.update({id(t): t for t in (*group.parameters, *group.buffers)})
+        held[id(group)] = sum(t.numel() * t.element_size() for t in tensors.values())
+        peak[0] = max(peak[0], sum(held.values()))
+        return onload(group)
+
+    def tracked_offload(group):
+        held.pop(id(group), None)
+        return offload(group)
+
+    monkeypatch.setattr(group_cls, "onload_", tracked_onload)
+    monkeypatch.setattr(group_cls, "offload_", tracked_offload)
+    yield peak
+
+
+def _backend(tiny_qwen):
+    from layerctl.backends.qwen.backend import QwenBackend
+
+    return QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu"))
+
+
+def _image() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    image = np.zeros((48, 64, 4), np.uint8)
+    image[..., :3] = rng.integers(0, 256, (48, 64, 3))
+    image[..., 3] = 255
+    return image
+
+
+@pytest.mark.parametrize("mode", ["group", "sequential"])
+def test_streaming_gives_the_same_layers(tiny_qwen, mode: str) -> None:
+    """Caption (generate), prompt embeddings, sampling and decoding through the hooks."""
+    image = _backend(tiny_qwen).decompose(_image(), REQUEST)
+    streamed = _backend(tiny_qwen)
+    for name in memory.STREAMED:
+        memory.stream(getattr(streamed.parts, name), mode, "cpu")
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(image, streamed.decompose(_image(), REQUEST), strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", memory.STREAMED)
+@pytest.mark.parametrize("mode", ["group", "sequential"])
+def test_streaming_keeps_what_the_plan_says(tiny_qwen, resident, name: str, mode: str) -> None:
+    """Without a side stream (CPU) one group is onloaded at a time: the plan less the
+    prefetched one. Before ``block_modules``, diffusers onloaded all of Qwen2.5-VL at
+    once (its blocks are not direct children of the model)."""
+    backend = _backend(tiny_qwen)
+    module = getattr(backend.parts, name)
+    sizes = memory.tensor_bytes(module)
+    total = sum(sizes.values())
+    plan = memory.Streaming.of(sizes)
+    memory.stream(module, mode, "cpu")
+    backend.decompose(_image(), REQUEST)
+    one_at_a_time = plan.outside + plan.block if mode == "group" else plan.leaf
+    assert 0 < resident[0] <= one_at_a_time < total
+
+
+def test_published_sizes_are_the_published_models_structure() -> None:
+    """Footprint.published() equals the Streaming rule applied to the released configs,
+    built on the meta device (no memory): Qwen2.5-VL-7B and the 60-block transformer."""
+    from diffusers import QwenImageTransformer2DModel
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": 3584,
+            "intermediate_size": 18944,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 28,
+            "num_key_value_heads": 4,
+            "vocab_size": 152064,
+            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        },
+        vision_config={
+            "depth": 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "out_hidden_size": 3584,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+        },
+        vocab_size=152064,
+        tie_word_embeddings=False,
+    )
+    with torch.device("meta"):
+        text_encoder = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
+        transformer = QwenImageTransformer2DModel(
+            num_layers=60,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=3584,
+            in_channels=64,
+            out_channels=16,
+            axes_dims_rope=(16, 56, 56),
+            use_layer3d_rope=True,
+            use_additional_t_cond=True,
+        ).to(torch.bfloat16)
+    built = memory.Footprint.of(text_encoder=text_encoder, transformer=transformer)
+    published = memory.Footprint.published()
+    assert (built.text_encoder, built.transformer) == (
+        published.text_encoder,
+        published.transformer,
+    )
+    assert (built.group, built.sequential) == (published.group, published.sequential)
+    assert memory.block_modules(memory.tensor_bytes(transformer)) == []
+    assert {"model", "language_model", "visual"} <= set(
+        memory.block_modules(memory.tensor_bytes(text_encoder))
+    )
+
+
+def test_streaming_rule_on_names() -> None:
+    sizes = {
+        "embed.weight": 100,
+        "model.layers.0.mlp.weight": 10,
+        "model.layers.0.attn.weight": 5,
+        "model.layers.1.mlp.weight": 12,
+        "head.weight": 40,
+    }
+    plan = memory.Streaming.of(sizes)
+    assert (plan.outside, plan.block, plan.leaf) == (140, 15, 100)
+    assert (plan.group, plan.sequential) == (170, 200)
+    assert memory.block_modules(sizes) == ["model"]
+
+
+def test_place_auto_on_a_full_host_still_offloads(monkeypatch) -> None:
+    """Once loaded, the weights are on the host already: little free host memory must
+    not rule out offloading (a 24 GB card in a 64 GB machine)."""
+    GB = 10**9
+    monkeypatch.setattr(memory, "device_memory", lambda device: (23 * GB, 24 * GB))
+    monkeypatch.setattr(memory, "host_available", lambda: 4 * GB)
+    choice = memory.resolve("auto", "cuda", memory.Footprint.published(), 640, 4)
+    assert (choice.mode, choice.vae_tiling) == ("group", False)

@@ -123,6 +123,41 @@ def test_cfg_truncation_drops_uncond_below_sigma():
     assert [c[1] for c in recorder.calls] == [5, 2, 5]
 
 
+# Operators whose result the host must wait for (on CUDA, a device-to-host sync): a
+# tensor read as a Python number or bool, and outputs whose size depends on the data.
+SYNCING_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2"}
+
+
+@pytest.mark.slow
+def test_the_step_loop_never_waits_for_the_device(tiny_qwen, monkeypatch):
+    """Every aten operator the sampling loop dispatches (ours and diffusers'
+    transformer, cond and uncond, with cfg_normalize) is recorded: none makes the host
+    wait, so on a GPU the steps queue up without a sync."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from layerctl.backends.qwen import sampling
+
+    ops: set[str] = set()
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            ops.add(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    denoise = sampling.denoise
+
+    def recorded(*args, **kwargs):
+        with Recorder():
+            return denoise(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "denoise", recorded)
+    qwen = backend.QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu"))
+    request = DecomposeRequest(layers=2, steps=2, resolution=64, prompt="a red card")
+    qwen.decompose(np.full((32, 48, 4), 200, np.uint8), request)
+    assert {"linear", "scaled_dot_product_attention"} <= ops  # it saw the model
+    assert not ops & SYNCING_OPS
+
+
 @pytest.mark.slow
 def test_qwen_runs_with_step_cache_and_cfg_truncation(cli, tiny_qwen, tmp_path):
     out = tmp_path / "out"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 import sys
 import time
@@ -77,6 +78,51 @@ FULL_TRANSFORMER = dict(
     use_layer3d_rope=True,
     use_additional_t_cond=True,
 )
+# Qwen2.5-VL-7B-Instruct, the text encoder of the released checkpoint.
+FULL_TEXT_ENCODER = {
+    "text_config": {
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "vocab_size": 152064,
+        "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+    },
+    "vision_config": {
+        "depth": 32,
+        "hidden_size": 1280,
+        "intermediate_size": 3420,
+        "num_heads": 16,
+        "out_hidden_size": 3584,
+        "fullatt_block_indexes": [7, 15, 23, 31],
+    },
+    "vocab_size": 152064,
+    "tie_word_embeddings": False,
+}
+TINY_TEXT_ENCODER = {
+    "text_config": {
+        **FULL_TEXT_ENCODER["text_config"],
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 1000,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+    },
+    "vision_config": {
+        **FULL_TEXT_ENCODER["vision_config"],
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "fullatt_block_indexes": [1],
+    },
+    "vocab_size": 1000,
+    "tie_word_embeddings": False,
+}
 TINY_TRANSFORMER = {
     **FULL_TRANSFORMER,
     "num_layers": 2,
@@ -193,6 +239,46 @@ def build_models(spec: Spec, device: Any, dtype: Any) -> tuple[Any, Any]:
     finally:
         torch.set_default_dtype(previous)
     return transformer.eval().requires_grad_(False), vae.eval().requires_grad_(False)
+
+
+def build_text_encoder(config: dict[str, Any], dtype: Any, device: Any = "cpu") -> Any:
+    """Qwen2.5-VL with random weights on ``device`` in ``dtype`` (no float32 detour: the
+    7B model is 16.6 GB in bf16). Its parameters start on the meta device and are each
+    set to a slice of one N(0, 0.02) pool as large as the largest parameter: drawing
+    8 B normal numbers on the host would take about a minute, and speed does not depend
+    on the values. The buffers (RoPE frequencies) are computed as usual."""
+    import torch
+    from accelerate import init_empty_weights
+    from accelerate.utils import set_module_tensor_to_device
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    with init_empty_weights(include_buffers=False):
+        model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**config))
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    largest = max(math.prod(shape) for shape in shapes.values())
+    g = torch.Generator().manual_seed(SEED)
+    pool = torch.empty(largest, dtype=dtype).normal_(0, 0.02, generator=g)
+    for name, shape in shapes.items():
+        value = pool[: math.prod(shape)].view(shape).clone()
+        set_module_tensor_to_device(model, name, device, value=value, dtype=dtype)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def encode_prompt(text_encoder: Any, device: Any, tokens: int = PROMPT_TOKENS) -> tuple[float, Any]:
+    """(seconds, last hidden state) of one prompt-embedding forward on random token ids,
+    the call ``encode.prompt_embeds`` makes (hooks and offloading included)."""
+    import torch
+
+    vocab = text_encoder.config.get_text_config().vocab_size
+    ids = torch.randint(0, vocab, (1, tokens), generator=torch.Generator().manual_seed(SEED))
+    ids = ids.to(device)
+    clock = Clock(torch.device(device))
+    start = clock.mark()
+    with torch.inference_mode():
+        out = text_encoder(
+            input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True
+        )
+    return clock.seconds(start, clock.mark()), out.hidden_states[-1]
 
 
 @dataclass
@@ -633,12 +719,14 @@ def compile_section(b: Bench, steps: int) -> None:
 
 
 def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
-    """``--offload auto`` under device-memory caps (a 24 / 16 GB card on this one).
+    """``--offload auto`` under device-memory caps (a 24 / 16 GB card on this one), with
+    the full-size text encoder (random weights, built on the host) placed too.
 
     The first cap places the models with memory.place("auto") as the backend does, the
     cap seen through the per-process memory fraction; later caps reuse that placement
-    when auto picks the same mode there. Moves the transformer to the host for good, so
-    it runs last.
+    when auto picks the same mode there. Per cap: one prompt-embedding forward and one
+    decomposition, each with its time and peak memory. Moves the transformer to the host
+    for good, so it runs last.
     """
     import torch
 
@@ -649,14 +737,17 @@ def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
     parts.transformer.to("cpu")
     parts.vae.to("cpu")
     torch.cuda.empty_cache()
+    t = time.perf_counter()
+    text_encoder = build_text_encoder(FULL_TEXT_ENCODER, parts.transformer.dtype)
+    log(f"text encoder built on the host in {time.perf_counter() - t:.1f} s")
     total = torch.cuda.get_device_properties(b.device).total_memory
     index = b.device.index if b.device.index is not None else torch.cuda.current_device()
     resolution = b.spec.buckets[0][0]
+    modules = {"text_encoder": text_encoder, "transformer": parts.transformer, "vae": parts.vae}
     placed = None
     for cap in caps_gb:
         torch.cuda.empty_cache()
         torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 1e9 / total), index)
-        modules = {"transformer": parts.transformer, "vae": parts.vae}
         choice = memory.resolve("auto", b.device, memory.Footprint.of(**modules), 1024, 4)
         log(f"--offload auto under {cap:g} GB: {choice.mode} ({choice.reason})")
         if placed is None:
@@ -666,11 +757,17 @@ def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
         elif placed != (choice.mode, choice.vae_tiling):
             b.notes.append(f"offload ≤{cap:g} GB: auto picks {choice.mode}, placed {placed}")
             continue
+        torch.cuda.reset_peak_memory_stats(b.device)
+        encode_s, _ = encode_prompt(text_encoder, b.device)
+        encode_gb = torch.cuda.max_memory_allocated(b.device) / 1e9
         run = b.ours.run(
             b.inputs_for(resolution), b.spec.layers, resolution, 2, f"ours auto ≤{cap:g} GB"
         )
         row = b.row([run])
-        row.note = f"--offload auto: {choice.mode} ({choice.reason}); no text encoder"
+        row.note = (
+            f"--offload auto: {choice.mode} ({choice.reason}); text encoder "
+            f"{encode_s:.2f} s, peak {encode_gb:.1f} GB"
+        )
         log(f"offload auto under {cap:g} GB: {run.total_s:.2f} s, peak {run.peak_gb:.1f} GB")
     torch.cuda.set_per_process_memory_fraction(1.0, index)
 

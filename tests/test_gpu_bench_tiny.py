@@ -8,34 +8,23 @@ bfloat16 (the GPU's dtype: every op of the step loop in the reference's dtypes).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
+import gpu_bench
 import pytest
 
 pytest.importorskip("diffusers")
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gpu_fullscale.py"
 # float32 on the CPU: compiled blocks or one batched cond+uncond forward differ from
 # the reference's two eager forwards only by rounding (seen: 4e-6).
 EXACT = 1e-4
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("gpu_fullscale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
-    returned = _bench().main(["--tiny", "--speed", "--equal-prompts", "--json", str(out)])
+    returned = gpu_bench.load().main(["--tiny", "--speed", "--equal-prompts", "--json", str(out)])
     written = json.loads(out.read_text())
     assert written["rows"] == json.loads(json.dumps(returned["rows"]))
     return written
@@ -71,7 +60,7 @@ def test_bfloat16_gives_the_reference_latents_bit_for_bit(tmp_path) -> None:
     """The GPU's dtype, on the CPU: timestep cast, CFG combine and norms, the Euler
     step's float32 sum and cast back, latents between steps — all as the reference."""
     args = ["--tiny", "--dtype", "bfloat16", "--equal-prompts", "--json", str(tmp_path / "r")]
-    result = _bench().main(args)
+    result = gpu_bench.load().main(args)
     assert result["notes"] == []
     assert _row(result, "ours")["max_abs_diff"] == 0
     assert _row(result, "ours =len")["max_abs_diff"] == 0
@@ -88,7 +77,21 @@ def test_approximate_modes_report_their_deviation(result: dict) -> None:
 
 def test_flop_count_matches_the_published_estimate() -> None:
     """About 2e14 FLOPs per forward at the 640 bucket with 4 layers (issue 7)."""
-    bench = _bench()
+    bench = gpu_bench.load()
     side = 640 // 16
     flops = bench.forward_flops(bench.FULL_TRANSFORMER, 6 * side * side, bench.PROMPT_TOKENS)
     assert 1.9e14 < flops < 2.2e14
+
+
+@pytest.mark.slow
+def test_the_text_encoder_of_the_offload_check_runs() -> None:
+    """--offload-check builds the 7B text encoder on the host and times one prompt
+    forward; the same code, small, on the CPU: a full-depth hidden state, finite."""
+    import torch
+
+    bench = gpu_bench.load()
+    text_encoder = bench.build_text_encoder(bench.TINY_TEXT_ENCODER, torch.bfloat16)
+    assert next(text_encoder.parameters()).dtype == torch.bfloat16
+    seconds, hidden = bench.encode_prompt(text_encoder, "cpu", tokens=12)
+    assert seconds > 0 and hidden.shape == (1, 12, 64)
+    assert torch.isfinite(hidden).all()

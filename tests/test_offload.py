@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import gpu_bench
 import numpy as np
 import pytest
 
@@ -96,45 +97,18 @@ def test_streaming_keeps_what_the_plan_says(tiny_qwen, resident, name: str, mode
 
 
 def test_published_sizes_are_the_published_models_structure() -> None:
-    """Footprint.published() equals the Streaming rule applied to the released configs,
-    built on the meta device (no memory): Qwen2.5-VL-7B and the 60-block transformer."""
+    """Footprint.published() equals the Streaming rule applied to the released configs
+    (bench/gpu_fullscale.py's), built on the meta device (no memory): Qwen2.5-VL-7B and
+    the 60-block transformer."""
     from diffusers import QwenImageTransformer2DModel
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "hidden_size": 3584,
-            "intermediate_size": 18944,
-            "num_hidden_layers": 28,
-            "num_attention_heads": 28,
-            "num_key_value_heads": 4,
-            "vocab_size": 152064,
-            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-        },
-        vision_config={
-            "depth": 32,
-            "hidden_size": 1280,
-            "intermediate_size": 3420,
-            "num_heads": 16,
-            "out_hidden_size": 3584,
-            "fullatt_block_indexes": [7, 15, 23, 31],
-        },
-        vocab_size=152064,
-        tie_word_embeddings=False,
-    )
+    bench = gpu_bench.load()
     with torch.device("meta"):
-        text_encoder = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
-        transformer = QwenImageTransformer2DModel(
-            num_layers=60,
-            attention_head_dim=128,
-            num_attention_heads=24,
-            joint_attention_dim=3584,
-            in_channels=64,
-            out_channels=16,
-            axes_dims_rope=(16, 56, 56),
-            use_layer3d_rope=True,
-            use_additional_t_cond=True,
+        text_encoder = Qwen2_5_VLForConditionalGeneration(
+            Qwen2_5_VLConfig(**bench.FULL_TEXT_ENCODER)
         ).to(torch.bfloat16)
+        transformer = QwenImageTransformer2DModel(**bench.FULL_TRANSFORMER).to(torch.bfloat16)
     built = memory.Footprint.of(text_encoder=text_encoder, transformer=transformer)
     published = memory.Footprint.published()
     assert (built.text_encoder, built.transformer) == (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import gpu_bench
 import pytest
@@ -18,13 +19,18 @@ pytest.importorskip("diffusers")
 
 # float32 on the CPU: compiled blocks or one batched cond+uncond forward differ from
 # the reference's two eager forwards only by rounding (seen: 4e-6).
+# The module's run compiles the blocks too where a C++ compiler is found (torch.compile
+# on the CPU, ~15 s more).
+COMPILER = shutil.which("g++") or shutil.which("c++")
 EXACT = 1e-4
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
-    returned = gpu_bench.load().main(["--tiny", "--speed", "--equal-prompts", "--json", str(out)])
+    args = ["--tiny", "--speed", "--equal-prompts", "--json", str(out)]
+    args += ["--compile"] if COMPILER else []
+    returned = gpu_bench.load().main(args)
     written = json.loads(out.read_text())
     assert written["rows"] == json.loads(json.dumps(returned["rows"]))
     return written
@@ -53,6 +59,15 @@ def test_exact_modes_give_the_reference_latents(result: dict) -> None:
     assert _row(result, "ours =len")["max_abs_diff"] == 0
     # prompts of one length batched (the layout not taken): equal up to rounding
     assert _row(result, "ours =len, 1 batch")["max_abs_diff"] <= EXACT
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COMPILER, reason="torch.compile on the CPU needs g++ (Debian: g++)")
+def test_compiled_blocks_give_the_reference_latents(result: dict) -> None:
+    """--compile is exact up to rounding; fp8 under compile (recompiled) moves it."""
+    assert _row(result, "ours+compile")["max_abs_diff"] <= EXACT
+    fp8 = _row(result, "ours+compile+fp8")["max_abs_diff"]
+    assert math.isfinite(fp8) and fp8 > EXACT
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import json
 import math
 import shutil
 
-import gpu_bench
+import bench_scripts
 import pytest
 
 pytest.importorskip("diffusers")
@@ -30,7 +30,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
     args = ["--tiny", "--speed", "--equal-prompts", "--json", str(out)]
     args += ["--compile"] if COMPILER else []
-    returned = gpu_bench.load().main(args)
+    returned = bench_scripts.load("gpu_fullscale").main(args)
     written = json.loads(out.read_text())
     assert written["rows"] == json.loads(json.dumps(returned["rows"]))
     return written
@@ -75,7 +75,7 @@ def test_bfloat16_gives_the_reference_latents_bit_for_bit(tmp_path) -> None:
     """The GPU's dtype, on the CPU: timestep cast, CFG combine and norms, the Euler
     step's float32 sum and cast back, latents between steps — all as the reference."""
     args = ["--tiny", "--dtype", "bfloat16", "--equal-prompts", "--json", str(tmp_path / "r")]
-    result = gpu_bench.load().main(args)
+    result = bench_scripts.load("gpu_fullscale").main(args)
     assert result["notes"] == []
     assert _row(result, "ours")["max_abs_diff"] == 0
     assert _row(result, "ours =len")["max_abs_diff"] == 0
@@ -92,7 +92,7 @@ def test_approximate_modes_report_their_deviation(result: dict) -> None:
 
 def test_flop_count_matches_the_published_estimate() -> None:
     """About 2e14 FLOPs per forward at the 640 bucket with 4 layers (issue 7)."""
-    bench = gpu_bench.load()
+    bench = bench_scripts.load("gpu_fullscale")
     side = 640 // 16
     flops = bench.forward_flops(bench.FULL_TRANSFORMER, 6 * side * side, bench.PROMPT_TOKENS)
     assert 1.9e14 < flops < 2.2e14
@@ -104,7 +104,7 @@ def test_the_text_encoder_of_the_offload_check_runs() -> None:
     forward; the same code, small, on the CPU: a full-depth hidden state, finite."""
     import torch
 
-    bench = gpu_bench.load()
+    bench = bench_scripts.load("gpu_fullscale")
     text_encoder = bench.build_text_encoder(bench.TINY_TEXT_ENCODER, torch.bfloat16)
     assert next(text_encoder.parameters()).dtype == torch.bfloat16
     seconds, hidden = bench.encode_prompt(text_encoder, "cpu", tokens=12)

@@ -2,17 +2,17 @@
 plan, and it leaves the decomposition unchanged.
 
 diffusers' hooks move each group to the "device" before it runs and back after; here
-both are the CPU, so nothing moves, but the same hooks run in the same order. A tracker
-on ``ModuleGroup.onload_`` / ``offload_`` adds up the bytes of the groups onloaded at
-once: what a GPU would hold of the weights (less the one block prefetched on a side
-stream there, which the plan counts).
+both are the CPU, so nothing moves, but the same hooks run in the same order.
+bench/offload_plan.py's tracker on ``ModuleGroup.onload_`` / ``offload_`` adds up the
+bytes of the groups onloaded at once: what a GPU would hold of the weights (less the
+one block prefetched on a side stream there, which the plan counts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import gpu_bench
+import bench_scripts
 import numpy as np
 import pytest
 
@@ -27,29 +27,10 @@ REQUEST = DecomposeRequest(layers=2, seed=3, prompt=None, steps=2, resolution=64
 
 
 @pytest.fixture
-def resident(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def resident() -> Iterator[list[int]]:
     """``[peak]``: the most weight bytes that group offloading held onloaded at once."""
-    from diffusers.hooks import group_offloading
-
-    group_cls = group_offloading.ModuleGroup
-    onload, offload = group_cls.onload_, group_cls.offload_
-    held: dict[int, int] = {}
-    peak = [0]
-
-    def tracked_onload(group):
-        tensors = {id(t): t for m in group.modules for t in (*m.parameters(), *m.buffers())}
-        tensors.update({id(t): t for t in (*group.parameters, *group.buffers)})
-        held[id(group)] = sum(t.numel() * t.element_size() for t in tensors.values())
-        peak[0] = max(peak[0], sum(held.values()))
-        return onload(group)
-
-    def tracked_offload(group):
-        held.pop(id(group), None)
-        return offload(group)
-
-    monkeypatch.setattr(group_cls, "onload_", tracked_onload)
-    monkeypatch.setattr(group_cls, "offload_", tracked_offload)
-    yield peak
+    with bench_scripts.load("offload_plan").resident() as peak:
+        yield peak
 
 
 def _backend(tiny_qwen):
@@ -103,7 +84,7 @@ def test_published_sizes_are_the_published_models_structure() -> None:
     from diffusers import QwenImageTransformer2DModel
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    bench = gpu_bench.load()
+    bench = bench_scripts.load("gpu_fullscale")
     with torch.device("meta"):
         text_encoder = Qwen2_5_VLForConditionalGeneration(
             Qwen2_5_VLConfig(**bench.FULL_TEXT_ENCODER)

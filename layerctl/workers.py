@@ -106,18 +106,28 @@ def run_processes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _abandon(pool: Any) -> None:
-    """Shut a broken pool down for good, killing every worker it still has.
+def _abandon(pool: Any, timeout: float = 30) -> None:
+    """Shut a broken pool down for good, killing every worker it still has, and wait
+    until its clean-up is over.
 
     CPython 3.11's broken-pool clean-up terminates the workers it knows of, but a worker
     spawned by a ``submit`` racing with it is missed, and the pool's manager thread then
     waits for it forever — at interpreter exit too (seen here as a hung test run). Once
     we stop submitting, ``_processes`` is complete, so killing them all closes the race.
+    The manager thread closes the old pool's pipes; letting it finish before the next
+    pool spawns keeps the two pools' descriptors from being closed and opened at once
+    (once, in a full test run, the new pool's spawn failed with "bad value(s) in
+    fds_to_keep", a descriptor number seen twice).
     """
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
         worker.kill()
+    for worker in workers:
+        worker.join(timeout)
+    if manager is not None:
+        manager.join(timeout)
 
 
 def _died(future: Future) -> bool:

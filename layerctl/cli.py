@@ -2,13 +2,16 @@
 
 Commands live in ``layerctl/commands/``; this module wires them up and is the one place
 where errors become a one-line message and an exit code (0 ok, 1 failure, 2 usage,
-3 batch with failures). Nothing heavy is imported here: ``layerctl --help`` stays fast.
+3 batch with failures, 130 Ctrl-C, 143 SIGTERM). Nothing heavy is imported here:
+``layerctl --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -17,7 +20,7 @@ from layerctl.commands import backends, decompose, doctor, inspect, preview, spl
 from layerctl.commands import caption as caption_command
 from layerctl.commands import eval as eval_command
 from layerctl.commands import export as export_command
-from layerctl.errors import LayerctlError
+from layerctl.errors import LayerctlError, Terminated, raise_on_sigterm
 
 app = typer.Typer(
     name="layerctl",
@@ -64,6 +67,15 @@ def main(argv: list[str] | None = None) -> None:
         from typer.completion import completion_init
 
         completion_init()
+    previous = raise_on_sigterm() if threading.current_thread() is threading.main_thread() else None
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         command = typer.main.get_command(app)
         defaults = config.default_map(command)  # LAYERCTL_* and layerctl.toml
@@ -77,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # typer's own usage errors (it vendors click)
         exc.show()
         sys.exit(getattr(exc, "exit_code", 2))
+    except Terminated:
+        console.error("terminated")
+        sys.exit(143)  # 128 + SIGTERM, as a shell reports it
     except (typer.Abort, KeyboardInterrupt):
         console.error("interrupted")
         sys.exit(130)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LayerctlError(Exception):
     """A failure the user can act on. ``hint`` says how to fix it."""
@@ -51,3 +53,21 @@ class BatchFailed(LayerctlError):
     """A batch finished but some inputs failed."""
 
     exit_code = 3
+
+
+class Terminated(BaseException):
+    """SIGTERM (``timeout``, ``docker stop``, a cancelled CI job), raised where the
+    process is, like Ctrl-C: every clean-up runs and no temporary output is left.
+
+    Not a KeyboardInterrupt: Typer turns those into a bare exit code 130."""
+
+
+def raise_on_sigterm(exception: type[BaseException] = Terminated) -> Any:
+    """Turn SIGTERM into ``exception`` (143, 128 + SIGTERM) in this process's main thread,
+    where Python runs signal handlers; returns the previous handler."""
+    import signal
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise exception(143)
+
+    return signal.signal(signal.SIGTERM, terminated)

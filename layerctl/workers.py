@@ -18,7 +18,7 @@ from typing import Any
 
 from layerctl import batch
 from layerctl.batch import Job, Result
-from layerctl.errors import BackendUnavailable
+from layerctl.errors import BackendUnavailable, Terminated
 from layerctl.pipeline import Options
 
 OnStart = Callable[[Path], None]
@@ -102,6 +102,10 @@ def run_processes(
                 else:  # maybe it was another job that took the worker down: once more
                     retried.add(job)
                     queue.append(job)
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C reaches the workers, SIGTERM this one
+        for worker in list((getattr(pool, "_processes", None) or {}).values()):
+            worker.terminate()  # each removes its unfinished output (_init_worker)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -138,9 +142,15 @@ def _died(future: Future) -> bool:
 
 
 def _init_worker(slots, gpus: list[str], debug: bool) -> None:
-    """Runs first in each worker: pick a GPU before anything imports torch."""
-    from layerctl import console
+    """Runs first in each worker: pick a GPU before anything imports torch.
 
+    SIGTERM (from the parent, stopping) raises SystemExit: in a job, its clean-ups run
+    (no unfinished output is left) and the pool carries it back as the job's exception;
+    between jobs, the worker just exits — quietly, unlike KeyboardInterrupt."""
+    from layerctl import console
+    from layerctl.errors import raise_on_sigterm
+
+    raise_on_sigterm(SystemExit)
     slot = slots.get()
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]

@@ -9,6 +9,7 @@ under the name ``stripes`` for the current test.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import ClassVar
 
@@ -23,7 +24,9 @@ class StripesBackend:
     summary: ClassVar[str] = "test stripes"
     extra: ClassVar[str | None] = None
     output_is_input_size: ClassVar[bool] = True
-    delay: ClassVar[float] = 0.0  # seconds per image, to interrupt a batch midway
+    # Seconds per image, to interrupt a batch midway; from the environment so that
+    # worker processes (tests/test_batch.py installs this as a plugin) slow down too.
+    delay: ClassVar[float] = float(os.environ.get("STRIPES_DELAY", "0"))
 
     @classmethod
     def available(cls, settings: base.BackendSettings) -> tuple[bool, str]:

@@ -20,7 +20,7 @@ import typer
 
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.errors import UsageError
+from layerctl.errors import Terminated, UsageError
 from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import (
     Backend,
@@ -257,9 +257,10 @@ def _run_batch(
                 _emit(result, json_out)
                 if fail_fast and result.status == "failed":
                     break
-        except KeyboardInterrupt:  # finished outputs are complete, unfinished ones never moved
+        except (KeyboardInterrupt, Terminated) as exc:  # finished outputs whole, others unmoved
             progress.summary(results, time.perf_counter() - start)
-            console.error("interrupted; run the same command again to resume")
+            how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            console.error(f"{how}; run the same command again to resume")
             raise
         finally:
             stream.close()

@@ -8,9 +8,13 @@ so writers can carry it. Failures become :class:`BadInput` with one line of text
 from __future__ import annotations
 
 import contextlib
+import functools
+import glob
 import hashlib
 import os
+import re
 import shutil
+import socket
 import stat
 import tempfile
 import warnings
@@ -207,11 +211,15 @@ def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterat
     target = Path(target)
     check_writable(target, force)
     parent = target.parent if str(target.parent) else Path(".")
+    # The temporary is named after the target, this host and this process:
+    # .NAME.HOST.PID.RANDOM.tmp, so that one left by a killed writer can be swept.
     # At most 100 bytes of the name, so the temporary's name fits NAME_MAX (255 bytes).
     stem = target.name.encode()[:100].decode(errors="ignore")
+    owner = f"{_host()}.{os.getpid()}"
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=parent)
+        _sweep_abandoned(parent, stem)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.{owner}.", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -226,6 +234,35 @@ def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterat
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         _remove(tmp)
+
+
+def _sweep_abandoned(parent: Path, stem: str) -> None:
+    """Remove temporaries for the same output left by a process of this host that is
+    gone: SIGKILL and the OOM killer end a writer before its clean-up runs. Another
+    host's, or a live process's, are left alone."""
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        return
+    prefix = f".{stem}.{_host()}."
+    for path in parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's name, safe inside a file name."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
 def _fsync(path: Path) -> None:

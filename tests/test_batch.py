@@ -223,6 +223,7 @@ def test_killed_batch_resumes_without_corrupt_outputs(tmp_path, sig, fmt, worker
     assert rerun.returncode == 0, rerun.stderr
     statuses = _statuses(_records(rerun.stdout))
     assert list(statuses.values()).count("skipped") == len(finished)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # SIGKILL's swept
     for name, pixels in sources.items():
         stack = formats.read(out / (name + (".psd" if fmt == "psd" else "")))
         assert np.abs(stack.composite().astype(int) - pixels).max() <= 1

@@ -204,6 +204,40 @@ def test_ctrl_c_inside_a_write_keeps_the_old_output(
     assert listing(tmp_path) == ["noise.png", "out.psd"]
 
 
+@pytest.mark.parametrize("fmt", ["psd", "png"])
+def test_a_killed_writers_temporary_is_swept_by_the_next_write(
+    cli, noise: Path, tmp_path: Path, fmt: str
+):
+    """SIGKILL leaves the temporary (no clean-up runs); the next write of that output
+    removes it when its process is gone — not a live writer's, not another host's."""
+    from layerctl import imageio
+
+    out = tmp_path / OUTPUTS[fmt]
+    gone = _dead_pid()
+    host = imageio._host()
+    left = {
+        "dead": tmp_path / f".{out.name}.{host}.{gone}.abcd1234.tmp",
+        "live": tmp_path / f".{out.name}.{host}.{os.getppid()}.efgh5678.tmp",
+        "elsewhere": tmp_path / f".{out.name}.other-host.{gone}.ijkl9012.tmp",
+    }
+    for path in left.values():
+        if fmt == "png":
+            (path / "layers").mkdir(parents=True)
+        else:
+            path.write_bytes(b"8BPS half a file")
+    assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
+    assert not left["dead"].exists()
+    assert left["live"].exists() and left["elsewhere"].exists()
+    assert formats.read(out).composite().shape == (200, 200, 4)
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def test_psd_refuses_a_canvas_wider_than_psd_allows(cli, tmp_path: Path):
     """psd-tools would write a PSB under the .psd name, which it then cannot read back."""
     wide = tmp_path / "wide.png"

@@ -420,6 +420,7 @@ class OursRunner:
         self.backend.model_id = "bench"
         self.backend.scheduler = sampling.SchedulerConfig.from_dict(SCHEDULER_CONFIG)
         self.backend.uncompiled, self.backend.fp8 = False, None
+        self.backend.offload, self.backend.footprint = "none", None  # offload_section sets
         self.backend.parts = QwenComponents(
             root=Path("."),
             dtype=dtype,
@@ -764,17 +765,20 @@ def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
     index = b.device.index if b.device.index is not None else torch.cuda.current_device()
     resolution = b.spec.buckets[0][0]
     modules = {"text_encoder": text_encoder, "transformer": parts.transformer, "vae": parts.vae}
+    footprint = memory.Footprint.of(**modules)
     placed = None
     for cap in caps_gb:
         torch.cuda.empty_cache()
         torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 1e9 / total), index)
-        choice = memory.resolve("auto", b.device, memory.Footprint.of(**modules), 1024, 4)
+        choice = memory.resolve("auto", b.device, footprint, 1024, 4)
         log(f"--offload auto under {cap:g} GB: {choice.mode} ({choice.reason})")
         if placed is None:
             t = time.perf_counter()
-            placed = memory.place(modules, "auto", b.device), choice.vae_tiling
+            placed = memory.place(modules, "auto", b.device)
             log(f"placed in {time.perf_counter() - t:.1f} s")
-        elif placed != (choice.mode, choice.vae_tiling):
+            # as QwenBackend under --offload auto: VAE tiling is decided per request
+            b.ours.backend.offload, b.ours.backend.footprint = placed, footprint
+        elif placed != choice.mode:
             b.notes.append(f"offload ≤{cap:g} GB: auto picks {choice.mode}, placed {placed}")
             continue
         torch.cuda.reset_peak_memory_stats(b.device)
@@ -783,9 +787,10 @@ def offload_section(b: Bench, caps_gb: tuple[float, ...]) -> None:
         run = b.ours.run(
             b.inputs_for(resolution), b.spec.layers, resolution, 2, f"ours auto ≤{cap:g} GB"
         )
+        tiled = ", VAE tiled" if parts.vae.use_tiling else ""
         row = b.row([run])
         row.note = (
-            f"--offload auto: {choice.mode} ({choice.reason}); text encoder "
+            f"--offload auto: {choice.mode}{tiled} ({choice.reason}); text encoder "
             f"{encode_s:.2f} s, peak {encode_gb:.1f} GB"
         )
         log(f"offload auto under {cap:g} GB: {run.total_s:.2f} s, peak {run.peak_gb:.1f} GB")

@@ -125,3 +125,31 @@ def test_place_auto_on_a_full_host_still_offloads(monkeypatch) -> None:
     monkeypatch.setattr(memory, "host_available", lambda: 4 * GB)
     choice = memory.resolve("auto", "cuda", memory.Footprint.published(), 640, 4)
     assert (choice.mode, choice.vae_tiling) == ("group", False)
+
+
+def test_tiling_is_decided_per_request() -> None:
+    """A 16 GiB card in group mode: 640 decodes whole (exact), 1024 needs tiles."""
+    card = 16 * 2**30
+    memory_now = (int(card * 0.95), card)
+    fp = memory.Footprint.published()
+    assert not memory.needs_tiling("group", fp, 640, 4, memory_now)
+    assert memory.needs_tiling("group", fp, 1024, 4, memory_now)
+    assert not memory.needs_tiling("group", fp, 1024, 4, None)  # not CUDA: never
+
+
+def test_auto_tiles_the_decode_only_for_requests_that_need_it(tiny_qwen, monkeypatch) -> None:
+    from layerctl.backends.qwen.backend import QwenBackend
+
+    qwen = QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu", offload="auto"))
+    vae = qwen.parts.vae
+    GB = 10**9
+    for free, tiled in ((8 * GB, False), (GB // 10, True), (8 * GB, False)):
+        now = (free, 10 * GB)
+        monkeypatch.setattr(memory, "device_memory", lambda device, ours=False, now=now: now)
+        qwen.decompose(_image(), REQUEST)
+        assert vae.use_tiling is tiled
+    explicit = QwenBackend(
+        BackendSettings(weights=str(tiny_qwen), device="cpu", offload="auto", vae_tiling=True)
+    )
+    explicit.decompose(_image(), REQUEST)
+    assert explicit.parts.vae.use_tiling  # --vae-tiling is kept whatever the memory

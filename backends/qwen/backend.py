@@ -18,7 +18,7 @@ import numpy as np
 
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.backends.qwen import caption, encode, sampling, speed
+from layerctl.backends.qwen import caption, encode, memory, sampling, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
@@ -63,9 +63,15 @@ class QwenBackend:
         self.parts = load.load(folder, dtype=self.dtype)
         self.model_id = str(folder.resolve())
         self.scheduler = sampling.SchedulerConfig.from_dict(self.parts.scheduler_config)
-        place(self.parts, settings.offload, self.device)
+        self.offload = place(self.parts, settings.offload, self.device)
         if settings.vae_tiling:
             self.parts.vae.enable_tiling()
+        # --offload auto without --vae-tiling: tiled decoding only for requests that need it
+        self.footprint = None
+        if settings.offload == "auto" and not settings.vae_tiling:
+            self.footprint = memory.Footprint.of(
+                **{n: getattr(self.parts, n) for n in memory.ORDER}
+            )
         self.uncompiled = settings.compile  # compiled lazily: the first image pays for it
         if settings.compile:
             speed.compile_blocks(self.parts.transformer)
@@ -119,7 +125,24 @@ class QwenBackend:
                 seconds = time.perf_counter() - start
                 console.info(f"--compile: first sampling took {seconds:.1f} s (compiling)")
             frames = sampling.unpack(latents, request.layers + 1, lh, lw)
+            self._tile_if_needed(request)
             return encode.decode_layers(p.vae, frames)
+
+    def _tile_if_needed(self, request: DecomposeRequest) -> None:
+        """Under --offload auto, tile the VAE decode only when this request would not fit."""
+        if self.footprint is None:
+            return
+        free = memory.device_memory(self.device, ours=True)
+        tile = memory.needs_tiling(
+            self.offload, self.footprint, request.resolution, request.layers, free
+        )
+        if tile != self.parts.vae.use_tiling:
+            self.parts.vae.enable_tiling() if tile else self.parts.vae.disable_tiling()
+            if tile:
+                console.info(
+                    f"--offload auto: VAE tiling on for {request.layers} layers at "
+                    f"{request.resolution} (decoding them whole would not fit)"
+                )
 
     def _set_fp8(self, wanted: bool) -> None:
         """float8 linears in the blocks while requests ask for them (bf16 weights kept)."""
@@ -261,15 +284,13 @@ def pick_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
-def place(parts: Any, offload: str, device: str) -> None:
-    """Put the models on ``device`` as the --offload mode says (memory.py; ``auto`` picks
-    the fastest mode that fits the card's free memory)."""
-    from layerctl.backends.qwen import memory
-
+def place(parts: Any, offload: str, device: str) -> str:
+    """Put the models on ``device`` as the --offload mode says and return the mode
+    (memory.py; ``auto`` picks the fastest mode that fits the card's free memory)."""
     if offload not in memory.MODES:
         raise UsageError(f"--offload must be one of {', '.join(memory.MODES)}, not {offload!r}")
     modules = {name: getattr(parts, name) for name in memory.ORDER}
-    memory.place(modules, offload, device)
+    return memory.place(modules, offload, device)
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> Any:

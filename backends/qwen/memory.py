@@ -9,7 +9,8 @@ Public API::
     working_bytes(resolution, layers)        # activations of the largest stage
     need(mode, footprint, resolution, layers) -> bytes on the device
     choose(free, total, footprint, resolution, layers, host_free=None) -> Choice
-    device_memory(device) -> (free, total) | None; host_available() -> bytes | None
+    device_memory(device, ours=False) -> (free, total) | None; host_available() -> bytes
+    needs_tiling(mode, footprint, resolution, layers, device_memory(...)) -> bool
     resolve(mode, device, footprint, resolution, layers) -> Choice   # auto -> a mode
     place(modules: {"text_encoder"|"transformer"|"vae": nn.Module}, mode, device)
     stream(module, "group"|"sequential", device)   # one model, diffusers' group offloading
@@ -30,9 +31,10 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
 - ``sequential``: the same, one leaf module at a time (leaf level): 2.2 GB, slowest.
 
 ``auto`` picks the fastest mode whose need fits in the device's free memory minus a
-safety margin (``margin``: 1 GiB + 5 % of the card), adding VAE tiling only when no mode
-fits without it. The margin is there because running a card to its last few hundred MB
-does not fail cleanly: the Windows driver then spills to shared system memory and the
+safety margin (``margin``: 1 GiB + 5 % of the card), allowing VAE tiling only when no
+mode fits without it; each request is then decoded whole when it fits, tiled when not.
+The margin is there because running a card to its last few hundred MB does not fail
+cleanly: the Windows driver then spills to shared system memory and the
 reference pipeline crawls for hours at 23.9 of 24 GB (reported by users on RTX 4090s).
 Nothing fits → ``sequential`` with a warning.
 """
@@ -280,9 +282,10 @@ def choose(
     return Choice("sequential", n, budget, why, True)
 
 
-def device_memory(device: Any) -> tuple[int, int] | None:
+def device_memory(device: Any, ours: bool = False) -> tuple[int, int] | None:
     """(free, total) bytes of a CUDA device, within this process's memory-fraction cap;
-    None where the notion does not apply."""
+    None where the notion does not apply. ``ours``: count what this process's caching
+    allocator holds as free too (``need`` includes the weights it placed there)."""
     import torch
 
     device = torch.device(device)
@@ -291,11 +294,24 @@ def device_memory(device: Any) -> tuple[int, int] | None:
     # The per-process cap is kept per device index; plain "cuda" means the current one.
     index = device.index if device.index is not None else torch.cuda.current_device()
     free, total = torch.cuda.mem_get_info(index)
+    reserved = torch.cuda.memory_reserved(index)
     fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(index)
     if fraction < 1.0:  # capped with set_per_process_memory_fraction: a smaller card
         total = int(total * fraction)
-        free = min(free, total - torch.cuda.memory_reserved(index))
-    return int(free), int(total)
+        free = min(free, total - reserved)
+    return int(free + (reserved if ours else 0)), int(total)
+
+
+def needs_tiling(
+    mode: str, fp: Footprint, resolution: int, layers: int, memory: tuple[int, int] | None
+) -> bool:
+    """Whether this request's VAE decode must be tiled to fit ``memory`` (free, total;
+    None: not a CUDA device) in ``mode``: ``--offload auto`` decides it per request,
+    so that a small request is decoded whole (exact) on a card where a large one is not."""
+    if memory is None:
+        return False
+    free, total = memory
+    return need(mode, fp, resolution, layers) > free - margin(total)
 
 
 def host_available() -> int | None:
@@ -336,7 +352,8 @@ def resolve(
 def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
     """Put the models where ``mode`` says and return the mode used. They arrive on the
     host. ``auto`` is resolved here for the 1024 bucket with 4 layers (the request is not
-    known at load time; the larger bucket keeps both safe). Works for any nn.Module."""
+    known at load time; the larger bucket keeps both safe, VAE tiling allowed: whether a
+    request needs it is decided per request, ``needs_tiling``). Works for any nn.Module."""
     import torch
 
     device = torch.device(device)
@@ -345,12 +362,10 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
         fp = Footprint.of(**{name: modules[name] for name in present})
         choice = resolve("auto", device, fp, resolution=1024, layers=4)
         mode = choice.mode
-        if choice.vae_tiling and modules.get("vae") is not None:
-            modules["vae"].enable_tiling()
         if "nothing fits" in choice.reason:
             console.warn(f"--offload auto: {choice.reason}")
         elif device.type == "cuda":
-            console.info(f"--offload auto: {mode} ({choice.reason})")
+            console.info(f"--offload auto: {mode} (at 1024 with 4 layers it {choice.reason})")
     if mode == "none" or device.type == "cpu":
         for name in present:
             modules[name].to(device)

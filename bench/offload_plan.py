@@ -4,7 +4,8 @@
 
 1. **Plan** for the released model (``memory.Footprint.published()``): device bytes each
    mode needs, and what ``--offload auto`` picks on common cards at the 640 and 1024
-   buckets with 4 layers (the card's memory taken as 95 % free).
+   buckets with 4 layers (the card's memory taken as 95 % free) — the mode is fixed at
+   load time for 1024; tiling is then decided per request.
 2. **Measured** on a checkpoint folder (default: the tests' tiny random one, built):
    diffusers' group offloading applied as the backend applies it (``memory.stream``),
    one decomposition run on the CPU, and the most weight bytes its hooks held onloaded
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 GB = 10**9
-CARDS_GB = (80, 48, 24, 16, 12)
+GiB = 2**30
+CARDS_GIB = (80, 48, 24, 16, 12)  # as sold: an "80 GB" H100 holds 80 GiB
 
 
 @contextlib.contextmanager
@@ -66,15 +68,15 @@ def plan() -> None:
     for mode in ("none", "model", "group", "sequential"):
         needs = [memory.need(mode, fp, r, 4, t) / GB for r, t in ((640, 0), (1024, 0), (1024, 1))]
         print(f"{mode:<12}" + "".join(f"{n:>8.1f}" for n in needs[:2]) + f"{needs[2]:>12.1f}")
-    print(f"\n{'card':<8}{'640':<28}{'1024':<28}")
-    for card in CARDS_GB:
-        total = card * GB
+    print(f"\n{'card GiB':<10}{'640':<28}{'1024':<28}")
+    for card in CARDS_GIB:
+        total = card * GiB
         cells = []
         for resolution in (640, 1024):
             c = memory.choose(int(total * 0.95), total, fp, resolution, 4)
             tiled = " +tiling" if c.vae_tiling else ""
             cells.append(f"{c.mode}{tiled} ({c.need / GB:.1f} GB)")
-        print(f"{card:<8}{cells[0]:<28}{cells[1]:<28}")
+        print(f"{card:<10}{cells[0]:<28}{cells[1]:<28}")
 
 
 def measure(weights: Path, mode: str, descend: bool) -> None:

@@ -68,6 +68,15 @@ def test_vae_tiling_only_when_nothing_fits_without_it() -> None:
     assert "VAE tiling on" in at_1024.reason
 
 
+def test_sequential_only_when_nothing_else_fits_even_tiled() -> None:
+    """A 24 GiB card at 1024: group with a tiled decode, not leaf-by-leaf streaming
+    (which would also fit whole, but copies every leaf every step: far slower)."""
+    card = 24 * 2**30
+    choice = memory.choose(int(card * 0.95), card, FULL, 1024, 4)
+    assert memory.need("sequential", FULL, 1024, 4) <= choice.budget  # it would fit
+    assert (choice.mode, choice.vae_tiling) == ("group", True)
+
+
 def test_footprint_of_a_folder_reads_safetensors_headers(tmp_path) -> None:
     """Sizes per tensor from the headers alone: the totals, and what streaming keeps."""
     safetensors_numpy = pytest.importorskip("safetensors.numpy")

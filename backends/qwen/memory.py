@@ -32,7 +32,8 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
 
 ``auto`` picks the fastest mode whose need fits in the device's free memory minus a
 safety margin (``margin``: 1 GiB + 5 % of the card), allowing VAE tiling only when no
-mode fits without it; each request is then decoded whole when it fits, tiled when not.
+mode fits without it (``choose`` has the order); each request is then decoded whole
+when it fits, tiled when not.
 The margin is there because running a card to its last few hundred MB does not fail
 cleanly: the Windows driver then spills to shared system memory and the
 reference pipeline crawls for hours at 23.9 of 24 GB (reported by users on RTX 4090s).
@@ -252,22 +253,25 @@ def choose(
 ) -> Choice:
     """The fastest mode that fits ``free`` device bytes with the margin to spare.
 
-    Modes that leave the output unchanged come first; only when none fits is VAE tiling
-    (tile-blended decoding, not bit-identical) added. ``host_free`` is host memory
-    before the weights are loaded (``layerctl doctor``): offloading modes keep the
-    streamed weights there, so they are skipped when those do not fit. Once the weights
-    are loaded (``place``) they are on the host already and it is left out.
+    Whole (exact) VAE decoding is preferred to tiled (tile-blended, not bit-identical)
+    among none, model and group; ``sequential`` streams leaf by leaf, many small copies
+    per step, far slower than any of them, so it comes last, only when nothing else
+    fits even with a tiled decode. ``host_free`` is host memory before the weights are
+    loaded (``layerctl doctor``): offloading modes keep the streamed weights there, so
+    they are skipped when those do not fit. Once the weights are loaded (``place``) they
+    are on the host already and it is left out.
     """
     budget = free - margin(total)
     host_short = host_free is not None and fp.streamed > host_free
-    for tiling in (False, True):
-        for mode in ("none", "model", "group", "sequential"):
-            if mode != "none" and host_short:
-                continue
-            n = need(mode, fp, resolution, layers, tiling)
-            if n <= budget:
-                why = f"needs {n / GB:.1f} GB, {budget / GB:.1f} GB free after the margin"
-                return Choice(mode, n, budget, why + (", VAE tiling on" if tiling else ""), tiling)
+    fast = ("none", "model", "group")
+    candidates = [(m, False) for m in fast] + [(m, True) for m in fast]
+    for mode, tiling in [*candidates, ("sequential", False), ("sequential", True)]:
+        if mode != "none" and host_short:
+            continue
+        n = need(mode, fp, resolution, layers, tiling)
+        if n <= budget:
+            why = f"needs {n / GB:.1f} GB, {budget / GB:.1f} GB free after the margin"
+            return Choice(mode, n, budget, why + (", VAE tiling on" if tiling else ""), tiling)
     n = need("sequential", fp, resolution, layers, True)
     why = (
         f"nothing fits: even sequential with VAE tiling needs {n / GB:.1f} GB and "

@@ -136,13 +136,16 @@ class QwenBackend:
         tile = memory.needs_tiling(
             self.offload, self.footprint, request.resolution, request.layers, free
         )
-        if tile != self.parts.vae.use_tiling:
-            self.parts.vae.enable_tiling() if tile else self.parts.vae.disable_tiling()
-            if tile:
-                console.info(
-                    f"--offload auto: VAE tiling on for {request.layers} layers at "
-                    f"{request.resolution} (decoding them whole would not fit)"
-                )
+        if tile == self.parts.vae.use_tiling:
+            return
+        if tile:
+            self.parts.vae.enable_tiling()
+            console.info(
+                f"--offload auto: VAE tiling on for {request.layers} layers at "
+                f"{request.resolution} (decoding them whole would not fit)"
+            )
+        else:
+            self.parts.vae.disable_tiling()
 
     def _set_fp8(self, wanted: bool) -> None:
         """float8 linears in the blocks while requests ask for them (bf16 weights kept)."""

@@ -33,11 +33,10 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
 ``auto`` picks the fastest mode whose need fits in the device's free memory minus a
 safety margin (``margin``: 1 GiB + 5 % of the card), allowing VAE tiling only when no
 mode fits without it (``choose`` has the order); each request is then decoded whole
-when it fits, tiled when not.
-The margin is there because running a card to its last few hundred MB does not fail
-cleanly: the Windows driver then spills to shared system memory and the
-reference pipeline crawls for hours at 23.9 of 24 GB (reported by users on RTX 4090s).
-Nothing fits → ``sequential`` with a warning.
+when it fits, tiled when not. The margin is there because running a card to its last
+few hundred MB does not fail cleanly: the Windows driver then spills to shared system
+memory and the reference pipeline crawls for hours at 23.9 of 24 GB (reported by users
+on RTX 4090s). Nothing fits → ``sequential`` with a warning.
 """
 
 from __future__ import annotations

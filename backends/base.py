@@ -56,7 +56,7 @@ class BackendSettings:
     weights: str | None = None
     device: str = "auto"
     dtype: str = "auto"
-    offload: str = "none"
+    offload: str = "auto"  # the fastest placement that fits (memory.choose)
     vae_tiling: bool = False
     providers: tuple[str, ...] = ()
     compile: bool = False  # torch.compile of the transformer blocks (qwen)

@@ -113,7 +113,7 @@ def decompose(
     weights: Weights = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
-    offload: Offload = "none",
+    offload: Offload = "auto",
     vae_tiling: VaeTiling = False,
     providers: Providers = None,
     compile: Compile = False,

@@ -55,6 +55,17 @@ class BatchFailed(LayerctlError):
     exit_code = 3
 
 
+class Stopped(LayerctlError):
+    """A batch stopped by Ctrl-C (exit 130) or SIGTERM (143): what finished is kept."""
+
+    def __init__(self, terminated: bool) -> None:
+        super().__init__(
+            "terminated" if terminated else "interrupted",
+            hint="run the same command again to resume",
+        )
+        self.exit_code = 143 if terminated else 130
+
+
 class Terminated(BaseException):
     """SIGTERM (``timeout``, ``docker stop``, a cancelled CI job), raised where the
     process is, like Ctrl-C: every clean-up runs and no temporary output is left.

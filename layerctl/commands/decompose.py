@@ -20,7 +20,7 @@ import typer
 
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.errors import Terminated, UsageError
+from layerctl.errors import Stopped, Terminated, UsageError
 from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import (
     Backend,
@@ -259,9 +259,7 @@ def _run_batch(
                     break
         except (KeyboardInterrupt, Terminated) as exc:  # finished outputs whole, others unmoved
             progress.summary(results, time.perf_counter() - start)
-            how = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            console.error(f"{how}; run the same command again to resume")
-            raise
+            raise Stopped(isinstance(exc, Terminated)) from None
         finally:
             stream.close()
     progress.summary(results, time.perf_counter() - start)

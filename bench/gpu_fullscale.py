@@ -49,23 +49,7 @@ CFG = 4.0
 # what --budget-s uses to skip a section that would not finish in time.
 STEP_S = {640: 0.9, 1024: 3.2}
 
-# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json, as published.
-SCHEDULER_CONFIG = {
-    "base_image_seq_len": 256,
-    "base_shift": 0.5,
-    "invert_sigmas": False,
-    "max_image_seq_len": 8192,
-    "max_shift": 0.9,
-    "num_train_timesteps": 1000,
-    "shift": 1.0,
-    "shift_terminal": 0.02,
-    "stochastic_sampling": False,
-    "time_shift_type": "exponential",
-    "use_beta_sigmas": False,
-    "use_dynamic_shifting": True,
-    "use_exponential_sigmas": False,
-    "use_karras_sigmas": False,
-}
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # tiny_qwen: the published configs
 
 FULL_TRANSFORMER = dict(
     num_layers=60,
@@ -221,6 +205,16 @@ class Clock:
 # --- models and inputs ----------------------------------------------------------------
 
 
+def scheduler_config() -> dict[str, Any]:
+    """Qwen/Qwen-Image-Layered's scheduler_config.json, as published (one copy, kept
+    beside the tests' tiny checkpoint that is saved with it)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from tiny_qwen import SCHEDULER_CONFIG
+
+    return dict(SCHEDULER_CONFIG)
+
+
 def build_models(spec: Spec, device: Any, dtype: Any) -> tuple[Any, Any]:
     """Transformer and RGBA-VAE with random weights, created on ``device`` in ``dtype``.
 
@@ -314,7 +308,7 @@ def reference_pipeline(transformer: Any, vae: Any, dtype: Any) -> Any:
     """diffusers' QwenImageLayeredPipeline over the given modules, fed embeddings."""
     from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageLayeredPipeline
 
-    scheduler = FlowMatchEulerDiscreteScheduler.from_config(SCHEDULER_CONFIG)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler_config())
     pipe = QwenImageLayeredPipeline(
         scheduler=scheduler,
         vae=vae,
@@ -418,13 +412,13 @@ class OursRunner:
         self.backend.device = str(transformer.device)
         self.backend.dtype = dtype
         self.backend.model_id = "bench"
-        self.backend.scheduler = sampling.SchedulerConfig.from_dict(SCHEDULER_CONFIG)
+        self.backend.scheduler = sampling.SchedulerConfig.from_dict(scheduler_config())
         self.backend.uncompiled, self.backend.fp8 = False, None
         self.backend.offload, self.backend.footprint = "none", None  # offload_section sets
         self.backend.parts = QwenComponents(
             root=Path("."),
             dtype=dtype,
-            scheduler_config=SCHEDULER_CONFIG,
+            scheduler_config=scheduler_config(),
             transformer=transformer,
             vae=vae,
         )

@@ -103,7 +103,7 @@ def run_processes(
                     retried.add(job)
                     queue.append(job)
     except (KeyboardInterrupt, Terminated):  # Ctrl-C reaches the workers, SIGTERM this one
-        for worker in list((getattr(pool, "_processes", None) or {}).values()):
+        for worker in _workers(pool):
             worker.terminate()  # each removes its unfinished output (_init_worker)
         raise
     finally:
@@ -123,7 +123,7 @@ def _abandon(pool: Any, timeout: float = 30) -> None:
     (once, in a full test run, the new pool's spawn failed with "bad value(s) in
     fds_to_keep", a descriptor number seen twice).
     """
-    workers = list((getattr(pool, "_processes", None) or {}).values())
+    workers = _workers(pool)
     manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
@@ -132,6 +132,11 @@ def _abandon(pool: Any, timeout: float = 30) -> None:
         worker.join(timeout)
     if manager is not None:
         manager.join(timeout)
+
+
+def _workers(pool: Any) -> list[Any]:
+    """The pool's worker processes (CPython keeps them in ``_processes``)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 def _died(future: Future) -> bool:

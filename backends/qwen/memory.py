@@ -361,8 +361,8 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
 
     device = torch.device(device)
     present = [name for name in ORDER if modules.get(name) is not None]
+    fp = Footprint.of(**{name: modules[name] for name in present})
     if mode == "auto":
-        fp = Footprint.of(**{name: modules[name] for name in present})
         choice = resolve("auto", device, fp, resolution=1024, layers=4)
         mode = choice.mode
         if "nothing fits" in choice.reason:
@@ -382,8 +382,7 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
         return mode
     if mode not in ("group", "sequential"):
         raise ValueError(f"unknown offload mode {mode!r}; one of {', '.join(MODES)}")
-    streamed = [name for name in present if name in STREAMED]
-    pin = _can_pin(sum(sum(tensor_bytes(modules[name]).values()) for name in streamed))
+    pin = _can_pin(fp.streamed)
     for name in present:
         if name in STREAMED:
             stream(modules[name], mode, device, pin=pin)

@@ -14,28 +14,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerctl.backends.base import Layers
 from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
+PHOTO = 0.3  # canvas share of texture (segment.unexplained) that reads as a photograph
+PHOTO_NOTE = (
+    "no flat graphics found (a photograph?): kept as one layer; "
+    "--backend qwen decomposes photographs"
+)
+TRANSPARENT = 12  # a background layer no more opaque than this holds nothing
+TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
-def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
-    """``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to ``image``.
+def decompose(image: np.ndarray, layers: int) -> Layers:
+    """Up to ``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to
+    ``image``, each with its role (Background, Text, Shape, Shadow, Overlay).
 
-    Layer 0 is the background, painted in behind everything lifted off it. Regions are
-    grouped into the other ``layers - 1``; when there are fewer regions than that, the
-    spare layers are empty and come last (on top). With one layer, it is the image.
+    Layer 0 is the background, painted in behind everything lifted off it (left out
+    when the image's ground is transparent). Regions are grouped into at most the other
+    ``layers - 1``: fewer when the image holds fewer elements, never padded with empty
+    layers. A photograph (no flat structure) stays one layer, with a note saying so.
     """
     h, w = image.shape[:2]
     if layers == 1:
-        return [image.copy()]
-    f, background, found, ranks, above, on_background, crossing, seen = analyse(image)
+        return Layers([image.copy()], ["Background"])
+    f, flat, background = ground(image)
+    if segment.unexplained(flat, background) > PHOTO:
+        return Layers([image.copy()], ["Background"], [PHOTO_NOTE])
+    found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
+    bottom = [_background_layer(image, background)]
+    if bottom[0][..., 3].max() <= TRANSPARENT:  # a transparent ground: nothing to hold
+        bottom = []
     if not found:  # a plain colour, a gradient, noise: all background
-        empty = np.zeros((h, w, 4), np.uint8)
-        return [_background_layer(image, background)] + [empty.copy() for _ in range(layers - 1)]
+        return Layers(bottom or [image.copy()], ["Background"])
     reach = occlusion.supports(found, ranks)
     for i, mask in seen.items():  # a shape seen through an overlay goes on under it
         narrow, found[i] = found[i].box, regions.widen(found[i], mask)
@@ -69,30 +84,39 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
-    out = [_background_layer(image, background)]
     order_of = {index: rank for rank, index in enumerate(ranks)}
-    features = np.array([_features(found[i], *lifted[i], (h, w)) for i in range(len(found))])
-    areas = np.array([r.area for r in found])
+    roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
+    unit = {i: casters.get(i, i) for i in range(len(found))}  # a shadow goes with its caster
+    heads = sorted(set(unit.values()))
+    features = np.array([_features(found[i], *lifted[i], (h, w)) for i in heads])
+    areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
     level = group.levels(ranks, above)
-    groups = group.plan(level, features.reshape(len(found), -1), areas, layers - 1)
-    for members in groups:
+    groups = group.plan([level[i] for i in heads], features, areas, layers - len(bottom))
+    out = Layers(bottom, ["Background"] * len(bottom))
+    for planned in groups:
+        chosen = {heads[k] for k in planned}
+        members = [j for j in unit if unit[j] in chosen]
         layer = np.zeros((h, w, 4), np.float32)
         for i in sorted(members, key=order_of.__getitem__):
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
-    out.extend(np.zeros((h, w, 4), np.uint8) for _ in range(layers - 1 - len(groups)))
+        out.roles.append(roles[max(members, key=lambda j: found[j].area)])
     return out
 
 
-def analyse(image: np.ndarray):
-    """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
-    indices of the regions that touch the background, {index: veil} of overlays
-    found across an edge, {index: canvas mask} of where each region goes on under
-    others beyond its completed shape: a shape seen through such an overlay, a drop
-    shadow under the whole shape that casts it)."""
+def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:
+    """(premultiplied image, its flat pixels, its background)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
-    background = segment.estimate_background(f, flat)
+    return f, flat, segment.estimate_background(f, flat)
+
+
+def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
+    """(regions, bottom-first order, "lies on" sets, indices of the regions that touch
+    the background, {index: veil} of overlays found across an edge, {index: canvas
+    mask} of where each region goes on under others beyond its completed shape: a
+    shape seen through such an overlay, a drop shadow under the whole shape that casts
+    it; {shadow: the shape that casts it})."""
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background)
@@ -104,10 +128,11 @@ def analyse(image: np.ndarray):
     ranks, above = occlusion.order(found, touching, forced)
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
-    for s_, n in _casters(found, shadows).items():  # a shadow goes on under its caster
+    casters = _casters(found, shadows)
+    for s_, n in casters.items():  # a shadow goes on under its caster
         seen[s_] = seen.get(s_, False) | (labels == n + 1)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return f, background, found, ranks, above, on_background, crossing, seen
+    return found, ranks, above, on_background, crossing, seen, casters
 
 
 def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
@@ -203,8 +228,11 @@ def suggest_layers(image: np.ndarray, max_layers: int) -> int:
     a red disc and a red square side by side are one layer, a red and a blue are two,
     and a shape with text on it is two levels.
     """
-    _, _, found, ranks, above, *_ = analyse(image)
-    if not found or max_layers <= 1:
+    f, flat, background = ground(image)
+    if max_layers <= 1 or segment.unexplained(flat, background) > PHOTO:
+        return 1
+    found, ranks, above, *_ = analyse(f, flat, background)
+    if not found:
         return 1
     level = group.levels(ranks, above)
     colours = np.array([r.colour[:3] / 255.0 for r in found])
@@ -278,6 +306,22 @@ def _background_layer(image: np.ndarray, background: segment.Background) -> np.n
     filled = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
     layer = np.where(background.mask[..., None], image.astype(np.float32), filled)
     return _to_uint8(layer)
+
+
+def _role(region: regions.Region, fitted: veil.Veil | None) -> str:
+    """What a region is, as a designer would name its layer."""
+    import cv2
+
+    if fitted is not None:
+        return "Shadow" if fitted.falloff else "Overlay"
+    height, width = region.visible.shape
+    if region.area < TEXT_SOLIDITY * region.hull.sum() and max(height, width) > 1.5 * min(
+        height, width
+    ):
+        pieces, _ = cv2.connectedComponents(region.visible.astype(np.uint8), connectivity=8)
+        if pieces > 3:  # the background label and three glyphs or more, in a row
+            return "Text"
+    return "Shape"
 
 
 def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray:

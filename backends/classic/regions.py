@@ -20,6 +20,7 @@ NEAR = 0.6  # same-coloured pieces this close (× their height) are one element:
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
 RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
+SLIVER = 0.05  # area (share of the smaller neighbour) below which a mixed region is rim
 
 
 @dataclass
@@ -44,7 +45,47 @@ def find_regions(
     seeds = _seed_labels(flat, background.mask)
     labels = _reassign_strays(_grow(seeds, ~background.mask), seeds > 0)
     labels = _compact(_merge_split_surfaces(labels, f, flat))
+    labels = _compact(_absorb_slivers(labels, f, flat))
     return labels, describe(labels, f, flat)
+
+
+def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Fold small regions that are a blend of two neighbouring regions into the one
+    they share the most border with: the strip of mixed pixels where text meets the
+    edge of the shape it crosses is that rim, not an element (it would take a layer of
+    its own, or sit on one as a sliver)."""
+    count = int(labels.max())
+    if count < 2:
+        return labels
+    mean = _mean_colours(labels, f, flat, count)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    border = _border_lengths(labels, count)
+    lut = np.arange(count + 1)
+    for region in np.argsort(area[1:]) + 1:
+        around = [n for n in np.flatnonzero(border[region]) if n and lut[n] == n]
+        pairs = [(a, b) for k, a in enumerate(around) for b in around[k + 1 :]]
+        small = [(a, b) for a, b in pairs if area[region] < SLIVER * min(area[a], area[b])]
+        if any(_between(mean[region], mean[a], mean[b]) for a, b in small):
+            lut[region] = max(around, key=lambda n: border[region, n])
+    while (lut[lut] != lut).any():  # a region that took in a sliver may be one itself
+        lut = lut[lut]
+    return lut[labels].astype(np.int32)
+
+
+def _border_lengths(labels: np.ndarray, count: int) -> np.ndarray:
+    """(count+1)² counts of 4-neighbour pixel pairs between each two labels."""
+    lengths = np.zeros((count + 1, count + 1), np.int64)
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+        differ = a != b
+        np.add.at(lengths, (a[differ], b[differ]), 1)
+    return lengths + lengths.T
+
+
+def _between(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``colour`` is a blend t·a + (1 − t)·b (premultiplied RGBA), 0 < t < 1."""
+    towards = a - b
+    t = float((colour - b) @ towards / max(float(towards @ towards), 1e-6))
+    return 0.05 < t < 0.95 and np.abs(colour - b - t * towards).max() <= 2 * SAME_COLOUR
 
 
 def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient 
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
 EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
+SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
 
 
 @dataclass
@@ -52,6 +53,21 @@ def estimate_background(f: np.ndarray, flat: np.ndarray) -> Background:
     model = smooth_model(f, _away_from_edges(mask))
     mask = _clean(largest_difference(f, model) < threshold)
     return Background(mask, model, threshold, noise)
+
+
+def unexplained(flat: np.ndarray, background: Background) -> float:
+    """Share of the canvas that is neither background nor a flat surface of some size.
+
+    Flat graphics are made of a ground and flat or smoothly shaded surfaces with thin
+    rims (≲ 0.15 even for small text); a photograph is mostly texture (≳ 0.4).
+    """
+    import cv2
+
+    surfaces = (flat & ~background.mask).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(surfaces, connectivity=4)
+    sizes = stats[1:, cv2.CC_STAT_AREA]
+    explained = int(background.mask.sum()) + int(sizes[sizes >= SURFACE * flat.size].sum())
+    return 1.0 - explained / flat.size
 
 
 def _away_from_edges(mask: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from layerctl.backends.classic.fill import pull_push
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
-PHOTO = 0.3  # canvas share of texture (segment.unexplained) that reads as a photograph
+PHOTO = 0.15  # canvas share of texture (segment.unexplained) that reads as a photograph
 PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
@@ -86,22 +86,35 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         lifted[i] = (alpha, colour)
     order_of = {index: rank for rank, index in enumerate(ranks)}
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
-    unit = {i: casters.get(i, i) for i in range(len(found))}  # a shadow goes with its caster
-    heads = sorted(set(unit.values()))
-    features = np.array([_features(found[i], *lifted[i], (h, w)) for i in heads])
-    areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
-    level = group.levels(ranks, above)
-    groups = group.plan([level[i] for i in heads], features, areas, layers - len(bottom))
+    groups = _layer_groups(found, lifted, ranks, above, casters, layers - len(bottom), (h, w))
     out = Layers(bottom, ["Background"] * len(bottom))
-    for planned in groups:
-        chosen = {heads[k] for k in planned}
-        members = [j for j in unit if unit[j] in chosen]
+    for members in groups:
         layer = np.zeros((h, w, 4), np.float32)
         for i in sorted(members, key=order_of.__getitem__):
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
         out.roles.append(roles[max(members, key=lambda j: found[j].area)])
     return out
+
+
+def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> list[list[int]]:
+    """At most ``count`` groups of region indices, bottom first: one element per layer
+    before any shadow takes one. Each drop shadow goes with the shape that casts it;
+    only layers left over once every element has its own take shadows of their own
+    (the largest first), just under their caster's."""
+    unit = {i: casters.get(i, i) for i in range(len(found))}
+    heads = sorted(set(unit.values()))
+    features = np.array([_features(found[i], *lifted[i], size) for i in heads])
+    areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
+    level = group.levels(ranks, above)
+    planned = group.plan([level[i] for i in heads], features, areas, count)
+    groups = [[j for j in unit if unit[j] in {heads[k] for k in part}] for part in planned]
+    spare = count - len(groups)
+    for shadow in sorted(casters, key=lambda s_: -found[s_].area)[: max(spare, 0)]:
+        home = next(g for g in groups if shadow in g)
+        home.remove(shadow)
+        groups.insert(groups.index(home), [shadow])
+    return groups
 
 
 def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:

@@ -59,7 +59,7 @@ def unexplained(flat: np.ndarray, background: Background) -> float:
     """Share of the canvas that is neither background nor a flat surface of some size.
 
     Flat graphics are made of a ground and flat or smoothly shaded surfaces with thin
-    rims (≲ 0.15 even for small text); a photograph is mostly texture (≳ 0.4).
+    rims (≲ 0.1 even with small text); a photograph is mostly texture (≳ 0.15).
     """
     import cv2
 

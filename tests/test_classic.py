@@ -163,14 +163,21 @@ def test_a_star_stays_on_its_drop_shadow() -> None:
     rgb *= 1 - shadow[..., None]
     rgb = rgb * (1 - star[..., None]) + np.array([180, 40, 110]) * star[..., None]
     image = np.dstack([np.rint(rgb), np.full((h, w), 255)]).astype(np.uint8)
-    layers = run(image, 3)
-    assert psnr(composite(layers), image) >= 40.0
     tip, notch = (cy - outer + 4, cx), (int(cy + 0.5 * inner), int(cx + 1.4 * inner))
     assert star[notch] == 0
-    # The shadow joins the star that casts it: one layer, the star whole on its shadow.
-    assert len(layers) == 2 and layers.roles == ["Background", "Shape"]
-    assert layers[1][tip][3] == 255
-    assert np.abs(layers[1][tip][:3].astype(int) - (180, 40, 110)).max() <= 6
+    # Three layers: the shadow has one of its own, under the whole star.
+    layers = run(image, 3)
+    assert psnr(composite(layers), image) >= 40.0
+    assert layers.roles == ["Background", "Shadow", "Shape"]
+    assert layers[2][tip][3] == 255
+    assert np.abs(layers[2][tip][:3].astype(int) - (180, 40, 110)).max() <= 6
+    assert layers[2][notch][3] == 0  # no pentagon
+    assert layers[1][notch][:3].max() < 20  # the shadow under it is black
+    assert layers[1][cy, cx][3] > 64 and layers[1][cy, cx][:3].max() < 20  # and goes on under
+    # Two: the shadow joins the star that casts it, not the background.
+    layers = run(image, 2)
+    assert psnr(composite(layers), image) >= 40.0
+    assert layers.roles == ["Background", "Shape"] and layers[1][tip][3] == 255
     assert layers[1][notch][3] < 255 and layers[1][notch][:3].max() < 20  # shadow, no pentagon
 
 

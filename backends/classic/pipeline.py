@@ -21,12 +21,13 @@ from layerctl.backends.classic.fill import pull_push
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
-PHOTO = 0.15  # canvas share of texture (segment.unexplained) that reads as a photograph
+PHOTO = 0.05  # canvas share of texture (segment.unexplained) that reads as a photograph
 PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
 )
 TRANSPARENT = 12  # a background layer no more opaque than this holds nothing
+NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
@@ -94,7 +95,16 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
         out.roles.append(roles[max(members, key=lambda j: found[j].area)])
-    return out
+    return _without_near_empty(out) or Layers([image.copy()], ["Background"])
+
+
+def _without_near_empty(layers: Layers) -> Layers:
+    """``layers`` less those that hold next to nothing (less than NEAR_EMPTY of the
+    canvas, alpha-weighted): a faint trace is no layer for a designer, and the lossless
+    step gives its few values to the layers that show there."""
+    least = max(4.0, NEAR_EMPTY * layers[0].shape[0] * layers[0].shape[1]) if layers else 0.0
+    keep = [i for i, px in enumerate(layers) if px[..., 3].sum(dtype=np.int64) / 255 >= least]
+    return Layers([layers[i] for i in keep], [layers.roles[i] for i in keep], layers.notes)
 
 
 def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> list[list[int]]:

@@ -18,6 +18,7 @@ import argparse
 import colorsys
 import functools
 import io
+import itertools
 import math
 import sys
 import zlib
@@ -35,6 +36,8 @@ FAMILIES: tuple[str, ...] = (
     "translucent_on_texture",
     "photo_ground",
     "photo_frames",
+    "ui_screens",
+    "slides",
     "jpeg",
 )
 ROLES = ("Background", "Text", "Shape", "Shadow", "Overlay", "Photo", "Stroke")
@@ -249,6 +252,24 @@ _SMALL = (
     "Open daily 9-5",
     "Est. 2011",
     "Free parking",
+)
+_LABELS = (
+    "Painting",
+    "Workshops",
+    "Live demos",
+    "Food trucks",
+    "Day 1",
+    "Day 2",
+    "Basic",
+    "Pro",
+    "Team",
+    "$9 / month",
+    "Step 1",
+    "Step 2",
+    "Step 3",
+    "Free Wi-Fi",
+    "Vegan",
+    "Kids",
 )
 _CAPTIONS = (
     "Lisbon, 2019",
@@ -489,7 +510,8 @@ def _photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     img = Image.fromarray(src).resize(
         (w, h), Image.Resampling.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch)
     )
-    return np.asarray(img, np.float32).clip(0, 255)
+    rgb = np.asarray(img, np.float32).clip(0, 255)
+    return rgb[:, ::-1] if rng.random() < 0.5 else rgb
 
 
 # --- the design under construction ------------------------------------------------------
@@ -506,6 +528,8 @@ class _Design:
         self.layers: list[np.ndarray] = []
         self.names: list[str] = []
         self.notes: list[str] = []
+        self.gradients = 0.25  # share of fills that are gradients
+        self.shadow_opacity = (0.25, 0.6)  # print and social; UI shadows are fainter
 
     # randomness shorthands
     def uni(self, a: float, b: float) -> float:
@@ -641,7 +665,7 @@ class _Design:
 
     def fill_of(self, box: _Raster, colour: RGB) -> RGB | np.ndarray:
         """Flat colour mostly; sometimes a two-stop gradient as on buttons and badges."""
-        if self.chance(0.25):
+        if self.chance(self.gradients):
             other = _mix(colour, self.pick([WHITE, INK, *self.palette]), self.uni(0.2, 0.5))
             return _linear(box.w, box.h, [colour, other], self.uni(0, 360))
         return colour
@@ -669,6 +693,76 @@ class _Design:
         self.add(role, patch)
         return patch
 
+    def pieces(self, polys: Sequence[Points], colours: Sequence[RGB]) -> None:
+        """Pieces that make one element (a dot grid, a confetti burst), in one layer."""
+        box = _Raster(_bounds([p for poly in polys for p in poly], 1), (self.w, self.h))
+        parts = []
+        for k, colour in enumerate(colours):
+            group = [box.local(poly) for poly in polys[k :: len(colours)]]
+            parts.append((box.mask(lambda d, g=group: [d.polygon(p, fill=255) for p in g]), colour))
+        self.add("Shape", box.patch(parts))
+
+    def decorate(self, count: int) -> None:
+        """Small accents near the edges: dot grids, confetti, rings, discs, squiggles."""
+        u = self.u
+        for _ in range(count):
+            kind = self.pick(("dots", "confetti", "ring", "disc", "squiggle", "plus"))
+            cx = self.w * self.pick((self.uni(0.04, 0.22), self.uni(0.78, 0.96)))
+            cy = self.h * self.pick((self.uni(0.04, 0.22), self.uni(0.78, 0.96)))
+            colour, r = self.accent(), u * self.uni(2.5, 7)
+            if kind == "dots":
+                cols, rows = self.rng.integers(3, 7, 2)
+                step, dot = u * self.uni(2, 3.5), u * self.uni(0.3, 0.7)
+                self.pieces(
+                    [
+                        _ellipse(cx + (i - cols / 2) * step, cy + (j - rows / 2) * step, dot, dot)
+                        for i in range(cols)
+                        for j in range(rows)
+                    ],
+                    [colour],
+                )
+            elif kind == "confetti":
+                bits = []
+                for _ in range(int(self.rng.integers(8, 20))):
+                    side = u * self.uni(1.5, 3.5)
+                    bits.append(
+                        _rrect(
+                            cx + self.uni(-10, 10) * u,
+                            cy + self.uni(-10, 10) * u,
+                            side,
+                            side * self.uni(0.3, 1),
+                            side * self.uni(0, 0.5),
+                            self.uni(0, 180),
+                        )
+                    )
+                self.pieces(bits, [self.accent() for _ in range(3)])
+            elif kind == "ring":
+                self.outline(_ellipse(cx, cy, r, r), colour, u * self.uni(0.5, 1.5))
+            elif kind == "disc":
+                self.shape(_ellipse(cx, cy, r, r), colour)
+            elif kind == "squiggle":
+                xs = np.linspace(-1, 1, 80)
+                waves, amp = self.uni(1.5, 4), u * self.uni(1, 2.5)
+                pts = [(cx + x * r * 2, cy + math.sin(x * math.pi * waves) * amp) for x in xs]
+                self.outline(pts, colour, u * self.uni(0.5, 1.2), closed=False)
+            else:
+                arm = r * 0.3
+                plus = [
+                    (-arm, -r),
+                    (arm, -r),
+                    (arm, -arm),
+                    (r, -arm),
+                    (r, arm),
+                    (arm, arm),
+                    (arm, r),
+                    (-arm, r),
+                    (-arm, arm),
+                    (-r, arm),
+                    (-r, -arm),
+                    (-arm, -arm),
+                ]
+                self.shape(_rotate([(cx + x, cy + y) for x, y in plus], cx, cy, 45), colour)
+
     def outline(self, pts: Points, colour: RGB, width: float, closed: bool = True) -> _Patch:
         """A free stroke: ring, border, rule, underline, zig-zag."""
         box = _Raster(_bounds(pts, width / 2 + 1), (self.w, self.h))
@@ -685,7 +779,7 @@ class _Design:
         dist = u * self.uni(0.3, 2.0)
         alpha = _blur(np.pad(caster.alpha, grow), sigma)
         tint = _mix(INK, self.ground, self.uni(0.0, 0.3))
-        op = opacity if opacity is not None else self.uni(0.25, 0.6)
+        op = opacity if opacity is not None else self.uni(*self.shadow_opacity)
         self.add(
             "Shadow",
             _Patch(
@@ -817,6 +911,7 @@ def _text_on_shapes(d: _Design) -> None:
     w, h, u = d.w, d.h, d.u
     layout = d.pick(("poster", "banner", "cards", "badge"))
     d.notes.append(layout)
+    d.decorate(int(d.rng.integers(0, 3)))
     bold = d.pick(_FONTS_BOLD)
     if layout == "poster":
         size = min(w, h) * d.uni(0.45, 0.8)
@@ -917,7 +1012,7 @@ def _text_on_shapes(d: _Design) -> None:
             box = (left - u * 4, u * 4, left + c0[2] * 0.9, u * 4 + min(length * 0.8, u * 16))
         d.fitted_text(d.title_text(), bold, box, ink, anchor="lm")
         for (cx, cy, cw, ch), colour in zip(cards, colours, strict=True):
-            label = d.pick(_SMALL)
+            label = d.pick(_LABELS)
             d.fitted_text(
                 label,
                 d.pick(_FONTS_TEXT),
@@ -933,8 +1028,9 @@ def _text_on_shapes(d: _Design) -> None:
         t = d.fitted_text(title, bold, box, ink)
         badge = d.accent([ink])
         size = min(w, h) * d.uni(0.2, 0.32)
-        bx = t.x + t.alpha.shape[1] - size * d.uni(0.1, 0.4)
-        by = t.y - size * d.uni(0.0, 0.3)
+        # It overlaps the headline's corner, as stickers do, not its words.
+        bx = min(t.x + t.alpha.shape[1] + size * d.uni(-0.05, 0.2), w - size * 0.45)
+        by = max(t.y - size * d.uni(0.1, 0.35), size * 0.45)
         kind = d.pick(("star", "circle", "blob", "hexagon"))
         pts = d.shape_points(kind, bx, by, size)
         if kind == "star":
@@ -964,6 +1060,7 @@ def _shape_overlaps(d: _Design) -> None:
     """Two to five shapes stacked over each other, some with drop shadows."""
     d.plain_ground()
     w, h = d.w, d.h
+    d.decorate(int(d.rng.integers(0, 2)))
     n = int(d.rng.integers(2, 6))
     cx, cy = w * d.uni(0.3, 0.7), h * d.uni(0.3, 0.7)
     shadows = d.chance(0.4)
@@ -1073,6 +1170,7 @@ def _translucent_on_texture(d: _Design) -> None:
         d.add("Overlay", box.patch([(_blur(core, r * 0.25) * d.uni(0.5, 0.9), glow)]))
         d.notes.append("glow")
     panels = int(d.rng.integers(1, 4))
+    seen: list[RGB] = []  # what the text may land on, so it stays legible
     for _ in range(panels):
         pw, ph = w * d.uni(0.3, 0.75), h * d.uni(0.2, 0.5)
         cx, cy = w * d.uni(0.25, 0.75), h * d.uni(0.25, 0.75)
@@ -1080,14 +1178,17 @@ def _translucent_on_texture(d: _Design) -> None:
         colour = d.pick([WHITE, INK, *d.palette])
         if kind == "card":  # an opaque card with a soft drop shadow
             pts = _rrect(cx, cy, pw, ph, u * d.uni(1, 4))
-            d.shape(pts, d.accent(), shadow=True)
+            seen.append(d.accent())
+            d.shape(pts, seen[-1], shadow=True)
         else:
             pts = (
                 _rrect(cx, cy, pw, ph, u * d.uni(0, 5))
                 if kind == "panel"
                 else _ellipse(cx, cy, pw / 2, pw / 2)
             )
-            d.shape(pts, colour, role="Overlay", opacity=d.uni(0.3, 0.8), shadow=d.chance(0.3))
+            opacity = d.uni(0.3, 0.8)
+            seen.append(_mix(d.ground, colour, opacity))
+            d.shape(pts, colour, role="Overlay", opacity=opacity, shadow=d.chance(0.3))
     if d.chance(0.3):  # a scrim: colour fading in from one edge
         fade = np.linspace(0, 1, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
         if d.chance(0.5):
@@ -1097,7 +1198,7 @@ def _translucent_on_texture(d: _Design) -> None:
             _Patch(0, 0, np.asarray(d.pick([INK, *d.palette]), np.float32), fade * d.uni(0.3, 0.7)),
         )
         d.notes.append("scrim")
-    ink = d.ink_on(d.ground)
+    ink = d.ink_on(d.ground, *seen)
     title = d.title_text()
     d.fitted_text(
         title,
@@ -1146,8 +1247,9 @@ def _photo_ground(d: _Design) -> None:
     title = d.title_text()
     if d.chance(0.3):  # a translucent bar behind the headline
         bar = _rrect(w / 2, y0 + h * 0.08, w * d.uni(0.8, 1.05), h * 0.2, u * d.uni(0, 3))
-        d.shape(bar, d.pick([INK, WHITE, *d.palette]), role="Overlay", opacity=d.uni(0.4, 0.75))
-        ink = d.ink_on(d.ground)
+        colour, opacity = d.pick([INK, WHITE, *d.palette]), d.uni(0.5, 0.85)
+        d.shape(bar, colour, role="Overlay", opacity=opacity)
+        ink = d.ink_on(_mix(d.ground, colour, opacity))
     d.fitted_text(
         title, d.pick(_FONTS_BOLD), (u * 7, y0, w - u * 7, y0 + h * 0.16), ink, shadow=d.chance(0.5)
     )
@@ -1186,6 +1288,7 @@ def _photo_frames(d: _Design) -> None:
     ink = d.ink_on(d.ground)
     layout = d.pick(("grid", "polaroids", "hero", "profile"))
     d.notes.append(layout)
+    d.decorate(int(d.rng.integers(0, 2)))
     if layout == "grid":
         cols, rows = (3, 2) if w > h else (2, 3)
         if d.chance(0.4):
@@ -1269,6 +1372,233 @@ def _photo_frames(d: _Design) -> None:
         )
 
 
+_APPS = ("Bloom", "Kite", "Nomad", "Pulse", "Orbit", "Fern", "Atlas", "Mosaic")
+_NAV = "Home    Products    Pricing    About"
+_PEOPLE = ("Alex Morgan", "Priya Shah", "Sam Lee", "Jordan Diaz", "Mia Chen", "Tom Okafor")
+_ROW_DETAILS = ("Designer · 2h ago", "Sent you a file", "Paid $42.00", "Online now", "3 new photos")
+_BULLETS = (
+    "Revenue grew 24%",
+    "Two new markets",
+    "Hiring 12 engineers",
+    "Launch in Q2",
+    "Customer NPS at 61",
+    "Costs down 8%",
+    "New pricing tiers",
+    "Partners in the EU",
+)
+
+
+def _ui_screens(d: _Design) -> None:
+    """App and web screens: a top bar, cards with avatars, a field, buttons, a tab bar."""
+    light = d.chance(0.65)
+    hue = d.uni(0, 1)
+    ground = _hls(hue, d.uni(0.95, 0.99), d.uni(0, 0.3)) if light else _hls(hue, 0.1, 0.2)
+    d.background(np.asarray(ground, np.float32), "light UI" if light else "dark UI")
+    d.gradients, d.shadow_opacity = 0.05, (0.1, 0.25)
+    w, h, u = d.w, d.h, d.u
+    phone = h > w
+    d.notes.append("phone" if phone else "desktop")
+    surface = WHITE if light else _mix(ground, WHITE, 0.1)
+    ink = INK if light else (236.0, 236.0, 242.0)
+    muted = _mix(ink, ground, 0.45)
+    primary = d.accent([surface])
+    bold, regular = d.pick(_FONTS_BOLD[:2]), d.pick(_FONTS_TEXT[:2])
+    bar_h = u * d.uni(9, 13)
+    bar = primary if d.chance(0.4) else surface
+    d.shape(_rrect(w / 2, bar_h / 2, w + 2, bar_h, 0), bar, shadow=bar == surface)
+    d.fitted_text(
+        d.pick(_APPS), bold, (u * 4, bar_h * 0.3, w * 0.35, bar_h * 0.7), d.ink_on(bar), anchor="lm"
+    )
+    if phone:  # a hamburger menu icon
+        x1, y = w - u * 4, bar_h / 2
+        lines = [_rrect(x1 - u * 3, y + k * u * 1.6, u * 6, u * 0.8, u * 0.4) for k in (-1, 0, 1)]
+        d.pieces(lines, [d.ink_on(bar)])
+    else:
+        d.fitted_text(
+            _NAV,
+            regular,
+            (w * 0.5, bar_h * 0.35, w - u * 4, bar_h * 0.65),
+            d.ink_on(bar),
+            anchor="rm",
+        )
+    y = bar_h + u * 6
+    margin = u * 5
+    d.fitted_text(d.title_text(), bold, (margin, y, w * 0.8, y + u * 9), ink)
+    y += u * 13
+    col_w = (w - 2 * margin) if phone else (w - 3 * margin) / 2
+    rows = int(d.rng.integers(2, 4))
+    row_h = u * d.uni(12, 16)
+    radius = u * d.uni(1, 3)
+    shadow = light and d.chance(0.6)
+    for k in range(rows):
+        if y + row_h > h * (0.78 if phone else 0.92):
+            break
+        cx, cy = margin + col_w / 2, y + row_h / 2
+        d.shape(
+            _rrect(cx, cy, col_w, row_h, radius),
+            surface,
+            shadow=shadow,
+            stroke=None if shadow else (_mix(surface, ink, 0.12), u * 0.25),
+        )
+        r = row_h * 0.32
+        ax = margin + u * 3 + r
+        d.add("Photo", d.photo(_ellipse(ax, cy, r, r)))
+        text = f"{_PEOPLE[k % len(_PEOPLE)]}\n{d.pick(_ROW_DETAILS)}"
+        d.fitted_text(
+            text,
+            regular,
+            (ax + r + u * 3, cy - row_h * 0.3, margin + col_w * 0.75, cy + row_h * 0.3),
+            ink,
+            anchor="lm",
+        )
+        if d.chance(0.4):  # a status pill at the row's end
+            pw, ph = u * 9, u * 4
+            px = margin + col_w - u * 3 - pw / 2
+            tag = d.accent([surface])
+            d.shape(_rrect(px, cy, pw, ph, ph / 2), tag)
+            d.fitted_text(
+                d.pick(("New", "Paid", "Live", "3")),
+                bold,
+                (px - pw * 0.3, cy - ph * 0.3, px + pw * 0.3, cy + ph * 0.3),
+                d.ink_on(tag),
+                anchor="mm",
+            )
+        y += row_h + u * 3
+    # A form column: a field and buttons (beside the list on desktop, below it on phones).
+    fx = margin if phone else 2 * margin + col_w
+    fy = y + u * 2 if phone else bar_h + u * 19
+    field_h = u * d.uni(8, 10)
+    if fy + 2 * field_h + u * 4 < h - (u * 14 if phone else u * 2):
+        d.shape(
+            _rrect(fx + col_w / 2, fy + field_h / 2, col_w, field_h, radius),
+            surface,
+            stroke=(muted, u * 0.3),
+        )
+        d.fitted_text(
+            d.pick(("Search", "Email address", "Your name", "Password")),
+            regular,
+            (fx + u * 3, fy + field_h * 0.3, fx + col_w * 0.6, fy + field_h * 0.7),
+            muted,
+            anchor="lm",
+        )
+        fy += field_h + u * 4
+        bw = col_w if phone else col_w * 0.5
+        d.shape(_rrect(fx + bw / 2, fy + field_h / 2, bw, field_h, radius), primary)
+        d.fitted_text(
+            d.pick(_CTA),
+            bold,
+            (fx + bw * 0.25, fy + field_h * 0.3, fx + bw * 0.75, fy + field_h * 0.7),
+            d.ink_on(primary),
+            anchor="mm",
+        )
+        if not phone and d.chance(0.6):  # a secondary, outlined button
+            x = fx + bw + u * 3
+            d.outline(_rrect(x + bw / 2, fy + field_h / 2, bw, field_h, radius), primary, u * 0.4)
+            d.fitted_text(
+                "Cancel",
+                bold,
+                (x + bw * 0.3, fy + field_h * 0.3, x + bw * 0.7, fy + field_h * 0.7),
+                primary,
+                anchor="mm",
+            )
+    if phone:  # a bottom tab bar with its icons as one element
+        tab_h = u * 12
+        d.shape(_rrect(w / 2, h - tab_h / 2, w + 2, tab_h, 0), surface, shadow=light)
+        icons = [
+            d.shape_points(kind, w * (k + 0.5) / 4, h - tab_h / 2, u * 5)
+            for k, kind in enumerate(("circle", "rrect", "diamond", "hexagon"))
+        ]
+        d.pieces(icons[:1] + icons[2:], [muted])
+        d.shape(icons[1], primary)
+
+
+def _slides(d: _Design) -> None:
+    """Presentation slides and report pages: title, bullets, a chart or a photo, footer."""
+    d.plain_ground()
+    w, h, u = d.w, d.h, d.u
+    ink = d.ink_on(d.ground)
+    margin = u * d.uni(5, 8)
+    accent = d.accent([ink])
+    if d.chance(0.5):  # an accent bar: along the left edge or under the title
+        if d.chance(0.5):
+            d.shape(_rrect(u * 1, h / 2, u * 2, h + 2, 0), accent)
+        else:
+            d.shape(_rrect(margin + u * 8, margin + h * 0.13, u * 16, u * 1, 0), accent)
+    d.fitted_text(
+        d.title_text(), d.pick(_FONTS_BOLD), (margin, margin, w * 0.85, margin + h * 0.1), ink
+    )
+    wide = w >= h
+    top = margin + h * 0.17
+    body_box = (margin, top, w * 0.45, h * 0.8) if wide else (margin, top, w - margin, h * 0.45)
+    items = [_BULLETS[i] for i in d.rng.permutation(len(_BULLETS))[: int(d.rng.integers(3, 6))]]
+    face = d.pick([f for f in _FONTS_TEXT if "ExtraLight" not in f])  # it has no bullet
+    d.fitted_text("\n".join(f"• {item}" for item in items), face, body_box, ink)
+    fig = (w * 0.52, top, w - margin, h * 0.82) if wide else (margin, h * 0.5, w - margin, h * 0.85)
+    kind = d.pick(("bars", "donut", "line", "photo"))
+    d.notes.append(f"{kind} figure")
+    x0, y0, x1, y1 = fig
+    colours = [d.accent([ink])] + [d.accent() for _ in range(2)]
+    if kind == "bars":
+        n = int(d.rng.integers(4, 8))
+        slot = (x1 - x0) / n
+        heights = d.rng.uniform(0.2, 1.0, n) * (y1 - y0) * 0.9
+        bars = [
+            _rrect(x0 + (k + 0.5) * slot, y1 - hk / 2, slot * 0.6, hk, u * 0.5)
+            for k, hk in enumerate(heights)
+        ]
+        d.pieces(bars, colours[: int(d.rng.integers(1, 3))])
+        d.outline([(x0, y1), (x1, y1)], _mix(ink, d.ground, 0.4), u * 0.3, closed=False)
+    elif kind == "donut":
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        r = min(x1 - x0, y1 - y0) * 0.45
+        cuts = np.cumsum(np.r_[0, d.rng.dirichlet(np.ones(3))]) * 2 * math.pi - math.pi / 2
+        segments = []
+        for a, b in itertools.pairwise(cuts):
+            t = np.linspace(a, b, max(8, int((b - a) * r / 3)))
+            outer = list(zip(cx + r * np.cos(t), cy + r * np.sin(t), strict=True))
+            inner = list(
+                zip(cx + 0.6 * r * np.cos(t[::-1]), cy + 0.6 * r * np.sin(t[::-1]), strict=True)
+            )
+            segments.append(outer + inner)
+        d.pieces(segments, colours)
+        d.fitted_text(
+            f"{int(d.rng.integers(12, 95))}%",
+            d.pick(_FONTS_BOLD),
+            (cx - r * 0.4, cy - r * 0.25, cx + r * 0.4, cy + r * 0.25),
+            ink,
+            anchor="mm",
+        )
+    elif kind == "line":
+        n = int(d.rng.integers(5, 10))
+        values = np.cumsum(d.rng.normal(0.3, 1, n))
+        values = (values - values.min()) / max(np.ptp(values), 1e-6)
+        pts = [
+            (x0 + (x1 - x0) * k / (n - 1), y1 - (y1 - y0) * (0.1 + 0.8 * v))
+            for k, v in enumerate(values)
+        ]
+        grid = _mix(ink, d.ground, 0.75)
+        d.pieces(
+            [
+                _rrect((x0 + x1) / 2, y0 + (y1 - y0) * f, x1 - x0, u * 0.25, 0)
+                for f in (0.25, 0.5, 0.75, 1.0)
+            ],
+            [grid],
+        )
+        d.outline(pts, colours[0], u * d.uni(0.6, 1.2), closed=False)
+        d.pieces([_ellipse(x, y, u * 1.1, u * 1.1) for x, y in pts], [colours[0]])
+    else:
+        p = d.photo(_rrect((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, u * d.uni(0, 3)))
+        d.add("Photo", p)
+    page = f"{int(d.rng.integers(2, 40))}"
+    d.fitted_text(
+        page,
+        d.pick(_FONTS_TEXT),
+        (w - margin - u * 6, h - u * 6, w - margin, h - u * 3),
+        _mix(ink, d.ground, 0.3),
+        anchor="rm",
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Design], None]] = {
     "text_on_shapes": _text_on_shapes,
     "shape_overlaps": _shape_overlaps,
@@ -1276,6 +1606,8 @@ _BUILDERS: dict[str, Callable[[_Design], None]] = {
     "translucent_on_texture": _translucent_on_texture,
     "photo_ground": _photo_ground,
     "photo_frames": _photo_frames,
+    "ui_screens": _ui_screens,
+    "slides": _slides,
 }
 
 

@@ -10,6 +10,18 @@ file holds them (one element per layer, bottom first, the background first), the
 each layer, and the image a backend sees (their composite, or its JPEG for ``jpeg``).
 Edges are anti-aliased by drawing at 2-4x and averaging coverage, so rims are soft as in
 real renders; text uses FreeType's own anti-aliasing.
+
+Families (every one at 0.3-4 MP, portrait, square and landscape):
+  text_on_shapes          posters, banners, card rows, badges: titles partly on a shape
+  shape_overlaps          2-5 stacked shapes (discs, rounded rects, stars, blobs, polygons)
+  strokes                 rings, outlined shapes, borders, rules, arrows, hollow lettering
+  translucent_on_texture  30-80 % panels, glows, scrims, soft shadows on paper, canvas,
+                          grain, noise, halftone dots or a scanned texture
+  photo_ground            a photograph under scrims or tints, a headline, a button, a logo
+  photo_frames            photo grids, polaroids, a hero photo, a profile card and avatar
+  ui_screens              app and web screens: bars, list cards, avatars, fields, buttons
+  slides                  slides and report pages: title, bullets, chart or photo, page no.
+  jpeg                    any of the above, JPEG-compressed at quality 70-92
 """
 
 from __future__ import annotations
@@ -1170,16 +1182,18 @@ def _translucent_on_texture(d: _Design) -> None:
         d.add("Overlay", box.patch([(_blur(core, r * 0.25) * d.uni(0.5, 0.9), glow)]))
         d.notes.append("glow")
     panels = int(d.rng.integers(1, 4))
-    seen: list[RGB] = []  # what the text may land on, so it stays legible
-    for _ in range(panels):
+    seen: list[tuple[RGB, tuple[float, ...]]] = []  # what text may land on, and where
+    for k in range(panels):
         pw, ph = w * d.uni(0.3, 0.75), h * d.uni(0.2, 0.5)
         cx, cy = w * d.uni(0.25, 0.75), h * d.uni(0.25, 0.75)
-        kind = d.pick(("panel", "panel", "disc", "card"))
+        # At most one opaque card, never the only element: this family is about veils.
+        kind = d.pick(("panel", "panel", "disc", "card") if k == 1 else ("panel", "disc"))
         colour = d.pick([WHITE, INK, *d.palette])
         if kind == "card":  # an opaque card with a soft drop shadow
             pts = _rrect(cx, cy, pw, ph, u * d.uni(1, 4))
-            seen.append(d.accent())
-            d.shape(pts, seen[-1], shadow=True)
+            colour = d.accent()
+            seen.append((colour, _bounds(pts)))
+            d.shape(pts, colour, shadow=True)
         else:
             pts = (
                 _rrect(cx, cy, pw, ph, u * d.uni(0, 5))
@@ -1187,7 +1201,7 @@ def _translucent_on_texture(d: _Design) -> None:
                 else _ellipse(cx, cy, pw / 2, pw / 2)
             )
             opacity = d.uni(0.3, 0.8)
-            seen.append(_mix(d.ground, colour, opacity))
+            seen.append((_mix(d.ground, colour, opacity), _bounds(pts)))
             d.shape(pts, colour, role="Overlay", opacity=opacity, shadow=d.chance(0.3))
     if d.chance(0.3):  # a scrim: colour fading in from one edge
         fade = np.linspace(0, 1, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
@@ -1198,18 +1212,22 @@ def _translucent_on_texture(d: _Design) -> None:
             _Patch(0, 0, np.asarray(d.pick([INK, *d.palette]), np.float32), fade * d.uni(0.3, 0.7)),
         )
         d.notes.append("scrim")
-    ink = d.ink_on(d.ground, *seen)
-    title = d.title_text()
-    d.fitted_text(
-        title,
-        d.pick(_FONTS_BOLD),
-        (u * 8, h * d.uni(0.1, 0.5), w - u * 8, h * 0.5 + u * 8),
-        ink,
-        shadow=d.chance(0.4),
-    )
+
+    def legible(box: tuple[float, float, float, float]) -> RGB:
+        """An ink that reads on the ground and on every panel under ``box``."""
+        under = [
+            c
+            for c, b in seen
+            if b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3]
+        ]
+        return d.ink_on(d.ground, *under)
+
+    box = (u * 8, h * d.uni(0.1, 0.5), w - u * 8, h * 0.5 + u * 8)
+    d.fitted_text(d.title_text(), d.pick(_FONTS_BOLD), box, legible(box), shadow=d.chance(0.4))
     if d.chance(0.6):
         body = _wrap(d.pick(_BODY), int(d.rng.integers(22, 40)))
-        d.fitted_text(body, d.pick(_FONTS_TEXT), (u * 8, h * 0.66, w * 0.8, h * 0.9), ink)
+        box = (u * 8, h * 0.66, w * 0.8, h * 0.9)
+        d.fitted_text(body, d.pick(_FONTS_TEXT), box, legible(box))
 
 
 def _photo_ground(d: _Design) -> None:

@@ -1671,7 +1671,10 @@ def sample(family: str, seed: int, max_megapixels: float = MAX_MEGAPIXELS) -> Sa
 
 def write_sheet(path: Path, per_family: int, seed: int, max_megapixels: float) -> None:
     """Inputs and their true layers, one block per design, for people to look at."""
-    from classic_quality import _save_sheets
+    bench = str(Path(__file__).resolve().parent)
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    from classic_quality import _save_sheets  # the same stacking as the classic bench's sheet
 
     from layerctl.preview import contact_sheet
     from layerctl.stack import Layer, LayerStack
@@ -1692,7 +1695,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     write_sheet(args.sheet, args.per_family, args.seed, args.max_megapixels)
 
 

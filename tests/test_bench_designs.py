@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import bench_scripts
 import numpy as np
 import pytest
 
 from layerctl.stack import composite
-from tests.bench_scripts import load
 
-designs = load("designs")
+designs = bench_scripts.load("designs")
 SMALL = 0.35  # megapixels: keeps the test quick while still crossing the 0.3 MP floor
 
 
@@ -59,6 +59,16 @@ def test_edges_are_antialiased() -> None:
     s = designs.sample("shape_overlaps", 0, SMALL)
     alpha = s.layers[s.names.index("Shape")][..., 3]
     assert ((alpha > 0) & (alpha < 255)).sum() > 0.01 * (alpha == 255).sum()
+
+
+def test_contact_sheet_shows_every_design(tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(designs, "FAMILIES", ("strokes", "jpeg"))
+    out = tmp_path / "sheet.png"
+    designs.write_sheet(out, per_family=2, seed=0, max_megapixels=0.3)
+    with Image.open(out) as sheet:
+        assert sheet.height > 4 * 180  # four designs, each a block of thumbnails
 
 
 def test_unknown_family_is_refused() -> None:

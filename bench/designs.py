@@ -473,19 +473,26 @@ def _ramp(t: np.ndarray, stops: Sequence[RGB]) -> np.ndarray:
     return np.stack([np.interp(t, pos, cols[:, k]).astype(np.float32) for k in range(3)], -1)
 
 
-def _blur(alpha: np.ndarray, sigma: float) -> np.ndarray:
+def _blur(values: np.ndarray, sigma: float, outside_zero: bool = True) -> np.ndarray:
+    """Gaussian blur; coverage is zero beyond its box, a texture continues (mirrored)."""
     import cv2
 
     if sigma < 0.3:
-        return alpha
-    return cv2.GaussianBlur(alpha, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+        return values
+    border = cv2.BORDER_CONSTANT if outside_zero else cv2.BORDER_REFLECT
+    return cv2.GaussianBlur(values, (0, 0), sigma, borderType=border)
 
 
 def _noise(rng: np.random.Generator, w: int, h: int, cells: int) -> np.ndarray:
-    """Smooth value noise in -1..1 with about ``cells`` cells along the long side."""
-    gw = max(2, round(cells * w / max(w, h))) + 1
-    gh = max(2, round(cells * h / max(w, h))) + 1
-    grid = rng.uniform(-1, 1, (gh, gw)).astype(np.float32)
+    """Smooth noise of unit spread, with about ``cells`` blotches along the long side.
+
+    Blurred white noise on a coarse grid, then enlarged: round blotches, unlike value
+    noise, whose grid shows as squares.
+    """
+    gw = max(2, round(4 * cells * w / max(w, h)))
+    gh = max(2, round(4 * cells * h / max(w, h)))
+    grid = _blur(rng.standard_normal((gh, gw), dtype=np.float32), 2.0, outside_zero=False)
+    grid /= max(float(grid.std()), 1e-6)
     return np.asarray(Image.fromarray(grid, "F").resize((w, h), Image.Resampling.BICUBIC))
 
 
@@ -627,14 +634,13 @@ class _Design:
             rgb = _linear(w, h, [base, other], self.uni(0, 360))
         shade = np.zeros((h, w), np.float32)
         if kind in ("paper", "noise"):
-            shade = _noise(self.rng, w, h, 3) * self.uni(6, 14) + _noise(self.rng, w, h, 40) * (
-                self.uni(3, 8) if kind == "paper" else self.uni(10, 22)
-            )
+            fine = self.uni(1.5, 4) if kind == "paper" else self.uni(4, 10)
+            shade = _noise(self.rng, w, h, 3) * self.uni(3, 7) + _noise(self.rng, w, h, 40) * fine
         elif kind == "canvas":
             period = max(3.0, u * self.uni(0.6, 1.2))
             xs, ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)[:, None]
             shade = 5 * np.sin(2 * np.pi * xs / period) + 5 * np.sin(2 * np.pi * ys / period)
-            shade = shade + _noise(self.rng, w, h, 6) * 8
+            shade = shade + _noise(self.rng, w, h, 6) * 4
         elif kind == "dots":
             step = u * self.uni(2.5, 5)
             xs, ys = np.arange(w, dtype=np.float32) % step, np.arange(h, dtype=np.float32) % step

@@ -293,4 +293,5 @@ def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray
 
 
 def _to_uint8(layer: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(layer), 0, 255).astype(np.uint8)
+    """Round ``layer`` (a temporary, changed in place: no canvas-sized copies) to uint8."""
+    return np.clip(np.rint(layer, out=layer), 0, 255, out=layer).astype(np.uint8)

@@ -69,6 +69,7 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
+    del f, work, fills  # canvas-sized and done with: not held while the layers are built
     out = [_background_layer(image, background)]
     order_of = {index: rank for rank, index in enumerate(ranks)}
     features = np.array([_features(found[i], *lifted[i], (h, w)) for i in range(len(found))])

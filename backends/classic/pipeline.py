@@ -276,8 +276,8 @@ def _straight(premul: np.ndarray) -> np.ndarray:
 def _background_layer(image: np.ndarray, background: segment.Background) -> np.ndarray:
     """The input where the background shows, its smooth model under the elements."""
     model = background.model
-    filled = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
-    layer = np.where(background.mask[..., None], image.astype(np.float32), filled)
+    layer = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
+    np.copyto(layer, image, where=background.mask[..., None])
     return _to_uint8(layer)
 
 

@@ -85,6 +85,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
+    del f, work, fills  # canvas-sized and done with: not held while the layers are built
     order_of = {index: rank for rank, index in enumerate(ranks)}
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
     groups = _layer_groups(found, lifted, ranks, above, casters, layers - len(bottom), (h, w))
@@ -326,8 +327,8 @@ def _straight(premul: np.ndarray) -> np.ndarray:
 def _background_layer(image: np.ndarray, background: segment.Background) -> np.ndarray:
     """The input where the background shows, its smooth model under the elements."""
     model = background.model
-    filled = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
-    layer = np.where(background.mask[..., None], image.astype(np.float32), filled)
+    layer = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
+    np.copyto(layer, image, where=background.mask[..., None])
     return _to_uint8(layer)
 
 
@@ -360,4 +361,5 @@ def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray
 
 
 def _to_uint8(layer: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(layer), 0, 255).astype(np.uint8)
+    """Round ``layer`` (a temporary, changed in place: no canvas-sized copies) to uint8."""
+    return np.clip(np.rint(layer, out=layer), 0, 255, out=layer).astype(np.uint8)

@@ -175,7 +175,7 @@ def _grow(seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
 
     if not (seeds > 0).any():
         return seeds
-    _, (iy, ix) = distance_transform_edt(seeds == 0, return_indices=True)
+    iy, ix = distance_transform_edt(seeds == 0, return_distances=False, return_indices=True)
     return np.where(fg, seeds[iy, ix], 0).astype(np.int32)
 
 

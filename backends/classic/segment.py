@@ -50,6 +50,7 @@ def estimate_background(f: np.ndarray, flat: np.ndarray) -> Background:
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
     mask = _clean(residual < threshold)
+    del model, residual  # canvas-sized: freed before the refit allocates its own
     model = smooth_model(f, _away_from_edges(mask))
     mask = _clean(largest_difference(f, model) < threshold)
     return Background(mask, model, threshold, noise)

@@ -28,6 +28,7 @@ PHOTO_NOTE = (
 )
 TRANSPARENT = 12  # a background layer no more opaque than this holds nothing
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
+SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
@@ -100,11 +101,16 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
 
 
 def _without_near_empty(layers: Layers) -> Layers:
-    """``layers`` less those that hold next to nothing (less than NEAR_EMPTY of the
-    canvas, alpha-weighted): a faint trace is no layer for a designer, and the lossless
-    step gives its few values to the layers that show there."""
+    """``layers`` less those that hold next to nothing: less than NEAR_EMPTY of the
+    canvas (alpha-weighted), nowhere SOLID. A faint trace is no layer for a designer
+    (a small solid element, a page number, is), and the lossless step gives its few
+    values to the layers that show there."""
     least = max(4.0, NEAR_EMPTY * layers[0].shape[0] * layers[0].shape[1]) if layers else 0.0
-    keep = [i for i, px in enumerate(layers) if px[..., 3].sum(dtype=np.int64) / 255 >= least]
+    keep = [
+        i
+        for i, px in enumerate(layers)
+        if px[..., 3].sum(dtype=np.int64) / 255 >= least or px[..., 3].max() >= SOLID
+    ]
     return Layers([layers[i] for i in keep], [layers.roles[i] for i in keep], layers.notes)
 
 

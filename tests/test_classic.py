@@ -331,5 +331,24 @@ def test_scattered_pieces_are_not_completed_by_their_hull_but_one_piece_is() -> 
     corner_cover[5:32, 10:67] = True
     piece = _region(corner & ~corner_cover)  # one thin L-shaped sliver of a card
     assert piece.area < occlusion.MIN_SOLIDITY * piece.hull.sum()
-    assert occlusion._scattered(word) and not occlusion._scattered(piece)
+    assert occlusion._scattered(word, bar) and not occlusion._scattered(piece, corner_cover)
     assert occlusion.complete(piece, corner_cover, hull_if_sparse=False)[20, 40]
+
+
+def test_pieces_are_completed_only_across_the_occluders_between_them() -> None:
+    """A disc cut in two by a band goes on under the band; two same-coloured bars of a
+    chart with another bar between them and open ground around do not reach under it."""
+    yy, xx = np.mgrid[:40, :80]
+    triangle = (yy > 5) & (np.abs(xx - 40) < (yy - 5) * 1.1)
+    band = np.zeros((40, 80), bool)
+    band[18:24] = True
+    cut = _region(triangle & ~band)
+    assert not occlusion._scattered(cut, band)
+    assert occlusion.complete(cut, band, hull_if_sparse=False)[20, 40]
+    bars = np.zeros((40, 80), bool)
+    bars[5:38, 10:20] = bars[20:38, 50:60] = True
+    middle = np.zeros((40, 80), bool)
+    middle[12:38, 30:40] = True
+    pair = _region(bars)
+    assert occlusion._scattered(pair, middle)
+    assert not occlusion.complete(pair, middle, hull_if_sparse=False)[30, 35]

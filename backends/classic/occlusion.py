@@ -129,7 +129,8 @@ def _crop(mask: np.ndarray, box, inter) -> np.ndarray:
 
 def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
     """Per region (on its box): visible pixels plus its completed shape where regions
-    above it show (see complete)."""
+    above it show (see complete), as far as those reach its edge: a label inside a
+    ring, text in a donut's hole, cuts nothing of it and so hides nothing of it."""
     position = {index: rank for rank, index in enumerate(ranks)}
     result = []
     for i, region in enumerate(regions):
@@ -140,10 +141,24 @@ def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
             inter = _intersection(region.box, other.box)
             if inter is not None:
                 _crop(covered, region.box, inter)[...] |= _crop(other.visible, other.box, inter)
-        covered &= ~region.visible
+        covered = _touching(covered & ~region.visible, region.visible)
         whole = complete(region, covered, hull_if_sparse=False)
         result.append(region.visible | (whole & covered))
     return result
+
+
+def _touching(mask: np.ndarray, edge_of: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` that meet ``edge_of`` (8-neighbours)."""
+    import cv2
+
+    if not mask.any():
+        return mask
+    count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(edge_of.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    keep = np.zeros(count, bool)
+    keep[np.unique(parts[near & mask])] = True
+    keep[0] = False
+    return keep[parts]
 
 
 def complete(region: Region, covered: np.ndarray, hull_if_sparse: bool = True) -> np.ndarray:

@@ -131,6 +131,18 @@ def _solve_alpha(alphas: np.ndarray, target: np.ndarray) -> np.ndarray:
     # same composite: keep the layer's own, so a background is not holed under elements.
     shows = cover > 1 / 512
     solved = np.divide(cover - (1 - target), cover, out=alphas[0].copy(), where=shows)
+    # Where the bottom layer holds nothing but a layer above it does (an element's rim
+    # on a transparent ground), that layer takes the missing opacity, not the bottom:
+    # a layer growing a halo under another's edge would overlap it.
+    lend = shows & (alphas[0] == 0) & (solved > 0) & (fg.max(axis=0, initial=0) > 0)
+    if lend.any():
+        part = fg[:, lend]
+        k = part.argmax(axis=0)
+        cols = np.arange(part.shape[1])
+        others = cover[lend] / (1 - part[k, cols])  # the transparency of the rest
+        part[k, cols] = 1 - (1 - target[lend]) / others
+        fg[:, lend] = part
+        solved[lend] = 0.0
     return np.concatenate([solved.clip(0, 1)[None], fg])
 
 

@@ -26,7 +26,7 @@ PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
 )
-TRANSPARENT = 12  # a background layer no more opaque than this holds nothing
+TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
@@ -49,7 +49,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         return Layers([image.copy()], ["Background"], [PHOTO_NOTE])
     found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
     bottom = [_background_layer(image, background)]
-    if bottom[0][..., 3].max() <= TRANSPARENT:  # a transparent ground: nothing to hold
+    if _transparent_ground(image, background):
         bottom = []
     if not found:  # a plain colour, a gradient, noise: all background
         return Layers(bottom or [image.copy()], ["Background"])
@@ -132,6 +132,14 @@ def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> lis
         home.remove(shadow)
         groups.insert(groups.index(home), [shadow])
     return groups
+
+
+def _transparent_ground(image: np.ndarray, background: segment.Background) -> bool:
+    """Whether the elements lie on transparency, as layers exported alone do: then there
+    is no background layer, and the stray pixels the background holds join the
+    bottom element through the lossless step."""
+    shown = image[..., 3][background.mask]
+    return bool(shown.size) and float(np.median(shown)) <= TRANSPARENT
 
 
 def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:

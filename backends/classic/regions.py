@@ -50,10 +50,11 @@ def find_regions(
 
 
 def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Fold small regions that are a blend of two neighbouring regions into the one
-    they share the most border with: the strip of mixed pixels where text meets the
-    edge of the shape it crosses is that rim, not an element (it would take a layer of
-    its own, or sit on one as a sliver)."""
+    """Fold small regions that are a blend of two neighbouring regions into the one of
+    the two whose colour they are nearer: the strip of mixed pixels where text meets
+    the edge of the shape it crosses, thin strokes of text over a shape, are rim of
+    one or the other, not an element (each would take a layer of its own, or sit on
+    one as a sliver)."""
     count = int(labels.max())
     if count < 2:
         return labels
@@ -64,9 +65,11 @@ def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.n
     for region in np.argsort(area[1:]) + 1:
         around = [n for n in np.flatnonzero(border[region]) if n and lut[n] == n]
         pairs = [(a, b) for k, a in enumerate(around) for b in around[k + 1 :]]
-        small = [(a, b) for a, b in pairs if area[region] < SLIVER * min(area[a], area[b])]
-        if any(_between(mean[region], mean[a], mean[b]) for a, b in small):
-            lut[region] = max(around, key=lambda n: border[region, n])
+        for a, b in pairs:
+            t = _blend(mean[region], mean[a], mean[b])
+            if area[region] < SLIVER * max(area[a], area[b]) and t is not None:
+                lut[region] = a if t > 0.5 else b
+                break
     while (lut[lut] != lut).any():  # a region that took in a sliver may be one itself
         lut = lut[lut]
     return lut[labels].astype(np.int32)
@@ -81,11 +84,14 @@ def _border_lengths(labels: np.ndarray, count: int) -> np.ndarray:
     return lengths + lengths.T
 
 
-def _between(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether ``colour`` is a blend t·a + (1 − t)·b (premultiplied RGBA), 0 < t < 1."""
+def _blend(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
+    """t where ``colour`` is the blend t·a + (1 − t)·b (premultiplied RGBA), 0 < t < 1,
+    or None when it is no such blend."""
     towards = a - b
     t = float((colour - b) @ towards / max(float(towards @ towards), 1e-6))
-    return 0.05 < t < 0.95 and np.abs(colour - b - t * towards).max() <= 2 * SAME_COLOUR
+    if 0.05 < t < 0.95 and np.abs(colour - b - t * towards).max() <= 2 * SAME_COLOUR:
+        return t
+    return None
 
 
 def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ def _resize(layer: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return result
 
 
+LENDER = 0.1  # alpha from which a layer at a pixel takes the opacity the bottom would
 CHUNK_PIXELS = 1 << 18  # refined in bands of rows about this large: memory stays bounded
 
 
@@ -134,7 +135,7 @@ def _solve_alpha(alphas: np.ndarray, target: np.ndarray) -> np.ndarray:
     # Where the bottom layer holds nothing but a layer above it does (an element's rim
     # on a transparent ground), that layer takes the missing opacity, not the bottom:
     # a layer growing a halo under another's edge would overlap it.
-    lend = shows & (alphas[0] == 0) & (solved > 0) & (fg.max(axis=0, initial=0) > 0)
+    lend = shows & (alphas[0] == 0) & (solved > 0) & (fg.max(axis=0, initial=0) >= LENDER)
     if lend.any():
         part = fg[:, lend]
         k = part.argmax(axis=0)

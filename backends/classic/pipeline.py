@@ -28,6 +28,7 @@ PHOTO_NOTE = (
 )
 TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
+MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
@@ -116,10 +117,18 @@ def _without_near_empty(layers: Layers) -> Layers:
 
 def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> list[list[int]]:
     """At most ``count`` groups of region indices, bottom first: one element per layer
-    before any shadow takes one. Each drop shadow goes with the shape that casts it;
-    only layers left over once every element has its own take shadows of their own
-    (the largest first), just under their caster's."""
+    before any shadow or speck takes one. A speck (under MINOR of the canvas) that
+    touches a region goes with it; each drop shadow goes with the shape that casts it,
+    and only layers left over once every element has its own take shadows of their
+    own (the largest first), just under their caster's."""
     unit = {i: casters.get(i, i) for i in range(len(found))}
+    least = MINOR * size[0] * size[1]
+    for i in sorted(range(len(found)), key=lambda i: found[i].area):
+        if found[i].area < least and i not in casters:
+            unit[i] = _host(found, i, unit)
+    for i in unit:  # a speck's host may be a speck of another region
+        while unit[unit[i]] != unit[i]:
+            unit[i] = unit[unit[i]]
     heads = sorted(set(unit.values()))
     features = np.array([_features(found[i], *lifted[i], size) for i in heads])
     areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
@@ -132,6 +141,24 @@ def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> lis
         home.remove(shadow)
         groups.insert(groups.index(home), [shadow])
     return groups
+
+
+def _host(found, index: int, unit: dict[int, int]) -> int:
+    """The unit of the region that ``index`` shares the most border with, or its own."""
+    import cv2
+
+    region = found[index]
+    ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ring &= ~region.visible
+    best, host = 0, unit[index]
+    for j, other in enumerate(found):
+        inter = occlusion._intersection(region.box, other.box)
+        if j == index or inter is None:
+            continue
+        shared = occlusion._count_inside(ring, region.box, other.visible, other.box)
+        if shared > best:
+            best, host = shared, unit[j]
+    return host
 
 
 def _transparent_ground(image: np.ndarray, background: segment.Background) -> bool:

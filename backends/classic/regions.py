@@ -16,7 +16,7 @@ from layerctl.backends.classic.segment import Background
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
-NEAR = 0.6  # same-coloured pieces this close (× their height) are one element: a word
+NEAR = 1.0  # same-coloured pieces this close (× their height) are one element: a word
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
 RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
@@ -96,7 +96,9 @@ def _blend(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
 
 def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:
     """Give each detached crumb of a region (rim pixels grown across a gap, no seed in
-    it) to the neighbour it touches most, so no layer carries specks beside another."""
+    it) to the neighbouring region it touches most, so no layer carries specks beside
+    another; one that touches no other region stays (never given to the background: a
+    thin glyph grown from its neighbour's seed is a crumb too)."""
     import cv2
     from scipy.ndimage import find_objects
 
@@ -117,7 +119,7 @@ def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:
             crumb = pieces == piece
             ring = cv2.dilate(crumb.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             around = labels[rows, cols][ring & ~crumb]
-            around = around[around != index]
+            around = around[(around != index) & (around != 0)]  # never to the background
             if around.size:
                 values, counts = np.unique(around, return_counts=True)
                 out[rows, cols][crumb] = values[np.argmax(counts)]

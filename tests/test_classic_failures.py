@@ -126,3 +126,24 @@ def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     assert [layer.name for layer in stack.layers] == ["Background", "Shape"]
     result = cli("split", out, "--layer", "Shape", "-n", "3", "-b", "classic")
     assert result.code != 0 and "only one layer" in result.stderr
+
+
+def test_jpeg_inputs_are_read_as_flat_graphics():
+    """JPEG's ringing breaks the flat areas regions grow from (unsmoothed, this design
+    reads as a photograph): a compressed design is recognised (the 8×8 grid) and
+    smoothed for analysis, and the layers still match the input."""
+    import io
+
+    from layerctl.backends.classic import segment
+
+    image = text_over_triangle()
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., :3]).save(buffer, "JPEG", quality=80)
+    jpeg = np.asarray(Image.open(buffer).convert("RGBA")).copy()
+    assert segment.compressed(jpeg) and not segment.compressed(image)
+    layers = run(jpeg, 4)
+    assert layers.roles[:3] == ["Background", "Shape", "Text"]
+    letters = np.abs(image[..., :3].astype(int) - INK).max(-1) < 8
+    assert (layers[2][..., 3][letters] > 200).mean() > 0.8  # the text, nearly whole
+    written = refine.make_lossless(list(layers), jpeg)
+    assert np.abs(composite(written).astype(int) - jpeg).max() <= 1

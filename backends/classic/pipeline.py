@@ -45,15 +45,18 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     h, w = image.shape[:2]
     if layers == 1:
         return Layers([image.copy()], ["Background"])
+    source = image
+    if segment.compressed(image):
+        image = segment.deblocked(image)
     f, flat, background = ground(image)
     if segment.unexplained(flat, background) > PHOTO:
-        return Layers([image.copy()], ["Background"], [PHOTO_NOTE])
+        return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
     bottom = [_background_layer(image, background)]
     if _transparent_ground(image, background):
         bottom = []
     if not found:  # a plain colour, a gradient, noise: all background
-        return Layers(bottom or [image.copy()], ["Background"])
+        return Layers(bottom or [source.copy()], ["Background"])
     reach = occlusion.supports(found, ranks)
     for i, mask in seen.items():  # a shape seen through an overlay goes on under it
         narrow, found[i] = found[i].box, regions.widen(found[i], mask)
@@ -98,7 +101,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
         out.roles.append(roles[max(members, key=lambda j: found[j].area)])
-    return _without_near_empty(out) or Layers([image.copy()], ["Background"])
+    return _without_near_empty(out) or Layers([source.copy()], ["Background"])
 
 
 def _without_near_empty(layers: Layers) -> Layers:

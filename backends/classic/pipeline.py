@@ -93,7 +93,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     del f, work, fills  # canvas-sized and done with: not held while the layers are built
     order_of = {index: rank for rank, index in enumerate(ranks)}
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
-    groups = _layer_groups(found, lifted, ranks, above, casters, layers - len(bottom), (h, w))
+    extents = [int(r.sum()) for r in reach]
+    count = layers - len(bottom)
+    groups = _layer_groups(found, lifted, ranks, above, casters, extents, count, (h, w))
     out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
         layer = np.zeros((h, w, 4), np.float32)
@@ -118,16 +120,19 @@ def _without_near_empty(layers: Layers) -> Layers:
     return Layers([layers[i] for i in keep], [layers.roles[i] for i in keep], layers.notes)
 
 
-def _layer_groups(found, lifted, ranks, above, casters, count: int, size) -> list[list[int]]:
+def _layer_groups(
+    found, lifted, ranks, above, casters, extents: list[int], count: int, size
+) -> list[list[int]]:
     """At most ``count`` groups of region indices, bottom first: one element per layer
-    before any shadow or speck takes one. A speck (under MINOR of the canvas) that
-    touches a region goes with it; each drop shadow goes with the shape that casts it,
-    and only layers left over once every element has its own take shadows of their
-    own (the largest first), just under their caster's."""
+    before any shadow or speck takes one. A speck (a region reaching under MINOR of the
+    canvas, hidden part included) that touches another region goes with it; each drop
+    shadow goes with the shape that casts it, and only layers left over once every
+    element has its own take shadows of their own (the largest first), just under
+    their caster's."""
     unit = {i: casters.get(i, i) for i in range(len(found))}
     least = MINOR * size[0] * size[1]
-    for i in sorted(range(len(found)), key=lambda i: found[i].area):
-        if found[i].area < least and i not in casters:
+    for i in sorted(range(len(found)), key=lambda i: extents[i]):
+        if extents[i] < least and i not in casters:
             unit[i] = _host(found, i, unit)
     for i in unit:  # a speck's host may be a speck of another region
         while unit[unit[i]] != unit[i]:

@@ -6,7 +6,8 @@ decompose, write PSD / ORA / PNG stack in turn) and prints resident memory (RSS)
 open file descriptors at the start, after the first image (imports and caches warm)
 and at the end. With --json, one line with the same numbers.
 
-Usage: python bench/soak.py --kills 10 [--images 30] [--every 5] [--workers 2] [--seed 0]
+Usage: python bench/soak.py --kills 10 [--images 30] [--every 5] [--seed 0]
+                           [--workers 2] [--format psd|ora|png]
 Runs ``layerctl decompose IN -o OUT --workers 2`` and, a random 0.5–1.5 × ``--every``
 seconds after its first worker starts, sends it SIGKILL, SIGTERM or SIGINT (seeded);
 then reruns the same command, killing again, until ``--kills`` kills are spent and a
@@ -87,10 +88,11 @@ STOPPED = {-signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGINT, -signal.S
 
 
 def kill_soak(
-    images: int, size: int, kills: int, every: float, workers: int, seed: int, folder: Path
+    images: int, size: int, kills: int, every: float, seed: int, folder: Path, extra: list[str]
 ) -> dict[str, Any]:
     """A clean run, then runs of the same command into another folder, killed until
-    ``kills`` are spent and one exits 0; the runs and what the checks found."""
+    ``kills`` are spent and one exits 0; the runs and what the checks found. ``extra``:
+    more options for ``layerctl decompose`` (``--workers 2``)."""
     inputs = folder / "in"
     inputs.mkdir()
     for index in range(images):
@@ -98,7 +100,7 @@ def kill_soak(
 
     def command(out: Path) -> list[str]:
         args = ["decompose", str(inputs), "-o", str(out), "-b", "classic"]
-        return [sys.executable, "-m", "layerctl", *args, "--workers", str(workers)]
+        return [sys.executable, "-m", "layerctl", *args, *extra]
 
     clean = run_once(command(folder / "clean"), None, 0.0, folder / "clean")
     if clean["rc"] != 0:
@@ -116,7 +118,7 @@ def kill_soak(
     equal, identical = compare(folder / "clean", folder / "out")
     return {
         "images": images,
-        "workers": workers,
+        "options": extra,
         "clean_s": clean["seconds"],
         "runs": runs,
         "kills": {s.name: sum(r["signal"] == s.name for r in runs) for s in SIGNALS},
@@ -139,7 +141,7 @@ def run_once(
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as stderr:  # a pipe could fill up and stall the run
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        tree, worker_at, sent = watch(proc, sig, delay)
+        tree, worker_at, sent, writing = watch(proc, sig, delay, out)
         ended = time.monotonic()
         stderr.seek(0)
         last = stderr.read().strip().splitlines()[-1:]
@@ -155,6 +157,7 @@ def run_once(
         "exit_s": round(ended - sent, 2) if sent else None,  # signal to the parent's end
         "tree_gone_s": round(time.monotonic() - ended, 2),  # parent's end to its tree's
         "processes": len(tree) + 1,
+        "writing": writing,  # temporaries present when the signal was sent
         "survivors": [cmdline(p) for p in left],
         "done": len(outputs(out)),
         "temporaries": hidden(out),
@@ -163,24 +166,26 @@ def run_once(
 
 
 def watch(
-    proc: subprocess.Popen, sig: signal.Signals | None, delay: float
-) -> tuple[list[psutil.Process], float | None, float | None]:
+    proc: subprocess.Popen, sig: signal.Signals | None, delay: float, out: Path
+) -> tuple[list[psutil.Process], float | None, float | None, int]:
     """Until ``proc`` ends: (every process below it, when its first worker appeared, when
-    ``sig`` was sent). The tree is sampled every 20 ms, and once more right before the
-    signal."""
+    ``sig`` was sent, how many outputs were being written then). The tree is sampled
+    every 20 ms, and once more right before the signal."""
     parent = psutil.Process(proc.pid)
     tree: dict[int, psutil.Process] = {}
     worker_at = sent = None
+    writing = 0
     while proc.poll() is None:
         with contextlib.suppress(psutil.Error):
             tree |= {child.pid: child for child in parent.children(recursive=True)}
         if worker_at is None and any("spawn_main" in cmdline(p) for p in tree.values()):
             worker_at = time.monotonic()
         if sig is not None and sent is None and worker_at and time.monotonic() > worker_at + delay:
+            writing = len(hidden(out))
             proc.send_signal(sig)
             sent = time.monotonic()
         time.sleep(0.02)
-    return list(tree.values()), worker_at, sent
+    return list(tree.values()), worker_at, sent, writing
 
 
 def cmdline(process: psutil.Process) -> str:
@@ -240,18 +245,14 @@ def main() -> None:
         "--every", type=float, default=5.0, help="mean s from a run's first worker to its kill"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--format", default="psd", choices=["psd", "ora", "png"])
     parser.add_argument("--seed", type=int, default=0, help="of the signals and delays")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="layerctl-soak-") as folder:
         if args.kills:
+            extra = ["--workers", str(args.workers), "--format", args.format]
             report = kill_soak(
-                args.images or 30,
-                args.size,
-                args.kills,
-                args.every,
-                args.workers,
-                args.seed,
-                Path(folder),
+                args.images or 30, args.size, args.kills, args.every, args.seed, Path(folder), extra
             )
         else:
             report = soak(args.images or 200, args.size, Path(folder))
@@ -271,14 +272,15 @@ def main() -> None:
 def print_kills(report: dict[str, Any], size: int) -> None:
     print(
         f"{report['images']} images of {size}x{size * 3 // 4}, classic backend, "
-        f"--workers {report['workers']}; clean run {report['clean_s']:.1f} s"
+        f"{' '.join(report['options'])}; clean run {report['clean_s']:.1f} s"
     )
-    print("run  signal   after s  exit  to exit s  tree gone s  outputs  temporaries")
+    print("run  signal   after s  writing  exit  to exit s  tree gone s  outputs  temporaries")
     for number, run in enumerate(report["runs"], 1):
         after = f"{run['after_s']:7.2f}" if run["signal"] else "      -"
         to_exit = f"{run['exit_s']:9.2f}" if run["signal"] else "        -"
         print(
-            f"{number:3d}  {run['signal'] or '-':7s} {after}  {run['rc']:4d}  {to_exit}"
+            f"{number:3d}  {run['signal'] or '-':7s} {after}  {run['writing']:7d}  {run['rc']:4d}"
+            f"  {to_exit}"
             f"  {run['tree_gone_s']:11.2f}  {run['done']:7d}  {len(run['temporaries']):11d}"
         )
     print(

@@ -230,9 +230,18 @@ def compare(clean: Path, out: Path) -> tuple[int, int]:
             and [x.name for x in left] == [y.name for y in right]
             and all(np.array_equal(x.pixels, y.pixels) for x, y in zip(left, right, strict=True))
         )
-        left_file, right_file = clean / name, out / name
-        identical += left_file.is_file() and left_file.read_bytes() == right_file.read_bytes()
+        identical += same_bytes(clean / name, out / name)
     return equal, identical
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    """Files, or folders (PNG stacks) file by file."""
+    if a.is_file():
+        return b.is_file() and a.read_bytes() == b.read_bytes()
+    names = sorted(p.relative_to(a) for p in a.rglob("*"))
+    return names == sorted(p.relative_to(b) for p in b.rglob("*")) and all(
+        same_bytes(a / name, b / name) for name in names if (a / name).is_file()
+    )
 
 
 def main() -> None:

@@ -125,7 +125,7 @@ def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     stack = formats.read(out)
     assert [layer.name for layer in stack.layers] == ["Background", "Shape"]
     result = cli("split", out, "--layer", "Shape", "-n", "3", "-b", "classic")
-    assert result.code != 0 and "only one layer" in result.stderr
+    assert result.code == 1 and "holds one element" in result.stderr
 
 
 def test_jpeg_inputs_are_read_as_flat_graphics():

@@ -60,8 +60,12 @@ def run(
     settings: BackendSettings | None = None,
     lossless: bool = True,
     output_size: str = "input",
+    note_fewer: bool = True,
 ) -> LayerStack:
-    """Decompose an already-read input; the backend is loaded once per process."""
+    """Decompose an already-read input; the backend is loaded once per process.
+
+    ``note_fewer``: say in the notes when the backend found fewer layers than asked
+    (not for ``-n auto``, which asks for its upper bound)."""
     if request.layers < 1:
         raise UsageError(f"the number of layers must be at least 1, not {request.layers}")
     if output_size not in {"input", "model"}:
@@ -70,7 +74,7 @@ def run(
     engine = base.load(backend, settings)
     raw = engine.decompose(source.pixels, request)
     roles, said = getattr(raw, "roles", []), list(getattr(raw, "notes", []))
-    if len(raw) < request.layers and not said:  # the backend's own note says why
+    if note_fewer and len(raw) < request.layers and not said:  # else the backend says why
         said.append(f"found {counted(len(raw), 'layer')} (asked for up to {request.layers})")
     notes = [*source.notes, *said]
     height, width = source.pixels.shape[:2]

@@ -22,6 +22,7 @@ class ClassicBackend:
     summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
     extra: ClassVar[str | None] = "classic"
     output_is_input_size: ClassVar[bool] = True
+    finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:

@@ -52,9 +52,8 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     if segment.unexplained(flat, background) > PHOTO:
         return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
-    bottom = [_background_layer(image, background)]
-    if _transparent_ground(image, background):
-        bottom = []
+    transparent = _transparent_ground(image, background)
+    bottom = [] if transparent else [_background_layer(image, background)]
     if not found:  # a plain colour, a gradient, noise: all background
         return Layers(bottom or [source.copy()], ["Background"])
     reach = occlusion.supports(found, ranks)

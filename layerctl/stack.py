@@ -156,11 +156,19 @@ def _composite_band(layers: list[RGBA], result: RGBA) -> None:
     out_rgb = np.zeros((h, w, 3), np.float32)  # premultiplied
     out_a = np.zeros((h, w, 1), np.float32)
     for layer in layers:
-        if not layer[..., 3].any():  # "over" with alpha 0 leaves every value as it is
+        alpha = layer[..., 3:4]
+        if not alpha.any():  # "over" with alpha 0 leaves every value as it is
             continue
-        a = layer[..., 3:4].astype(np.float32) / 255.0
-        out_rgb = layer[..., :3].astype(np.float32) * a + out_rgb * (1.0 - a)
-        out_a = a + out_a * (1.0 - a)
+        if alpha.min() == 255:  # and with alpha 1 replaces it (a * 1 + out * 0, exactly)
+            out_rgb[:] = layer[..., :3]
+            out_a[:] = 1.0
+            continue
+        a = alpha.astype(np.float32) / 255.0
+        keep = 1.0 - a
+        out_rgb *= keep  # in place: the same sums as colour * a + out * (1 - a)
+        out_rgb += layer[..., :3].astype(np.float32) * a
+        out_a *= keep
+        out_a += a
     rgb = np.divide(out_rgb, out_a, out=np.zeros_like(out_rgb), where=out_a > 0)
     result[..., :3] = np.clip(np.rint(rgb), 0, 255)
     result[..., 3:] = np.clip(np.rint(out_a * 255.0), 0, 255)

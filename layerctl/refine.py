@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from layerctl.stack import composite
+
 
 def to_size(layers: Sequence[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
     """Resize RGBA layers to ``size`` (width, height) in premultiplied space (no halos)."""
@@ -67,7 +69,8 @@ def _refine_band(layers: list[np.ndarray], image: np.ndarray) -> None:
         layer[..., 3] = alpha
     # Most pixels (the background where it shows, the inside of opaque elements)
     # already composite to the input: only the others are solved, as flat lists.
-    ys, xs = np.nonzero(_off_target(layers, image))
+    off = (composite(layers)[..., :3] != image[..., :3]).any(axis=-1) & (image[..., 3] > 0)
+    ys, xs = np.nonzero(off)
     if not ys.size:
         return
     weights = _visibility(stored[:, ys, xs] / 255.0)  # (N, K): how much of each layer shows
@@ -86,30 +89,6 @@ def _refine_band(layers: list[np.ndarray], image: np.ndarray) -> None:
     ys, xs = ys[shown], xs[shown]
     for layer, color in zip(layers, colors[:, shown], strict=True):
         layer[ys, xs, :3] = np.rint(color)
-
-
-def _off_target(layers: list[np.ndarray], image: np.ndarray) -> np.ndarray:
-    """(h, w) bool: where the layers' composite differs from ``image`` in colour.
-
-    Where one opaque layer has nothing visible above it, the composite is that layer's
-    colour, compared in uint8; the general float compositor runs on the other pixels.
-    """
-    from layerctl.stack import composite
-
-    rgb = np.zeros((*image.shape[:2], 3), np.uint8)
-    single = np.zeros(image.shape[:2], bool)
-    clear = np.ones(image.shape[:2], bool)  # nothing visible above, so far
-    for layer in reversed(layers):
-        alpha = layer[..., 3]
-        top = clear & (alpha == 255)
-        np.copyto(rgb, layer[..., :3], where=top[..., None])
-        single |= top
-        clear &= alpha == 0
-    off = (rgb != image[..., :3]).any(axis=-1)
-    ys, xs = np.nonzero(~single & (image[..., 3] > 0))
-    mixed = composite([layer[ys, xs][:, None] for layer in layers])[:, 0, :3]
-    off[ys, xs] = (mixed != image[ys, xs, :3]).any(axis=-1)
-    return off & (image[..., 3] > 0)
 
 
 def _solve_alpha(alphas: np.ndarray, target: np.ndarray) -> np.ndarray:

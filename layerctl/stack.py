@@ -130,23 +130,45 @@ def alpha_bbox(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+COMPOSITE_BAND = 1 << 16  # pixels per band of rows: the float temporaries stay in cache
+
+
 def composite(layers: Sequence[RGBA]) -> RGBA:
     """Straight-alpha Porter–Duff "over", bottom first; matches PIL.Image.alpha_composite.
 
     Works in float32 with premultiplied accumulation and rounds once at the end, so a
-    long stack gains no rounding drift.
+    long stack gains no rounding drift. Runs over bands of rows, skipping a layer where
+    the band holds none of it: the same numbers, without canvas-sized float copies.
     """
     if not layers:
         raise ValueError("nothing to composite")
     h, w = layers[0].shape[:2]
+    result = np.empty((h, w, 4), np.uint8)
+    rows = max(1, COMPOSITE_BAND // max(w, 1))
+    for top in range(0, h, rows):
+        band = slice(top, top + rows)
+        _composite_band([layer[band] for layer in layers], result[band])
+    return result
+
+
+def _composite_band(layers: list[RGBA], result: RGBA) -> None:
+    h, w = layers[0].shape[:2]
     out_rgb = np.zeros((h, w, 3), np.float32)  # premultiplied
     out_a = np.zeros((h, w, 1), np.float32)
     for layer in layers:
-        a = layer[..., 3:4].astype(np.float32) / 255.0
-        out_rgb = layer[..., :3].astype(np.float32) * a + out_rgb * (1.0 - a)
-        out_a = a + out_a * (1.0 - a)
+        alpha = layer[..., 3:4]
+        if not alpha.any():  # "over" with alpha 0 leaves every value as it is
+            continue
+        if alpha.min() == 255:  # and with alpha 1 replaces it (a * 1 + out * 0, exactly)
+            out_rgb[:] = layer[..., :3]
+            out_a[:] = 1.0
+            continue
+        a = alpha.astype(np.float32) / 255.0
+        keep = 1.0 - a
+        out_rgb *= keep  # in place: the same sums as colour * a + out * (1 - a)
+        out_rgb += layer[..., :3].astype(np.float32) * a
+        out_a *= keep
+        out_a += a
     rgb = np.divide(out_rgb, out_a, out=np.zeros_like(out_rgb), where=out_a > 0)
-    result = np.empty((h, w, 4), np.uint8)
     result[..., :3] = np.clip(np.rint(rgb), 0, 255)
     result[..., 3:] = np.clip(np.rint(out_a * 255.0), 0, 255)
-    return result

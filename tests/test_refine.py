@@ -1,5 +1,6 @@
 import numpy as np
 
+from layerctl import refine
 from layerctl.refine import make_lossless, to_size
 from layerctl.stack import composite
 
@@ -57,3 +58,26 @@ def test_lossless_does_not_hole_the_background_under_opaque_elements():
     out = make_lossless([bg, fg], image)
     assert (out[0][..., 3] == 255).all()
     assert np.array_equal(composite(out), image)
+
+
+def test_lossless_leaves_layers_that_already_composite_to_the_input_as_they_are():
+    rng = np.random.default_rng(3)
+    bg = rng.integers(0, 256, (24, 32, 4), dtype=np.uint8)
+    bg[..., 3] = 255
+    veil = np.zeros_like(bg)
+    veil[4:20, 6:28] = (250, 250, 250, 100)  # a translucent card over a noisy ground
+    text = np.zeros_like(bg)
+    text[8:12, 10:20] = (10, 20, 30, 255)
+    layers = [bg, veil, text]
+    out = make_lossless(layers, composite(layers))
+    assert all(np.array_equal(o, layer) for o, layer in zip(out, layers, strict=True))
+
+
+def test_lossless_gives_the_same_layers_whatever_the_band_height(monkeypatch):
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (37, 23, 4), dtype=np.uint8)
+    layers = _layers(rng, 4, 37, 23)
+    whole = make_lossless(layers, image)
+    monkeypatch.setattr(refine, "CHUNK_PIXELS", 50)  # bands of 2 rows
+    banded = make_lossless(layers, image)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, banded, strict=True))

@@ -83,8 +83,7 @@ def smooth_model(
 
 
 def _basis(h: int, w: int, degree: int) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    x = x / max(w - 1, 1) * 2 - 1
-    y = y / max(h - 1, 1) * 2 - 1
+    x = np.arange(w, dtype=np.float32)[None] / max(w - 1, 1) * 2 - 1  # broadcast, not a grid
+    y = np.arange(h, dtype=np.float32)[:, None] / max(h - 1, 1) * 2 - 1
     terms = [x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)]
     return np.stack(terms)

@@ -276,11 +276,21 @@ def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region
         core = visible & flat[rows, cols]
         source = core if core.any() else visible
         colour = f[rows, cols][source].mean(axis=0)
-        points = cv2.findNonZero(visible.astype(np.uint8))
         hull = np.zeros(visible.shape, np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(visible)), 1)
         regions.append(Region((rows, cols), visible, core, hull.astype(bool) | visible, colour))
     return regions
+
+
+def _row_ends(mask: np.ndarray) -> np.ndarray:
+    """(K, 1, 2) int32 x, y of each row's first and last pixel: every vertex of the
+    mask's convex hull is one of them, so the hull of these few points is the mask's."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    first = mask[rows].argmax(axis=1)
+    last = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    wide = last > first
+    ends = [np.stack([first, rows], -1), np.stack([last[wide], rows[wide]], -1)]
+    return np.concatenate(ends).astype(np.int32)[:, None]
 
 
 def rims_to_upper(

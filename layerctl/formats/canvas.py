@@ -50,15 +50,19 @@ def tile(layer: Layer) -> tuple[int, int, RGBA] | None:
 
 
 def place(size: tuple[int, int], left: int, top: int, pixels: RGBA) -> RGBA:
-    """A full (width, height) canvas with ``pixels`` at (left, top), clipped to the canvas."""
+    """A full (width, height) canvas with ``pixels`` at (left, top), clipped to the canvas.
+
+    Only the tile is cleared (:func:`clear_transparent`): the canvas around it is zeros.
+    """
     width, height = size
     canvas = np.zeros((height, width, 4), np.uint8)
     h, w = pixels.shape[:2]
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + w, width), min(top + h, height)
     if x1 > x0 and y1 > y0:
-        canvas[y0:y1, x0:x1] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
-    return clear_transparent(canvas)
+        tile = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
+        canvas[y0:y1, x0:x1] = clear_transparent(tile)
+    return canvas
 
 
 def with_opacity(pixels: RGBA, opacity: float) -> RGBA:

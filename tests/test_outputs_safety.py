@@ -1,6 +1,6 @@
 """Outputs are all or nothing: full disks, read-only folders, Ctrl-C, hostile layer names.
 
-Every write goes through ``imageio.atomic_output`` (temporary beside the target, fsync,
+Every write goes through ``outputs.atomic_output`` (temporary beside the target, fsync,
 rename, fsync of the folder). These tests drive the real CLI and check what is on disk
 afterwards: the complete new output, or the old one untouched and no temporary left.
 A full disk and a read-only folder are real tmpfs mounts where the tests run as root;
@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from stripes_backend import register
 
-from layerctl import formats
+from layerctl import formats, outputs
 from layerctl.formats import pngstack, psd
 from layerctl.stack import Layer, LayerStack
 
@@ -156,23 +156,18 @@ def test_outputs_are_flushed_before_they_appear(
     """Every file of the output was fsynced under a temporary name in the same folder,
     then renamed into place, then the folder itself was fsynced."""
     events: list[tuple[str, str]] = []
-    real_fsync, real_replace, real_rename = os.fsync, os.replace, Path.rename
+    real_fsync, real_publish = os.fsync, outputs._rename_noreplace
 
     def fsync(fd: int) -> None:
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
 
-    def replace(src, dst) -> None:
+    def publish(src: Path, dst: Path) -> None:
         events.append(("rename", str(Path(src).absolute())))
-        real_replace(src, dst)
-
-    def rename(self: Path, target):
-        events.append(("rename", str(self.absolute())))
-        return real_rename(self, target)
+        real_publish(src, dst)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(outputs, "_rename_noreplace", publish)
     out = tmp_path / OUTPUTS[fmt]
     assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
     renames = [path for kind, path in events if kind == "rename"]
@@ -210,11 +205,9 @@ def test_a_killed_writers_temporary_is_swept_by_the_next_write(
 ):
     """SIGKILL leaves the temporary (no clean-up runs); the next write of that output
     removes it when its process is gone — not a live writer's, not another host's."""
-    from layerctl import imageio
-
     out = tmp_path / OUTPUTS[fmt]
     gone = _dead_pid()
-    host = imageio._host()
+    host = outputs._host()
     left = {
         "dead": tmp_path / f".{out.name}.{host}.{gone}.abcd1234.tmp",
         "live": tmp_path / f".{out.name}.{host}.{os.getppid()}.efgh5678.tmp",

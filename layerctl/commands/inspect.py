@@ -63,7 +63,7 @@ def compose(path: ResultPath, output: Output, force: Force = False) -> None:
     from PIL import Image
 
     from layerctl import formats
-    from layerctl.imageio import atomic_output
+    from layerctl.outputs import atomic_output
 
     stack = formats.read(path)
     image = Image.fromarray(stack.composite(), "RGBA")
@@ -74,7 +74,7 @@ def compose(path: ResultPath, output: Output, force: Force = False) -> None:
         raise UsageError(f"{output}: unknown image suffix", hint="use .png, .tif or .webp")
     if fmt == "JPEG":
         image = image.convert("RGB")
-    with atomic_output(output, force=force) as tmp:
+    with atomic_output(output, force=force, inputs=[path]) as tmp:
         extra = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
         image.save(tmp, format=fmt, **extra)
     console.info(f"wrote {output}")

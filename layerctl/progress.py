@@ -12,6 +12,7 @@ from pathlib import Path
 
 from layerctl import console
 from layerctl.batch import Result
+from layerctl.outputs import readable
 
 
 class Progress:
@@ -69,5 +70,5 @@ def summary(results: Sequence[Result], seconds: float) -> None:
     out.print(table)
     for result in results:
         if result.status == "failed":
-            out.print(f"failed: {result.error}", markup=False, soft_wrap=True)
+            out.print(f"failed: {readable(str(result.error))}", markup=False, soft_wrap=True)
     out.print(f"{len(results)} inputs in {seconds:.1f} s", markup=False)

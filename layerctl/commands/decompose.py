@@ -8,7 +8,6 @@ The work itself lives in layerctl.batch, layerctl.pipeline and layerctl.recursio
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -52,6 +51,7 @@ from layerctl.options import (
     VaeTiling,
     Weights,
 )
+from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.batch import Job, Result
@@ -220,7 +220,7 @@ def _run_one(input: Path, output: Path | None, options: Options, json_out: bool)
         stack = batch.process(job, options)
     result = batch.Result.done(job, stack, time.perf_counter() - start)
     if json_out:
-        typer.echo(json.dumps(result.record()))
+        typer.echo(json_text(result.record(), indent=None))
     console.info(f"wrote {job.output} ({len(stack.leaves())} layers, {result.seconds:.1f} s)")
 
 
@@ -287,7 +287,7 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
 
 def _emit(result: Result, json_out: bool) -> None:
     if json_out:
-        typer.echo(json.dumps(result.record()))
+        typer.echo(json_text(result.record(), indent=None))
         sys.stdout.flush()
 
 

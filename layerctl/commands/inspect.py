@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import typer
 
 from layerctl import console
 from layerctl.options import Force, Json, Output, ResultPath
+from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.stack import Layer
@@ -29,7 +29,7 @@ def info(path: ResultPath, json_out: Json = False) -> None:
             "metadata": stack.metadata,
             "layers": [_layer_record(layer) for layer in stack.layers],
         }
-        typer.echo(json.dumps(record, default=str))
+        typer.echo(json_text(record, indent=None))
         return
     from rich.console import Console
     from rich.tree import Tree

@@ -478,3 +478,39 @@ def test_two_decompose_processes_race_for_one_output(noise: Path, tmp_path: Path
     assert sorted(code for code, _ in results) == [0, 1], results
     assert "already exists" in next(err for code, err in results if code == 1)
     assert formats.read(tmp_path / "race.psd").composite().shape == (200, 200, 4)
+
+
+# -- file names that are not UTF-8 -------------------------------------------------------
+
+BYTE_NAME = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")  # Latin-1 bytes, as Linux keeps
+
+
+@pytest.mark.skipif(os.name == "nt", reason="byte file names are a POSIX thing")
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_names_that_are_not_utf8_work_everywhere(cli, noise: Path, tmp_path: Path, fmt: str):
+    """Once every writer failed: "internal error: UnicodeEncodeError … surrogates not
+    allowed". The files keep their real names; what people read says U+FFFD."""
+    import json
+
+    root = tmp_path / BYTE_NAME
+    root.mkdir()
+    (root / f"{BYTE_NAME}.png").write_bytes(noise.read_bytes())
+    single = tmp_path / ("one " + BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    result = cli("decompose", root / f"{BYTE_NAME}.png", "-o", single, "--preview", *STRIPES)
+    assert result.code == 0, result.stderr
+    assert "caf\ufffd \ufffd" in result.stderr  # messages are readable
+    source = formats.read(single).metadata["source"]
+    assert source["path"].endswith("caf\ufffd \ufffd.png")
+    out, report = tmp_path / f"out {BYTE_NAME}", tmp_path / f"{BYTE_NAME}.html"
+    args = ["--format", fmt, "--preview", "--report", report, "--json", *STRIPES]
+    result = cli("decompose", root, "-o", out, *args)
+    assert result.code == 0, result.stderr
+    record = json.loads(result.stdout)  # valid UTF-8 JSON: no lone surrogates
+    assert record["status"] == "ok" and record["input"].endswith("caf\ufffd \ufffd.png")
+    written = out / (BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    assert formats.read(written).composite().shape == (200, 200, 4)
+    assert Path(f"{written}.preview.png").is_file()
+    assert "caf\ufffd \ufffd" in report.read_text(encoding="utf-8")
+    assert cli("decompose", root, "-o", out, *args).code == 0  # resumes: nothing to redo
+    assert cli("compose", written, "-o", tmp_path / f"{BYTE_NAME}.png").code == 0
+    assert cli("info", written, "--json").code == 0

@@ -26,6 +26,7 @@ import shutil
 import socket
 import stat
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ _MANIFEST = "manifest.json"
 _MAX_MANIFEST_BYTES = 64 << 20
 _RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
 _AT_FDCWD = -100
+_HALF_WRITTEN_SECONDS = 60  # a claim still unreadable after this was left by a killed run
 
 
 def readable(text: str) -> str:
@@ -322,6 +324,9 @@ def _take(lock: Path, content: str) -> bool:
         return False
     try:
         os.write(fd, content.encode())
+    except OSError:  # a full disk: leave no empty lock behind
+        lock.unlink()
+        raise
     finally:
         os.close(fd)
     return True
@@ -351,9 +356,14 @@ def _drop_stale(lock: Path) -> bool:
 
 def _stale(lock: Path) -> bool:
     try:
-        host, pid = lock.read_text().split()
-    except (OSError, ValueError):  # gone, or half written: taken by a live process just now
+        text = lock.read_text()
+        age = time.time() - lock.stat().st_mtime
+    except OSError:  # gone
         return False
+    try:
+        host, pid = text.split()
+    except ValueError:  # half written by a run taking it just now, or by one killed then
+        return age > _HALF_WRITTEN_SECONDS
     return host == _host() and pid.isdigit() and not _alive(int(pid))
 
 

@@ -514,3 +514,20 @@ def test_names_that_are_not_utf8_work_everywhere(cli, noise: Path, tmp_path: Pat
     assert cli("decompose", root, "-o", out, *args).code == 0  # resumes: nothing to redo
     assert cli("compose", written, "-o", tmp_path / f"{BYTE_NAME}.png").code == 0
     assert cli("info", written, "--json").code == 0
+
+
+def test_a_batch_onto_a_full_disk_names_each_input_and_leaves_nothing(
+    cli, noise: Path, tmp_path: Path
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.png", "b.png"):
+        (inputs / name).write_bytes(noise.read_bytes())
+    with tmpfs(tmp_path / "disk", "size=200k") as mounted:
+        if not mounted:
+            pytest.skip("mounting a tmpfs needs root")
+        result = cli("decompose", inputs, "-o", tmp_path / "disk" / "out", *STRIPES, "--json")
+        assert result.code == 3
+        for line, name in zip(result.stdout.splitlines(), ("a.png", "b.png"), strict=True):
+            assert f"{inputs / name}: " in line and "No space left on device" in line
+        assert listing(tmp_path / "disk") == []  # no temporary, no claim, no empty folder

@@ -291,8 +291,14 @@ def claim(output: Path) -> Iterator[bool]:
     mine = f"{_host()} {os.getpid()}\n"
     created = [p for p in [output.parent, *output.parent.parents] if not p.exists()]
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        held = _take(lock, mine) or (_drop_stale(lock) and _take(lock, mine))
+        for again in (True, True, False):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                held = _take(lock, mine) or (_drop_stale(lock) and _take(lock, mine))
+                break
+            except FileNotFoundError:  # another job's clean-up removed the folder just now
+                if not again:
+                    raise
     except OSError as exc:
         raise OutputError(f"cannot write to {output.parent}: {exc.strerror or exc}") from None
     try:

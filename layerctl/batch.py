@@ -182,7 +182,7 @@ def _is_our_output(path: Path, root: Path) -> bool:
         from layerctl import formats
 
         try:
-            return "layerctl" in formats.read_metadata(path)
+            return bool(formats.read_metadata(path))  # our provenance; {} from others
         except LayerctlError:
             return False
     top = root.absolute()

@@ -531,3 +531,16 @@ def test_a_batch_onto_a_full_disk_names_each_input_and_leaves_nothing(
         for line, name in zip(result.stdout.splitlines(), ("a.png", "b.png"), strict=True):
             assert f"{inputs / name}: " in line and "No space left on device" in line
         assert listing(tmp_path / "disk") == []  # no temporary, no claim, no empty folder
+
+
+def test_force_refuses_a_stack_with_a_symlink_in_it(tmp_path: Path):
+    """Replacing it is safe, but a link is nothing layerctl writes: the folder was changed."""
+    target = tmp_path / "stack"
+    stack = LayerStack([Layer("a", np.full((4, 4, 4), 255, np.uint8))])
+    formats.write(stack, target)
+    (tmp_path / "elsewhere.png").write_bytes((target / "composite.png").read_bytes())
+    (target / "composite.png").unlink()
+    (target / "composite.png").symlink_to(tmp_path / "elsewhere.png")
+    with pytest.raises(OutputExists, match="did not write"):
+        formats.write(stack, target, force=True)
+    assert (tmp_path / "elsewhere.png").is_file() and (target / "composite.png").is_symlink()

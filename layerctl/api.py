@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from PIL import Image
 from layerctl import __version__, formats, refine
 from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.console import counted
 from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
 from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, read_image, to_rgba
@@ -67,19 +70,24 @@ def run(
     settings = settings or BackendSettings()
     engine = base.load(backend, settings)
     raw = engine.decompose(source.pixels, request)
+    roles, said = getattr(raw, "roles", []), list(getattr(raw, "notes", []))
+    if len(raw) < request.layers and not said:  # the backend's own note says why
+        said.append(f"found {counted(len(raw), 'layer')} (asked for up to {request.layers})")
+    notes = [*source.notes, *said]
     height, width = source.pixels.shape[:2]
     if output_size == "input":
         raw = refine.to_size(raw, (width, height))
         if lossless:
             raw = refine.make_lossless(raw, source.pixels)
     stack = LayerStack(
-        [Layer(name, pixels) for name, pixels in zip(layer_names(len(raw)), raw, strict=True)],
+        [Layer(name, px) for name, px in zip(layer_names(len(raw), roles), raw, strict=True)],
         metadata={
             "backend": engine.name,
             "parameters": {**asdict(request), "lossless": lossless, "output_size": output_size},
             "seed": request.seed,
             "source": {"path": readable(str(source.path)), "sha256": source.sha256},
             "layerctl": __version__,
+            "notes": notes,
         },
         icc_profile=source.icc_profile,
     )
@@ -106,8 +114,18 @@ def decompose_file(
     return stack
 
 
-def layer_names(n: int) -> list[str]:
-    return ["Background"] + [f"Layer {i}" for i in range(1, n)]
+def layer_names(n: int, roles: Sequence[str] = ()) -> list[str]:
+    """A name per layer: its role ("Text", "Shape 2" when there are several), or
+    "Background", "Layer 1", … where the backend did not say."""
+    if len(roles) != n:
+        return ["Background"] + [f"Layer {i}" for i in range(1, n)]
+    total = Counter(roles)
+    seen: Counter[str] = Counter()
+    names = []
+    for role in roles:
+        seen[role] += 1
+        names.append(f"{role} {seen[role]}" if total[role] > 1 else role)
+    return names
 
 
 def _as_input(image: ImageLike, max_pixels: int) -> InputImage:

@@ -41,4 +41,5 @@ def preview(
     pixels = read_image(original).pixels if original is not None else None
     plan = sheets.write_preview(stack, output, pixels, force=force, near=path, inputs=inputs)
     known = "with" if plan.tile("original") else "without"
-    console.info(f"wrote {output} ({len(plan.layer_tiles())} layers, {known} the original)")
+    count = console.counted(len(plan.layer_tiles()), "layer")
+    console.info(f"wrote {output} ({count}, {known} the original)")

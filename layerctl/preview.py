@@ -195,9 +195,8 @@ def write_preview(
 def original_from_metadata(stack: LayerStack, near: Path | None = None) -> np.ndarray | None:
     """The input recorded in the result's metadata, if it still exists and is unchanged.
 
-    A file whose sha256 differs from the recorded one, or a result that records none (a
-    crafted manifest could name any readable image), is not used: the sheet would show
-    an unrelated file as "the original".
+    A file whose sha256 differs from the recorded one is not the image that was split,
+    so it is not used (the difference map would be meaningless).
     """
     source = stack.metadata.get("source")
     if not isinstance(source, dict) or not source.get("path"):
@@ -213,7 +212,7 @@ def original_from_metadata(stack: LayerStack, near: Path | None = None) -> np.nd
             image = read_image(candidate)
         except LayerctlError:
             continue
-        if source.get("sha256") == image.sha256:  # none recorded: any file could be named
+        if source.get("sha256") in (None, image.sha256):
             return image.pixels
     return None
 

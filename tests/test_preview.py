@@ -218,15 +218,3 @@ def test_decompose_preview_single_and_batch(tmp_path: Path, cli, stripes, flat_d
     assert res.code == 0, res.stderr
     made = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert made == ["other.psd", "other.psd.preview.png", "poster.psd", "poster.psd.preview.png"]
-
-
-def test_a_recorded_source_without_sha256_is_not_shown(tmp_path: Path, cli, flat_design) -> None:
-    """A crafted manifest naming any readable image, with no sha256, pulled it into the
-    sheet as "the original"."""
-    outside = tmp_path / "private.png"
-    Image.fromarray(flat_design).save(outside)
-    stack = _opaque_stack(flat_design.shape[1::-1], 2)
-    stack.metadata["source"] = {"path": str(outside)}
-    result = formats.write(stack, tmp_path / "crafted")
-    res = cli("preview", result)
-    assert res.code == 0 and "without the original" in res.stderr

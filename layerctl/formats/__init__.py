@@ -48,6 +48,15 @@ def detect(path: Path) -> str:
     raise BadResult(f"{path}: not a PSD, OpenRaster file or PNG-stack folder")
 
 
+def read_metadata(path: Path, fmt: str | None = None) -> dict[str, Any]:
+    """A result's recorded metadata from its header or manifest alone, after checking it is
+    whole; BadResult when ``path`` is not a whole result in format ``fmt`` (default: by
+    suffix)."""
+    if not (path.is_file() or path.is_dir()):
+        raise BadResult(f"{path}: not a regular file or folder")
+    return module(fmt or detect(path)).read_metadata(path)
+
+
 def module(fmt: str) -> ModuleType:
     return importlib.import_module(f"layerctl.formats.{FORMATS[fmt]}")
 
@@ -65,15 +74,6 @@ def write(
     with atomic_output(path, force=force, inputs=inputs) as tmp:
         module(fmt).write(stack, tmp)
     return path
-
-
-def read_metadata(path: Path, fmt: str | None = None) -> dict[str, Any]:
-    """A result's recorded metadata from its header or manifest alone, after checking it is
-    whole; BadResult when ``path`` is not a whole result in format ``fmt`` (default: by
-    suffix)."""
-    if not (path.is_file() or path.is_dir()):
-        raise BadResult(f"{path}: not a regular file or folder")
-    return module(fmt or detect(path)).read_metadata(path)
 
 
 def read(path: Path) -> LayerStack:

@@ -119,20 +119,6 @@ def read(path: Path) -> LayerStack:
     return LayerStack(layers, metadata, icc[0] if icc else None)
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """Our provenance, reading only the zip's directory, mimetype and layerctl.json (the
-    directory is the last thing written, so a cut-off file has none)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
-                raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
-            return _metadata(archive)
-    except BadResult:
-        raise
-    except Exception as exc:  # zipfile raises many types on damage
-        raise BadResult(f"{path}: not a readable OpenRaster file ({_short(exc)})") from None
-
-
 def _read_stack(
     archive: zipfile.ZipFile, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
 ) -> list[Layer]:
@@ -189,3 +175,17 @@ def _metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
         return {}
     value = json.loads(_member(archive, METADATA, MAX_TEXT_BYTES)).get("metadata")
     return value if isinstance(value, dict) else {}
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Our provenance, reading only the zip's directory, mimetype and layerctl.json (the
+    directory is the last thing written, so a cut-off file has none)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
+                raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
+            return _metadata(archive)
+    except BadResult:
+        raise
+    except Exception as exc:  # zipfile raises many types on damage
+        raise BadResult(f"{path}: not a readable OpenRaster file ({_short(exc)})") from None

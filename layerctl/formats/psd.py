@@ -134,6 +134,60 @@ def _metadata(xmp: bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read(path: Path) -> LayerStack:
+    from psd_tools.constants import Resource
+
+    try:
+        psd = open_psd(path.read_bytes())
+        size = psd.size
+        _check_sizes(path, psd)
+        layers = [_read_layer(node, size) for node in psd]
+        resources = psd.image_resources
+        xmp = resources.get_data(Resource.XMP_METADATA)
+        icc = resources.get_data(Resource.ICC_PROFILE)
+    except (BadResult, RecursionError):  # formats.read names deep nesting
+        raise
+    except Exception as exc:  # psd-tools raises many types on damaged or foreign files
+        raise BadResult(f"{path}: not a readable PSD ({_short(exc)})") from None
+    if not layers:
+        raise BadResult(f"{path}: the PSD has no layers", hint="it is a flat image, not a result")
+    return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
+
+
+def _check_sizes(path: Path, psd: Any) -> None:
+    """The canvas, the layer count and every layer's own rectangle, before decoding any."""
+    nodes = list(psd.descendants())
+    check_size(path, *psd.size, layers=len(nodes))
+    for node in nodes:
+        if node.kind == "pixel":
+            check_size(f"{path}: layer {node.name!r}", max(node.width, 1), max(node.height, 1))
+
+
+def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
+    """One psd-tools layer as a full-canvas Layer; groups keep their children."""
+    width, height = size
+    name = node.name.rstrip("\x00")  # Krita ends Unicode names with a NUL
+    children = [_read_layer(child, size) for child in node] if node.is_group() else []
+    if children:
+        layer = Layer.group(name, children)
+    elif node.is_group():  # an empty folder from another program
+        layer = Layer(name, np.zeros((height, width, 4), np.uint8))
+    else:
+        if node.kind == "pixel":
+            image = node.topil(apply_icc=False)
+            left, top = node.left, node.top
+        else:  # type, shape, smart object, …: let psd-tools render it on the canvas
+            image = node.composite(viewport=(0, 0, width, height), apply_icc=False)
+            left, top = 0, 0
+        if image is None or not (image.width and image.height):
+            pixels = np.zeros((height, width, 4), np.uint8)
+        else:
+            pixels = place(size, left, top, to_rgba(image))
+        layer = Layer(name, with_opacity(pixels, node.opacity / 255))
+    layer.visible = bool(node.visible)
+    return layer
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """Our provenance from the header alone, once the file is known to be whole: every
     section's length and the merged image fit the file. No layer is decoded.
@@ -200,57 +254,3 @@ def _xmp_resource(f: Any, length: int, end: int) -> bytes | None:
         f.seek(start + size + size % 2)
     f.seek(stop)
     return found
-
-
-def read(path: Path) -> LayerStack:
-    from psd_tools.constants import Resource
-
-    try:
-        psd = open_psd(path.read_bytes())
-        size = psd.size
-        _check_sizes(path, psd)
-        layers = [_read_layer(node, size) for node in psd]
-        resources = psd.image_resources
-        xmp = resources.get_data(Resource.XMP_METADATA)
-        icc = resources.get_data(Resource.ICC_PROFILE)
-    except (BadResult, RecursionError):  # formats.read names deep nesting
-        raise
-    except Exception as exc:  # psd-tools raises many types on damaged or foreign files
-        raise BadResult(f"{path}: not a readable PSD ({_short(exc)})") from None
-    if not layers:
-        raise BadResult(f"{path}: the PSD has no layers", hint="it is a flat image, not a result")
-    return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
-
-
-def _check_sizes(path: Path, psd: Any) -> None:
-    """The canvas, the layer count and every layer's own rectangle, before decoding any."""
-    nodes = list(psd.descendants())
-    check_size(path, *psd.size, layers=len(nodes))
-    for node in nodes:
-        if node.kind == "pixel":
-            check_size(f"{path}: layer {node.name!r}", max(node.width, 1), max(node.height, 1))
-
-
-def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
-    """One psd-tools layer as a full-canvas Layer; groups keep their children."""
-    width, height = size
-    name = node.name.rstrip("\x00")  # Krita ends Unicode names with a NUL
-    children = [_read_layer(child, size) for child in node] if node.is_group() else []
-    if children:
-        layer = Layer.group(name, children)
-    elif node.is_group():  # an empty folder from another program
-        layer = Layer(name, np.zeros((height, width, 4), np.uint8))
-    else:
-        if node.kind == "pixel":
-            image = node.topil(apply_icc=False)
-            left, top = node.left, node.top
-        else:  # type, shape, smart object, …: let psd-tools render it on the canvas
-            image = node.composite(viewport=(0, 0, width, height), apply_icc=False)
-            left, top = 0, 0
-        if image is None or not (image.width and image.height):
-            pixels = np.zeros((height, width, 4), np.uint8)
-        else:
-            pixels = place(size, left, top, to_rgba(image))
-        layer = Layer(name, with_opacity(pixels, node.opacity / 255))
-    layer.visible = bool(node.visible)
-    return layer

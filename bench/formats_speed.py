@@ -1,7 +1,9 @@
 """Write/read time and file size of each result format, on a synthetic layered image.
 
 Usage: python bench/formats_speed.py [--size 2048] [--layers 6] [--repeat 3]
-Prints one line per format: best-of-N write and read seconds, and the bytes on disk.
+Prints one line per format: best-of-N write and read seconds, the time a batch rerun
+takes to check that a result is whole (formats.read_metadata: header or manifest only),
+and the bytes on disk.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("out.psd", "out.ora", "out_png"):
             path = Path(tmp) / name
-            writes, reads = [], []
+            writes, reads, checks = [], [], []
             for _ in range(args.repeat):
                 shutil.rmtree(path, ignore_errors=True)
                 path.unlink(missing_ok=True)
@@ -68,10 +70,13 @@ def main() -> None:
                 start = time.perf_counter()
                 formats.read(path)
                 reads.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                formats.read_metadata(path)
+                checks.append(time.perf_counter() - start)
             fmt = formats.detect(path)
             print(
                 f"{fmt:4s} write {min(writes):6.2f} s  read {min(reads):6.2f} s  "
-                f"{disk_bytes(path) / 1e6:7.1f} MB"
+                f"check {min(checks) * 1e3:6.2f} ms  {disk_bytes(path) / 1e6:7.1f} MB"
             )
 
 

@@ -23,7 +23,8 @@ from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.console import counted
 from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
-from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, check_writable, read_image, to_rgba
+from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, read_image, to_rgba
+from layerctl.outputs import check_writable, readable
 from layerctl.stack import Layer, LayerStack
 
 ImageLike = str | os.PathLike[str] | np.ndarray | Image.Image | InputImage
@@ -88,7 +89,7 @@ def run(
             "backend": engine.name,
             "parameters": {**asdict(request), "lossless": lossless, "output_size": output_size},
             "seed": request.seed,
-            "source": {"path": str(source.path), "sha256": source.sha256},
+            "source": {"path": readable(str(source.path)), "sha256": source.sha256},
             "layerctl": __version__,
             "notes": notes,
         },
@@ -110,12 +111,10 @@ def decompose_file(
     """Read ``input_path``, decompose it and write the result atomically."""
     output = Path(output_path)
     formats.format_for(output, fmt)  # usage errors before any work
-    check_writable(output, force)
+    check_writable(output, force, [Path(input_path)])
     source = read_image(input_path, max_pixels)
-    if output.exists() and output.resolve() == source.path.resolve():
-        raise UsageError(f"{output} is the input; choose another output path")
     stack = decompose(source, layers, **kwargs)
-    formats.write(stack, output, fmt, force=force)
+    formats.write(stack, output, fmt, force=force, inputs=[source.path])
     return stack
 
 

@@ -1,9 +1,12 @@
 """Batches: expand DIR / GLOB / FILE / ``-`` into jobs, skip finished work, record results.
 
-Outputs mirror the inputs' folders below their root (``OUTDIR / src.relative_to(root)``),
-an input whose output exists is skipped unless ``force`` (outputs are written atomically,
-so an existing one is complete and a rerun resumes an interrupted batch), and a failing
-input becomes a ``failed`` result while the batch goes on.
+Outputs mirror the inputs' folders below their root (``OUTDIR / src.relative_to(root)``).
+An input counts as done only when its output is a whole layerctl result of this very
+input (its recorded sha256) and its requested preview exists; a result missing only its
+preview gets the preview, and anything else at the output path fails unless ``force``.
+Each job claims its output first (``outputs.claim``), so concurrent runs over one folder
+split the work. A failing input becomes a ``failed`` result while the batch goes on.
+layerctl's own outputs (results, previews) are never collected as inputs.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerctl.errors import LayerctlError, UsageError
+from layerctl.errors import LayerctlError, OutputExists, UsageError
 from layerctl.pipeline import Options
 from layerctl.stack import Layer, LayerStack
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 OUTPUT_SUFFIX = {"psd": ".psd", "ora": ".ora", "png": ""}  # a PNG stack is a folder
 GLOB_CHARS = set("*?[")
+OUR_SUFFIXES = {".psd", ".psb", ".ora"}
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,11 @@ def collect(
         elif Path(arg).is_dir():
             sources += _walk(Path(arg), recursive_dirs, exclude)
         elif _is_glob(arg) and not Path(arg).exists():
-            matches = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
-            if not matches:
+            found = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            if not found:
                 raise UsageError(f"no files match {arg!r}")
             root = _glob_root(arg)
-            sources += [Source(p, root) for p in matches]
+            sources += [Source(p, root) for p in found if not _is_our_output(p, root)]
         else:
             path = Path(arg)
             sources.append(Source(path, path.parent))
@@ -155,6 +159,8 @@ def _walk(root: Path, recursive: bool, exclude: Path | None) -> list[Source]:
     """Images in ``root`` (and below it when ``recursive``), skipping hidden entries,
     the output folder and folders that are themselves results (PNG stacks)."""
     excluded = exclude.absolute() if exclude is not None else None
+    if _is_result_folder(root):
+        return []
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
@@ -169,7 +175,9 @@ def _walk(root: Path, recursive: bool, exclude: Path | None) -> list[Source]:
         found += [
             Source(here / name, root)
             for name in sorted(filenames)
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+            if not name.startswith(".")
+            and Path(name).suffix.lower() in IMAGE_SUFFIXES
+            and not _is_preview(here / name)
         ]
     return found
 
@@ -178,6 +186,31 @@ def _is_result_folder(path: Path) -> bool:
     from layerctl.formats.pngstack import MANIFEST
 
     return (path / MANIFEST).is_file()
+
+
+def _is_our_output(path: Path, root: Path) -> bool:
+    """A file layerctl wrote: a preview, a PSD / ORA result, a file in a PNG stack."""
+    if _is_preview(path):
+        return True
+    if path.suffix.lower() in OUR_SUFFIXES:
+        from layerctl import formats
+
+        try:
+            return bool(formats.read_metadata(path))  # our provenance; {} from others
+        except LayerctlError:
+            return False
+    top = root.absolute()
+    above = [p for p in path.absolute().parents if p == top or top in p.parents]
+    return any(_is_result_folder(p) for p in above)
+
+
+def _is_preview(path: Path) -> bool:
+    """``RESULT.preview.png`` beside its result, or one layerctl marked as its sheet."""
+    from layerctl.preview import SUFFIX, is_preview
+
+    return path.name.endswith(SUFFIX) and (
+        os.path.lexists(str(path)[: -len(SUFFIX)]) or is_preview(path)
+    )
 
 
 def output_suffix(fmt: str) -> str:
@@ -222,24 +255,86 @@ def process(job: Job, options: Options) -> LayerStack:
     from layerctl.pipeline import decompose_source
 
     source = read_image(job.input, options.max_pixels)
-    if job.output.absolute() == job.input.absolute():
-        raise UsageError(f"{job.output} is the input", hint="choose another output path")
     stack = decompose_source(source, options)
-    formats.write(stack, job.output, options.fmt, force=options.force)
+    formats.write(stack, job.output, options.fmt, force=options.force, inputs=[job.input])
     if options.preview:
-        from layerctl.preview import preview_path, write_preview
-
-        write_preview(stack, preview_path(job.output), source.pixels, force=options.force)
+        _write_preview(job, stack, source.pixels, options)
     return stack
 
 
+def add_preview(job: Job, options: Options) -> LayerStack:
+    """Write the missing preview of a finished result, without decomposing again."""
+    from layerctl import formats
+    from layerctl.imageio import read_image
+
+    stack = formats.read(job.output)
+    _write_preview(job, stack, read_image(job.input, options.max_pixels).pixels, options)
+    return stack
+
+
+def _write_preview(job: Job, stack: LayerStack, original, options: Options) -> None:
+    from layerctl.preview import preview_path, write_preview
+
+    path = preview_path(job.output)
+    write_preview(stack, path, original, force=options.force, inputs=[job.input])
+
+
+def left_to_do(job: Job, options: Options) -> str | None:
+    """What ``job`` still needs: "all", "preview", or None when it is done.
+
+    Done means its output is a whole layerctl result of this input (the sha256 it
+    records) and its requested preview is there. Raises when the output may not be
+    written: it is the input, or something else is in its place and ``force`` is off.
+    """
+    from layerctl.outputs import check_writable
+    from layerctl.preview import is_preview, preview_path
+
+    preview = preview_path(job.output) if options.preview else None
+    if not os.path.lexists(job.output) or options.force:
+        check_writable(job.output, options.force, [job.input])
+        if preview is not None:
+            check_writable(preview, options.force, [job.input])
+        return "all"
+    check_writable(job.output, True, [job.input])  # "is the input" before "exists"
+    if not _is_result_of(job, options):
+        raise OutputExists(
+            f"{job.output} exists but is not a whole layerctl result of {job.input}",
+            hint="pass --force to redo it",
+        )
+    if preview is not None and not is_preview(preview, marked=False):  # also older sheets
+        return "preview"
+    return None
+
+
+def _is_result_of(job: Job, options: Options) -> bool:
+    """Whether ``job.output`` is a whole result of this input, by its header alone."""
+    from layerctl import formats
+    from layerctl.digests import file_sha256
+
+    try:
+        recorded = formats.read_metadata(job.output, formats.format_for(job.output, options.fmt))
+        source = recorded.get("source")
+        return isinstance(source, dict) and source.get("sha256") == file_sha256(job.input)
+    except (LayerctlError, OSError):
+        return False
+
+
 def attempt(job: Job, options: Options) -> Result:
-    """``process`` with failures recorded instead of raised (Ctrl-C still stops)."""
+    """Claim, check and run one job, with failures recorded instead of raised (Ctrl-C
+    still stops). A job another run is writing is skipped; one it finished meanwhile too."""
+    from layerctl.outputs import claim
+
     start = time.perf_counter()
     try:
-        stack = process(job, options)
+        with claim(job.output) as held:
+            if not held:
+                return Result(job.input, job.output, "skipped", "being written by another run")
+            left = left_to_do(job, options)
+            if left is None:
+                return Result(job.input, job.output, "skipped")
+            stack = process(job, options) if left == "all" else add_preview(job, options)
     except LayerctlError as exc:
-        return Result(job.input, job.output, "failed", str(exc), time.perf_counter() - start)
+        return failed(job, str(exc), time.perf_counter() - start)
     except Exception as exc:  # a bug or a backend crash on one input must not end the batch
         from layerctl import console
 
@@ -248,21 +343,34 @@ def attempt(job: Job, options: Options) -> Result:
 
             traceback.print_exception(exc)
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return Result(job.input, job.output, "failed", message, time.perf_counter() - start)
+        return failed(job, message, time.perf_counter() - start)
     return Result.done(job, stack, time.perf_counter() - start)
 
 
-def pending(jobs: Sequence[Job], force: bool) -> tuple[list[Job], list[Result]]:
-    """(jobs to run, ``skipped`` results for those whose output already exists)."""
-    if force:
-        return list(jobs), []
-    todo, skipped = [], []
+def failed(job: Job, message: str, seconds: float = 0.0) -> Result:
+    """A ``failed`` result whose message names its input."""
+    if not message.startswith(str(job.input)):
+        message = f"{job.input}: {message}"
+    return Result(job.input, job.output, "failed", message, seconds)
+
+
+def pending(jobs: Sequence[Job], options: Options) -> tuple[list[Job], list[Result]]:
+    """(jobs to run, results of those already done or that cannot be written)."""
+    from layerctl.outputs import drop_stale_claim
+
+    todo, settled = [], []
     for job in jobs:
-        if job.output.exists():
-            skipped.append(Result(job.input, job.output, "skipped"))
+        try:
+            left = left_to_do(job, options)
+        except LayerctlError as exc:
+            settled.append(failed(job, str(exc)))
+            continue
+        if left is None:
+            drop_stale_claim(job.output)
+            settled.append(Result(job.input, job.output, "skipped"))
         else:
             todo.append(job)
-    return todo, skipped
+    return todo, settled
 
 
 def run_local(jobs: Sequence[Job], options: Options, on_start=None) -> Iterator[Result]:

@@ -7,6 +7,8 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from layerctl.outputs import readable
+
 
 @dataclass
 class _State:
@@ -26,16 +28,16 @@ def stderr():  # -> rich.console.Console; imported lazily to keep start-up fast
 
 def info(message: str) -> None:
     if not state.quiet:
-        stderr().print(message, markup=False, soft_wrap=True)
+        stderr().print(readable(message), markup=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """Warnings are shown even with --quiet: they say something may be wrong."""
-    stderr().print(f"warning: {message}", style="yellow", markup=False, soft_wrap=True)
+    stderr().print(f"warning: {readable(message)}", style="yellow", markup=False, soft_wrap=True)
 
 
 def error(message: str) -> None:
-    stderr().print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
+    stderr().print(f"error: {readable(message)}", style="bold red", markup=False, soft_wrap=True)
 
 
 def counted(n: int, noun: str) -> str:

@@ -1,4 +1,4 @@
-"""Reading input images into RGBA uint8, and writing outputs atomically.
+"""Reading input images into RGBA uint8 (outputs are written by layerctl.outputs).
 
 Every input mode Pillow knows (L, LA, P with transparency, RGB, RGBA, I;16, CMYK, …)
 becomes straight-alpha RGBA uint8 with EXIF orientation applied; the ICC profile is kept
@@ -7,18 +7,10 @@ so writers can carry it. Failures become :class:`BadInput` with one line of text
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import glob
 import hashlib
 import os
-import re
-import shutil
-import socket
 import stat
-import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from layerctl.errors import BadInput, OutputError, OutputExists
+from layerctl.errors import BadInput
 
 if TYPE_CHECKING:
     from psd_tools import PSDImage
@@ -191,114 +183,3 @@ def to_rgba(image: Image.Image) -> np.ndarray:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
-
-
-def check_writable(target: Path, force: bool) -> None:
-    """Fail early, before any work, when ``target`` exists and --force was not given."""
-    if target.exists() and not force:
-        raise OutputExists(f"{target} already exists", hint="pass --force to overwrite it")
-
-
-@contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success move it into place.
-
-    Works for files and folders alike (a PNG stack is a folder). The temporary is
-    fsynced and renamed, then the folder holding it is fsynced, so readers see either
-    the old output or the whole new one, also after a power cut; on any failure
-    (including Ctrl-C) it is removed and ``target`` is untouched.
-    """
-    target = Path(target)
-    check_writable(target, force)
-    parent = target.parent if str(target.parent) else Path(".")
-    # The temporary is named after the target, this host and this process:
-    # .NAME.HOST.PID.RANDOM.tmp, so that one left by a killed writer can be swept.
-    # At most 100 bytes of the name, so the temporary's name fits NAME_MAX (255 bytes).
-    stem = target.name.encode()[:100].decode(errors="ignore")
-    owner = f"{_host()}.{os.getpid()}"
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _sweep_abandoned(parent, stem)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.{owner}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
-    try:
-        yield tmp
-        _fsync(tmp)
-        _replace(tmp, target, force)
-        _fsync_one(parent)  # the rename itself
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        _remove(tmp)
-
-
-def _sweep_abandoned(parent: Path, stem: str) -> None:
-    """Remove temporaries for the same output left by a process of this host that is
-    gone: SIGKILL and the OOM killer end a writer before its clean-up runs. Another
-    host's, or a live process's, are left alone."""
-    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
-        return
-    prefix = f".{stem}.{_host()}."
-    for path in parent.glob(f"{glob.escape(prefix)}*.tmp"):
-        pid = path.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            _remove(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-@functools.cache
-def _host() -> str:
-    """This machine's name, safe inside a file name."""
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file, or a folder with every file and folder in it, to the disk."""
-    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        _fsync_one(p)
-
-
-def _fsync_one(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _replace(tmp: Path, target: Path, force: bool) -> None:
-    if tmp.is_dir() or target.is_dir():
-        # rename() cannot replace a folder: move the old one aside first, drop it last.
-        old = None
-        if target.exists():
-            if not force:
-                raise OutputExists(f"{target} already exists", hint="pass --force")
-            old = target.with_name(f".{target.name}.old")
-            _remove(old)
-            target.rename(old)
-        tmp.rename(target)
-        if old is not None:
-            _remove(old)
-    else:
-        os.replace(tmp, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

@@ -12,16 +12,18 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from layerctl.errors import BadResult, LayerctlError
-from layerctl.imageio import atomic_output, read_image
+from layerctl.imageio import read_image
+from layerctl.outputs import atomic_output
 from layerctl.stack import Layer, LayerStack
 
 THUMB_AREA = 180 * 180  # pixels per thumbnail: tall and wide canvases get the same area
@@ -79,9 +81,22 @@ class Layout:
         return next((tile for tile in self.tiles if tile.kind == kind), None)
 
 
+SUFFIX = ".preview.png"
+_MARK = "layerctl-preview"  # a PNG text key: batches never take a sheet for an input
+
+
 def preview_path(output: str | os.PathLike[str]) -> Path:
     """Where ``decompose --preview`` puts the sheet: ``<output>.preview.png`` beside it."""
-    return Path(f"{os.fspath(output)}.preview.png")
+    return Path(f"{os.fspath(output)}{SUFFIX}")
+
+
+def is_preview(path: Path, marked: bool = True) -> bool:
+    """Whether ``path`` is a readable PNG carrying our mark (``marked``), by its header."""
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and (_MARK in image.info or not marked)
+    except Exception:  # missing, empty or damaged: Pillow raises many types
+        return False
 
 
 def thumb_size(canvas: tuple[int, int]) -> tuple[int, int]:
@@ -161,6 +176,7 @@ def write_preview(
     force: bool = False,
     header: str | None = None,
     near: Path | None = None,
+    inputs: Sequence[Path] = (),
 ) -> Layout:
     """Write the sheet to ``path`` atomically; without ``original``, use the recorded source.
 
@@ -169,8 +185,10 @@ def write_preview(
     if original is None:
         original = original_from_metadata(stack, near)
     sheet, plan = contact_sheet(stack, original, header)
-    with atomic_output(path, force=force) as tmp:
-        sheet.save(tmp, format="PNG")
+    mark = PngInfo()
+    mark.add_text(_MARK, "1")
+    with atomic_output(path, force=force, inputs=inputs) as tmp:
+        sheet.save(tmp, format="PNG", pnginfo=mark)
     return plan
 
 

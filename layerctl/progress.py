@@ -12,6 +12,7 @@ from pathlib import Path
 
 from layerctl import console
 from layerctl.batch import Result
+from layerctl.outputs import readable
 
 
 class Progress:
@@ -56,7 +57,8 @@ class Progress:
 
 
 def summary(results: Sequence[Result], seconds: float) -> None:
-    """A table of inputs and time per status, then one line per failed input and its error."""
+    """A table of inputs and time per status, then a line per input that failed or was
+    skipped for a reason (another run is writing its output)."""
     if console.state.quiet:
         return
     from rich.table import Table
@@ -69,5 +71,8 @@ def summary(results: Sequence[Result], seconds: float) -> None:
     out.print(table)
     for result in results:
         if result.status == "failed":
-            out.print(f"failed: {result.error}", markup=False, soft_wrap=True)
+            out.print(f"failed: {readable(str(result.error))}", markup=False, soft_wrap=True)
+        elif result.error:  # skipped for a reason: another run is writing it
+            line = f"skipped: {result.input} ({result.error})"
+            out.print(readable(line), markup=False, soft_wrap=True)
     out.print(f"{len(results)} inputs in {seconds:.1f} s", markup=False)

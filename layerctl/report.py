@@ -23,9 +23,11 @@ from urllib.parse import quote
 
 from layerctl import __version__
 from layerctl.errors import LayerctlError
-from layerctl.imageio import atomic_output, read_image
+from layerctl.imageio import read_image
+from layerctl.outputs import atomic_output, readable
 
 THUMB_SIZE = 96
+GENERATOR = "layerctl-report"  # marks the reports a rerun of the batch may rewrite
 # Fields every record has; anything else in a record is shown as a setting.
 CORE_FIELDS = ("input", "output", "status", "error", "seconds", "backend", "layers", "preview")
 # Failures sort first when sorting by status ascending: they need a look.
@@ -136,6 +138,7 @@ def render(
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="{GENERATOR} {_e(__version__)}">
 <title>{_e(title)}</title>
 <style>{_STYLE}</style>
 </head>
@@ -154,6 +157,22 @@ def render(
 </body>
 </html>
 """
+
+
+def check_writable(path: Path, force: bool) -> None:
+    """Fail before a batch unless its report may be written: a report layerctl wrote is
+    the batch's own summary, rewritten by the rerun that resumes the batch."""
+    from layerctl import outputs
+
+    outputs.check_writable(path, force or _is_report(path))
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f'<meta name="generator" content="{GENERATOR} '.encode() in f.read(4096)
+    except OSError:
+        return False
 
 
 def write(
@@ -238,7 +257,8 @@ def _thumbnail_cell(record: Mapping[str, Any], base: Path | None) -> str:
     image = f'<img class="thumb" alt="" src="{uri}">'
     sheet = record.get("preview")
     if base is not None and sheet and Path(str(sheet)).is_file():
-        href = quote(Path(os.path.relpath(Path(str(sheet)).resolve(), base)).as_posix())
+        relative = Path(os.path.relpath(Path(str(sheet)).resolve(), base)).as_posix()
+        href = quote(os.fsencode(relative))  # the file's real bytes, percent-encoded
         image = f'<a href="{_e(href)}" title="contact sheet">{image}</a>'
     return f"<td>{image}</td>"
 
@@ -309,4 +329,4 @@ def _sha256(text: str) -> str:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(readable(str(value)), quote=True)

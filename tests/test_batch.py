@@ -254,3 +254,166 @@ def test_progress_bar_on_a_terminal_only(cli, stripes, folder, tmp_path, monkeyp
     screen.truncate(0)
     assert cli("decompose", folder, "-o", tmp_path / "out", "-q", *STRIPES).code == 3
     assert "6/6" not in screen.getvalue()  # --quiet: no bar and no summary
+
+
+# -- resume means complete ----------------------------------------------------------------
+
+
+def test_only_a_whole_result_of_this_input_counts_as_done(cli, stripes, tmp_path):
+    """A 0-byte, cut-off or foreign output is not skipped: it fails without --force
+    (naming the input) and is redone with it."""
+    root = tmp_path / "in"
+    for i, name in enumerate("abcd"):
+        _image(root / f"{name}.png", i)
+    out = tmp_path / "out"
+    assert cli("decompose", root, "-o", out, *STRIPES).code == 0
+    (out / "a.psd").write_bytes(b"")
+    whole = (out / "b.psd").read_bytes()
+    (out / "b.psd").write_bytes(whole[: len(whole) - 10])
+    (out / "c.psd").write_bytes((out / "d.psd").read_bytes())  # d's result, not c's
+    result = cli("decompose", root, "-o", out, "--json", *STRIPES)
+    assert result.code == 3
+    records = {Path(r["input"]).name: r for r in _records(result.stdout)}
+    assert {name: r["status"] for name, r in records.items()} == {
+        "a.png": "failed",
+        "b.png": "failed",
+        "c.png": "failed",
+        "d.png": "skipped",
+    }
+    for name in "abc":
+        error = records[f"{name}.png"]["error"]
+        assert (
+            error.startswith(str(root / f"{name}.png")) and "not a whole layerctl result" in error
+        )
+    forced = cli("decompose", root, "-o", out, "--json", "--force", *STRIPES)
+    assert forced.code == 0
+    for name in "abcd":
+        composite = formats.read(out / f"{name}.psd").composite()
+        assert np.array_equal(composite, np.asarray(Image.open(root / f"{name}.png")))
+
+
+def test_previews_and_results_are_never_taken_for_inputs(cli, stripes, tmp_path):
+    """With outputs beside the inputs, reruns once took the sheets as new inputs:
+    2, then 4, then 6 jobs."""
+    root = tmp_path / "in"
+    _image(root / "a.png", 0)
+    _image(root / "b.png", 1)
+    for args in ([root], [f"{root}/*"], [root, "--format", "png"], [f"{root}/**/*.png"]):
+        for _ in range(3):
+            result = cli("decompose", *args, "--preview", "--json", *STRIPES)
+            assert result.code == 0, result.stderr
+            assert sorted(_statuses(_records(result.stdout))) == ["a.png", "b.png"], args
+    assert (root / "a.psd.preview.png").is_file() and (root / "a" / "manifest.json").is_file()
+
+
+def test_a_missing_preview_is_added_without_decomposing_again(cli, stripes, tmp_path, monkeypatch):
+    root = tmp_path / "in"
+    _image(root / "a.png", 0)
+    _image(root / "b.png", 1)
+    out = tmp_path / "out"
+    assert cli("decompose", root, "-o", out, "--preview", *STRIPES).code == 0
+    (out / "a.psd.preview.png").unlink()
+    stamp = (out / "a.psd").stat().st_mtime_ns
+    from layerctl import pipeline
+
+    def no_decomposing(*args, **kwargs):
+        raise AssertionError("decomposed again")
+
+    monkeypatch.setattr(pipeline, "decompose_source", no_decomposing)
+    result = cli("decompose", root, "-o", out, "--preview", "--json", *STRIPES)
+    assert result.code == 0, result.stderr
+    assert _statuses(_records(result.stdout)) == {"a.png": "ok", "b.png": "skipped"}
+    assert (out / "a.psd.preview.png").is_file() and (out / "a.psd").stat().st_mtime_ns == stamp
+
+
+def test_a_named_psd_whose_output_is_itself_is_the_input(cli, stripes, tmp_path):
+    _image(tmp_path / "a.png", 0)
+    _image(tmp_path / "b.png", 1)
+    assert cli("decompose", tmp_path / "a.png", *STRIPES).code == 0
+    result = cli("decompose", tmp_path / "a.psd", tmp_path / "b.png", "--json", *STRIPES)
+    assert result.code == 3
+    records = {Path(r["input"]).name: r for r in _records(result.stdout)}
+    assert records["a.psd"]["status"] == "failed" and "is the input" in records["a.psd"]["error"]
+    assert records["b.png"]["status"] == "ok"
+
+
+def test_a_rerun_rewrites_its_own_report(cli, stripes, tmp_path):
+    root = tmp_path / "in"
+    _image(root / "a.png", 0)
+    report = tmp_path / "report.html"
+    assert cli("decompose", root, "-o", tmp_path / "out", "--report", report, *STRIPES).code == 0
+    report.write_text(report.read_text().replace("</h1>", "</h1><!-- first -->"))
+    rerun = cli("decompose", root, "-o", tmp_path / "out", "--report", report, *STRIPES)
+    assert rerun.code == 0, rerun.stderr
+    assert "<!-- first -->" not in report.read_text() and "skipped" in report.read_text()
+
+
+def test_every_failure_line_names_its_input(cli, stripes, tmp_path, monkeypatch):
+    root = tmp_path / "in"
+    _image(root / "a.png", 0)
+    _image(root / "b.png", 1)
+    out = tmp_path / "out"
+    (out / "b.psd").mkdir(parents=True)  # a write error
+    stripes_backend = sys.modules["stripes_backend"]
+    real = stripes_backend.StripesBackend.decompose
+
+    def crash(self, image, request):
+        if image.shape[1] == 32 and image[5, 3, 0] == 200:  # a.png only
+            raise RuntimeError("boom")
+        return real(self, image, request)
+
+    monkeypatch.setattr(stripes_backend.StripesBackend, "decompose", crash)
+    result = cli("decompose", root, "-o", out, "--json", *STRIPES)
+    records = {Path(r["input"]).name: r for r in _records(result.stdout)}
+    assert records["a.png"]["error"] == f"{root / 'a.png'}: internal error: RuntimeError: boom"
+    assert records["b.png"]["error"].startswith(f"{root / 'b.png'}: ")
+    assert f"failed: {root / 'a.png'}: internal error" in result.stderr
+
+
+# -- concurrent runs split the work -----------------------------------------------------
+
+
+def test_an_output_claimed_by_a_live_run_is_skipped_a_stale_claim_taken(stripes, tmp_path):
+    from layerctl import batch, outputs
+    from layerctl.pipeline import Options
+
+    _image(tmp_path / "a.png", 0)
+    job = batch.Job(tmp_path / "a.png", tmp_path / "out" / "a.psd")
+    lock = tmp_path / "out" / ".a.psd.lock"
+    lock.parent.mkdir()
+    options = Options(layers=3, backend="stripes")
+    lock.write_text(f"{outputs._host()} {os.getppid()}\n")  # alive
+    result = batch.attempt(job, options)
+    assert (result.status, result.error) == ("skipped", "being written by another run")
+    assert not job.output.exists() and lock.exists()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock.write_text(f"{outputs._host()} {gone.pid}\n")  # SIGKILLed
+    assert batch.attempt(job, options).status == "ok"
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["a.psd"]
+
+
+def test_two_batches_over_one_folder_split_the_work(tmp_path):
+    """No false "already exists" failures and no input done twice."""
+    root = tmp_path / "in"
+    for i in range(6):
+        _image(root / f"img{i}.png", i)
+    env = {**_slow_stripes_plugin(tmp_path / "plugins"), "STRIPES_DELAY": "0.3"}
+    command = [
+        sys.executable,
+        "-m",
+        "layerctl",
+        "decompose",
+        str(root),
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    procs = [
+        subprocess.Popen([*command, *STRIPES, "--json"], stdout=subprocess.PIPE, env=env, text=True)
+        for _ in range(2)
+    ]
+    runs = [_records(p.communicate(timeout=120)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    done = sorted(Path(r["input"]).name for run in runs for r in run if r["status"] == "ok")
+    assert done == [f"img{i}.png" for i in range(6)]  # each exactly once
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.psd" for i in range(6)]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layerctl.errors import BadInput, OutputExists
-from layerctl.imageio import atomic_output, read_image
+from layerctl.errors import BadInput
+from layerctl.imageio import read_image
 
 
 def _save(path: Path, image: Image.Image, **kw) -> Path:
@@ -134,24 +134,3 @@ def test_pixel_limit_is_configurable(tmp_path):
     with pytest.raises(BadInput, match="--max-pixels"):
         read_image(path, max_pixels=9_999)
     assert read_image(path, max_pixels=10_000).pixels.shape == (100, 100, 4)
-
-
-def test_atomic_output_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.bin"
-    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
-        tmp.write_bytes(b"partial")
-        raise RuntimeError("boom")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_output_refuses_to_overwrite_without_force(tmp_path):
-    target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with pytest.raises(OutputExists), atomic_output(target) as tmp:
-        tmp.mkdir()
-    with atomic_output(target, force=True) as tmp:
-        tmp.mkdir()
-        (tmp / "new.txt").write_text("new")
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -1,6 +1,6 @@
 """Outputs are all or nothing: full disks, read-only folders, Ctrl-C, hostile layer names.
 
-Every write goes through ``imageio.atomic_output`` (temporary beside the target, fsync,
+Every write goes through ``outputs.atomic_output`` (temporary beside the target, fsync,
 rename, fsync of the folder). These tests drive the real CLI and check what is on disk
 afterwards: the complete new output, or the old one untouched and no temporary left.
 A full disk and a read-only folder are real tmpfs mounts where the tests run as root;
@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 from stripes_backend import register
 
-from layerctl import formats
+from layerctl import formats, outputs
+from layerctl.errors import OutputExists
 from layerctl.formats import pngstack, psd
 from layerctl.stack import Layer, LayerStack
 
@@ -156,23 +157,18 @@ def test_outputs_are_flushed_before_they_appear(
     """Every file of the output was fsynced under a temporary name in the same folder,
     then renamed into place, then the folder itself was fsynced."""
     events: list[tuple[str, str]] = []
-    real_fsync, real_replace, real_rename = os.fsync, os.replace, Path.rename
+    real_fsync, real_publish = os.fsync, outputs._rename_noreplace
 
     def fsync(fd: int) -> None:
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
 
-    def replace(src, dst) -> None:
+    def publish(src: Path, dst: Path) -> None:
         events.append(("rename", str(Path(src).absolute())))
-        real_replace(src, dst)
-
-    def rename(self: Path, target):
-        events.append(("rename", str(self.absolute())))
-        return real_rename(self, target)
+        real_publish(src, dst)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(outputs, "_rename_noreplace", publish)
     out = tmp_path / OUTPUTS[fmt]
     assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
     renames = [path for kind, path in events if kind == "rename"]
@@ -210,11 +206,9 @@ def test_a_killed_writers_temporary_is_swept_by_the_next_write(
 ):
     """SIGKILL leaves the temporary (no clean-up runs); the next write of that output
     removes it when its process is gone — not a live writer's, not another host's."""
-    from layerctl import imageio
-
     out = tmp_path / OUTPUTS[fmt]
     gone = _dead_pid()
-    host = imageio._host()
+    host = outputs._host()
     left = {
         "dead": tmp_path / f".{out.name}.{host}.{gone}.abcd1234.tmp",
         "live": tmp_path / f".{out.name}.{host}.{os.getppid()}.efgh5678.tmp",
@@ -307,3 +301,246 @@ def test_safe_names_fit_every_file_system() -> None:
         safe = pngstack.safe_name(name)
         assert safe not in {"", ".", ".."} and "/" not in safe and "\x00" not in safe
         assert len(safe.encode()) <= pngstack.MAX_NAME_BYTES
+
+
+# -- --force replaces only what layerctl wrote ------------------------------------------
+
+
+def _user_folder(folder: Path) -> None:
+    (folder / "Documents").mkdir(parents=True)
+    (folder / "Documents" / "thesis.txt").write_text("years of work")
+
+
+@pytest.mark.parametrize(
+    "case", ["folder-holding-input", "dir.psd", "compose-onto-folder", "dot", "stack-plus-file"]
+)
+def test_force_refuses_what_layerctl_did_not_write(
+    cli, noise: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+):
+    """Until now `decompose d/in.png -o d --force` left d/ holding only the PNG stack."""
+    work = tmp_path / "work"
+    work.mkdir()
+    if case == "folder-holding-input":
+        _user_folder(work / "d")
+        (work / "d" / "in.png").write_bytes(noise.read_bytes())
+        args = ["decompose", work / "d" / "in.png", "-o", work / "d", *STRIPES]
+    elif case == "dir.psd":
+        _user_folder(work / "dir.psd")
+        args = ["decompose", noise, "-o", work / "dir.psd", *STRIPES]
+    elif case == "compose-onto-folder":
+        _user_folder(work / "flat.png")
+        assert cli("decompose", noise, "-o", tmp_path / "r.psd", *STRIPES).code == 0
+        args = ["compose", tmp_path / "r.psd", "-o", work / "flat.png"]
+    elif case == "dot":
+        _user_folder(work)
+        monkeypatch.chdir(work)
+        args = ["decompose", noise, "-o", ".", "--format", "png", *STRIPES]
+    else:  # a PNG stack someone added a file to
+        assert cli("decompose", noise, "-o", work / "stack", *STRIPES).code == 0
+        (work / "stack" / "notes.txt").write_text("mine")
+        args = ["decompose", noise, "-o", work / "stack", *STRIPES]
+    before = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    result = cli(*args, "--force")
+    assert_one_line_error(result, "refusing to replace")
+    assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
+
+
+def test_force_replaces_a_stack_and_a_file_layerctl_wrote(cli, noise: Path, tmp_path: Path):
+    for out in (tmp_path / "stack", tmp_path / "out.psd"):
+        assert cli("decompose", noise, "-o", out, *STRIPES).code == 0
+        before = snapshot(out)
+        assert cli("decompose", noise, "-o", out, *STRIPES, "--seed", "9", "--force").code == 0
+        assert snapshot(out) != before and formats.read(out).metadata["seed"] != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.png", "out.psd", "stack"]
+    # ...but not a stack that holds the input, even when every file in it is listed
+    layer = tmp_path / "stack" / "00-Background.png"
+    result = cli("decompose", layer, "-o", tmp_path / "stack", *STRIPES, "--force")
+    assert_one_line_error(result, "holds the input")
+    assert layer.is_file()
+
+
+def test_force_replaces_a_plain_file_and_never_a_symlink(tmp_path: Path):
+    plain, link = tmp_path / "plain.bin", tmp_path / "link.bin"
+    plain.write_bytes(b"old")
+    link.symlink_to(plain)
+    with outputs.atomic_output(plain, force=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert plain.read_bytes() == b"new"
+    with (
+        pytest.raises(OutputExists, match="symbolic link"),
+        outputs.atomic_output(link, force=True) as tmp,
+    ):
+        tmp.write_bytes(b"new")
+    assert link.is_symlink()
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path: Path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), outputs.atomic_output(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- exclusive publication -------------------------------------------------------------
+
+
+@pytest.fixture(params=["renameat2", "fallback"])
+def publish_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test once with renameat2 and once with link+unlink / mkdir+rename."""
+    if request.param == "fallback":
+        monkeypatch.setattr(outputs, "_renameat2_function", lambda: None)
+    elif outputs._renameat2_function() is None:
+        pytest.skip("no renameat2 here")
+    return request.param
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_racing_writers_one_wins_the_others_fail(tmp_path: Path, publish_mode: str, kind: str):
+    """Both checked that race.psd was free; both publish at once: one wins, none replaces."""
+    import threading
+
+    target = tmp_path / "race.psd"
+    writers = 6
+    gate = threading.Barrier(writers)
+    outcome: list[str] = []
+
+    def write(number: int) -> None:
+        try:
+            with outputs.atomic_output(target) as tmp:
+                if kind == "folder":
+                    tmp.mkdir()
+                    (tmp / "manifest.json").write_text(str(number))
+                else:
+                    tmp.write_text(str(number))
+                gate.wait()  # every writer is past its check, none has published
+            outcome.append("ok")
+        except OutputExists as exc:
+            outcome.append("exists" if "already exists" in str(exc) else str(exc))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcome) == ["exists"] * (writers - 1) + ["ok"]
+    assert [p.name for p in tmp_path.iterdir()] == ["race.psd"]  # no temporaries left
+
+
+def test_an_empty_folder_that_appears_is_not_replaced(tmp_path: Path, publish_mode: str):
+    """rename(2) would silently replace an empty folder with ours."""
+    target = tmp_path / "stack"
+    with pytest.raises(OutputExists), outputs.atomic_output(target) as tmp:
+        tmp.mkdir()
+        (tmp / "manifest.json").write_text("{}")
+        target.mkdir()  # someone else's, made after the check
+    assert target.is_dir() and list(target.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["stack"]
+
+
+def test_force_puts_back_what_changed_after_the_check(
+    tmp_path: Path, publish_mode: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The old output is checked again once swapped out; a changed one is put back."""
+    from layerctl.formats import pngstack
+
+    target = tmp_path / "stack"
+    stack = LayerStack([Layer("a", np.full((4, 4, 4), 255, np.uint8))])
+    formats.write(stack, target)
+    with (
+        pytest.raises(OutputExists, match="did not write"),
+        outputs.atomic_output(target, force=True) as tmp,
+    ):
+        pngstack.write(stack, tmp)
+        (target / "thesis.txt").write_text("added after the check")
+    assert (target / "thesis.txt").read_text() == "added after the check"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack"]
+
+
+def test_two_decompose_processes_race_for_one_output(noise: Path, tmp_path: Path):
+    """Two `layerctl decompose a.png -o race.psd` at once: exactly one writes."""
+    import sys
+
+    # 1 s per image: both have passed the early check before either publishes.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "STRIPES_DELAY": "1"}
+    code = (
+        "import sys, stripes_backend, pytest\n"
+        "stripes_backend.register(pytest.MonkeyPatch())\n"
+        "from layerctl.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = ["decompose", str(noise), "-o", str(tmp_path / "race.psd"), *STRIPES]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    assert "already exists" in next(err for code, err in results if code == 1)
+    assert formats.read(tmp_path / "race.psd").composite().shape == (200, 200, 4)
+
+
+# -- file names that are not UTF-8 -------------------------------------------------------
+
+BYTE_NAME = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")  # Latin-1 bytes, as Linux keeps
+
+
+@pytest.mark.skipif(os.name == "nt", reason="byte file names are a POSIX thing")
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_names_that_are_not_utf8_work_everywhere(cli, noise: Path, tmp_path: Path, fmt: str):
+    """Once every writer failed: "internal error: UnicodeEncodeError … surrogates not
+    allowed". The files keep their real names; what people read says U+FFFD."""
+    import json
+
+    root = tmp_path / BYTE_NAME
+    root.mkdir()
+    (root / f"{BYTE_NAME}.png").write_bytes(noise.read_bytes())
+    single = tmp_path / ("one " + BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    result = cli("decompose", root / f"{BYTE_NAME}.png", "-o", single, "--preview", *STRIPES)
+    assert result.code == 0, result.stderr
+    assert "caf\ufffd \ufffd" in result.stderr  # messages are readable
+    source = formats.read(single).metadata["source"]
+    assert source["path"].endswith("caf\ufffd \ufffd.png")
+    out, report = tmp_path / f"out {BYTE_NAME}", tmp_path / f"{BYTE_NAME}.html"
+    args = ["--format", fmt, "--preview", "--report", report, "--json", *STRIPES]
+    result = cli("decompose", root, "-o", out, *args)
+    assert result.code == 0, result.stderr
+    record = json.loads(result.stdout)  # valid UTF-8 JSON: no lone surrogates
+    assert record["status"] == "ok" and record["input"].endswith("caf\ufffd \ufffd.png")
+    written = out / (BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    assert formats.read(written).composite().shape == (200, 200, 4)
+    assert Path(f"{written}.preview.png").is_file()
+    assert "caf\ufffd \ufffd" in report.read_text(encoding="utf-8")
+    assert cli("decompose", root, "-o", out, *args).code == 0  # resumes: nothing to redo
+    assert cli("compose", written, "-o", tmp_path / f"{BYTE_NAME}.png").code == 0
+    assert cli("info", written, "--json").code == 0
+
+
+def test_a_batch_onto_a_full_disk_names_each_input_and_leaves_nothing(
+    cli, noise: Path, tmp_path: Path
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.png", "b.png"):
+        (inputs / name).write_bytes(noise.read_bytes())
+    with tmpfs(tmp_path / "disk", "size=200k") as mounted:
+        if not mounted:
+            pytest.skip("mounting a tmpfs needs root")
+        result = cli("decompose", inputs, "-o", tmp_path / "disk" / "out", *STRIPES, "--json")
+        assert result.code == 3
+        for line, name in zip(result.stdout.splitlines(), ("a.png", "b.png"), strict=True):
+            assert f"{inputs / name}: " in line and "No space left on device" in line
+        assert listing(tmp_path / "disk") == []  # no temporary, no claim, no empty folder
+
+
+def test_force_refuses_a_stack_with_a_symlink_in_it(tmp_path: Path):
+    """Replacing it is safe, but a link is nothing layerctl writes: the folder was changed."""
+    target = tmp_path / "stack"
+    stack = LayerStack([Layer("a", np.full((4, 4, 4), 255, np.uint8))])
+    formats.write(stack, target)
+    (tmp_path / "elsewhere.png").write_bytes((target / "composite.png").read_bytes())
+    (target / "composite.png").unlink()
+    (target / "composite.png").symlink_to(tmp_path / "elsewhere.png")
+    with pytest.raises(OutputExists, match="did not write"):
+        formats.write(stack, target, force=True)
+    assert (tmp_path / "elsewhere.png").is_file() and (target / "composite.png").is_symlink()

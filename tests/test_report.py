@@ -201,8 +201,11 @@ def batch_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, flat_desi
     res = cli("decompose", folder, *args, "--preview", "--report", target)
     assert res.code == 3, res.stderr  # the corrupt input failed, the others did not
     assert target.is_file() and "batch.html" in res.stderr
-    again = cli("decompose", folder, *args, "--report", target)
+    foreign = tmp_path / "reports" / "notes.html"
+    foreign.write_text("<p>mine</p>")
+    again = cli("decompose", folder, *args, "--report", foreign)
     assert again.code == 1 and "already exists" in again.stderr  # checked before any work
+    assert foreign.read_text() == "<p>mine</p>"
     return target
 
 

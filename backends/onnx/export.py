@@ -70,7 +70,7 @@ def export_onnx(
 
     from layerctl import weights as registry
     from layerctl.backends.qwen import load
-    from layerctl.imageio import atomic_output
+    from layerctl.outputs import atomic_output
 
     folder = registry.locate(weights)
     console.info(f"loading {folder} ({dtype})")

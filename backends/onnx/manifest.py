@@ -31,6 +31,11 @@ def files_of(root: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def listed_files(manifest: dict[str, Any]) -> set[str]:
+    """The files a manifest names: what ``export onnx --force`` may replace."""
+    return set(manifest["files"])
+
+
 def write(root: Path, manifest: dict[str, Any]) -> None:
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
     record["files"] = files_of(root)

@@ -8,7 +8,6 @@ The work itself lives in layerctl.batch, layerctl.pipeline and layerctl.recursio
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -52,6 +51,7 @@ from layerctl.options import (
     VaeTiling,
     Weights,
 )
+from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.batch import Job, Result
@@ -169,7 +169,7 @@ def decompose(
     )
     if batch.is_batch(inputs):
         if report is not None:
-            from layerctl.imageio import check_writable
+            from layerctl.report import check_writable
 
             check_writable(report, force)
         sources = batch.collect(inputs, recursive_dirs, _stdin(inputs), exclude=output)
@@ -207,14 +207,14 @@ def build_options(params: Mapping[str, Any], **overrides: Any) -> Options:
 
 def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:
     from layerctl import batch, formats
-    from layerctl.imageio import check_writable
+    from layerctl.outputs import check_writable
     from layerctl.preview import preview_path
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
     formats.format_for(job.output, options.fmt)  # usage errors before any work
-    check_writable(job.output, options.force)
+    check_writable(job.output, options.force, [input])
     if options.preview:
-        check_writable(preview_path(job.output), options.force)
+        check_writable(preview_path(job.output), options.force, [input])
     start = time.perf_counter()
     with console.status(f"decomposing {input.name}"):
         stack = batch.process(job, options)
@@ -238,7 +238,7 @@ def _run_batch(
     from layerctl.errors import BatchFailed
 
     start = time.perf_counter()
-    todo, results = batch.pending(jobs, options.force)
+    todo, results = batch.pending(jobs, options)
     bar = progress.Progress(len(jobs))
     with bar.shown():
         for result in results:
@@ -281,7 +281,7 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
         records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
     settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
     del settings["request"]["layers"]  # set per image; the run's choice is options.layers
-    report.write(records, path, force=options.force, settings=settings)
+    report.write(records, path, force=True, settings=settings)  # checked before the batch
     console.info(f"wrote {path}")
 
 
@@ -289,7 +289,7 @@ def _emit(result: Result, json_out: bool) -> None:
     for note in result.notes:
         console.warn(f"{result.input}: {note}")
     if json_out:
-        typer.echo(json.dumps(result.record()))
+        typer.echo(json_text(result.record(), indent=None))
         sys.stdout.flush()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 
 from layerctl import console
 from layerctl.options import Force, Json, Quiet, Weights
+from layerctl.outputs import json_text
 
 app = typer.Typer(
     name="export",
@@ -52,5 +52,5 @@ def onnx(
             "bytes": size,
             "verification": manifest["verification"],
         }
-        typer.echo(json.dumps(record))
+        typer.echo(json_text(record, indent=None))
     console.info(f"wrote {output} ({size / 2**20:.1f} MiB, {seconds:.0f} s)")

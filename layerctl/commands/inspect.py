@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import typer
 
 from layerctl import console
 from layerctl.options import Force, Json, Output, ResultPath
+from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.stack import Layer
@@ -29,7 +29,7 @@ def info(path: ResultPath, json_out: Json = False) -> None:
             "metadata": stack.metadata,
             "layers": [_layer_record(layer) for layer in stack.layers],
         }
-        typer.echo(json.dumps(record, default=str))
+        typer.echo(json_text(record, indent=None))
         return
     from rich.console import Console
     from rich.tree import Tree
@@ -64,7 +64,7 @@ def compose(path: ResultPath, output: Output, force: Force = False) -> None:
     from PIL import Image
 
     from layerctl import formats
-    from layerctl.imageio import atomic_output
+    from layerctl.outputs import atomic_output
 
     stack = formats.read(path)
     image = Image.fromarray(stack.composite(), "RGBA")
@@ -75,7 +75,7 @@ def compose(path: ResultPath, output: Output, force: Force = False) -> None:
         raise UsageError(f"{output}: unknown image suffix", hint="use .png, .tif or .webp")
     if fmt == "JPEG":
         image = image.convert("RGB")
-    with atomic_output(output, force=force) as tmp:
+    with atomic_output(output, force=force, inputs=[path]) as tmp:
         extra = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
         image.save(tmp, format=fmt, **extra)
     console.info(f"wrote {output}")

@@ -29,15 +29,17 @@ def preview(
     from layerctl import formats
     from layerctl import preview as sheets
     from layerctl.errors import UsageError
-    from layerctl.imageio import check_writable, read_image
+    from layerctl.imageio import read_image
+    from layerctl.outputs import check_writable
 
     output = output or sheets.preview_path(path)
     if output.suffix.lower() != ".png":
         raise UsageError(f"{output}: a contact sheet is a PNG", hint="end the name with .png")
-    check_writable(output, force)
+    inputs = [path] if original is None else [path, original]
+    check_writable(output, force, inputs)
     stack = formats.read(path)
     pixels = read_image(original).pixels if original is not None else None
-    plan = sheets.write_preview(stack, output, pixels, force=force, near=path)
+    plan = sheets.write_preview(stack, output, pixels, force=force, near=path, inputs=inputs)
     known = "with" if plan.tile("original") else "without"
     count = console.counted(len(plan.layer_tiles()), "layer")
     console.info(f"wrote {output} ({count}, {known} the original)")

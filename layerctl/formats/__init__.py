@@ -7,11 +7,14 @@ renames into place) and ``read(path) -> LayerStack``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from layerctl.errors import BadResult, UsageError
-from layerctl.imageio import atomic_output, quiet_decoders
+from layerctl.imageio import quiet_decoders
+from layerctl.outputs import atomic_output
 from layerctl.stack import LayerStack
 
 FORMATS = {"psd": "psd", "ora": "ora", "png": "pngstack"}  # --format name -> module
@@ -45,14 +48,30 @@ def detect(path: Path) -> str:
     raise BadResult(f"{path}: not a PSD, OpenRaster file or PNG-stack folder")
 
 
+def read_metadata(path: Path, fmt: str | None = None) -> dict[str, Any]:
+    """A result's recorded metadata from its header or manifest alone, after checking it is
+    whole; BadResult when ``path`` is not a whole result in format ``fmt`` (default: by
+    suffix)."""
+    if not (path.is_file() or path.is_dir()):
+        raise BadResult(f"{path}: not a regular file or folder")
+    return module(fmt or detect(path)).read_metadata(path)
+
+
 def module(fmt: str) -> ModuleType:
     return importlib.import_module(f"layerctl.formats.{FORMATS[fmt]}")
 
 
-def write(stack: LayerStack, path: Path, fmt: str | None = None, force: bool = False) -> Path:
-    """Write ``stack`` to ``path`` atomically; refuse to overwrite without ``force``."""
+def write(
+    stack: LayerStack,
+    path: Path,
+    fmt: str | None = None,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+) -> Path:
+    """Write ``stack`` to ``path`` atomically; refuse to overwrite without ``force``, and
+    to replace what layerctl did not write or what is or holds one of ``inputs``."""
     fmt = format_for(path, fmt)
-    with atomic_output(path, force=force) as tmp:
+    with atomic_output(path, force=force, inputs=inputs) as tmp:
         module(fmt).write(stack, tmp)
     return path
 

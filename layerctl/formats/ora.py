@@ -28,6 +28,7 @@ from layerctl.errors import BadResult
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
 from layerctl.imageio import _short, to_rgba
+from layerctl.outputs import json_text
 from layerctl.stack import Layer, LayerStack
 
 MIMETYPE = b"image/openraster"
@@ -55,7 +56,7 @@ def write(stack: LayerStack, path: Path) -> None:
         merged.thumbnail((THUMBNAIL_MAX, THUMBNAIL_MAX), Image.Resampling.LANCZOS)
         archive.writestr("Thumbnails/thumbnail.png", _png(merged, {}))
         meta = {"layerctl": __version__, "metadata": stack.metadata}
-        archive.writestr(METADATA, json.dumps(meta, indent=2, ensure_ascii=False, default=str))
+        archive.writestr(METADATA, json_text(meta))
 
 
 def _add_layers(
@@ -174,3 +175,17 @@ def _metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
         return {}
     value = json.loads(_member(archive, METADATA, MAX_TEXT_BYTES)).get("metadata")
     return value if isinstance(value, dict) else {}
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Our provenance, reading only the zip's directory, mimetype and layerctl.json (the
+    directory is the last thing written, so a cut-off file has none)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
+                raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
+            return _metadata(archive)
+    except BadResult:
+        raise
+    except Exception as exc:  # zipfile raises many types on damage
+        raise BadResult(f"{path}: not a readable OpenRaster file ({_short(exc)})") from None

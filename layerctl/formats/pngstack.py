@@ -33,6 +33,7 @@ from layerctl import __version__
 from layerctl.errors import BadResult
 from layerctl.formats.canvas import check_size, clear_transparent
 from layerctl.imageio import _short, to_rgba
+from layerctl.outputs import json_text
 from layerctl.stack import Layer, LayerStack
 
 MANIFEST = "manifest.json"
@@ -81,8 +82,12 @@ def write(stack: LayerStack, path: Path) -> None:
         "metadata": stack.metadata,
         "layers": entries,
     }
-    text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
-    (path / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    (path / MANIFEST).write_text(json_text(manifest) + "\n", encoding="utf-8")
+
+
+def listed_files(manifest: dict[str, Any]) -> set[str]:
+    """The files a manifest names (layers and composite): what ``--force`` may replace."""
+    return {entry["file"] for entry in manifest["layers"]} | {manifest["composite"]}
 
 
 def _write_layers(
@@ -130,6 +135,19 @@ def read(path: Path) -> LayerStack:
     top = children.get(None, [])[::-1]
     metadata = manifest.get("metadata")
     return LayerStack(top, metadata if isinstance(metadata, dict) else {}, icc[0] if icc else None)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Our provenance from the manifest, once every file it names is there (no pixels read)."""
+    manifest_path = path / MANIFEST
+    manifest = _load_manifest(manifest_path)
+    _, entries = _check_manifest(manifest, manifest_path)
+    for rel in [entry["file"] for entry in entries] + [COMPOSITE]:
+        file = path / rel
+        if not file.is_file() or file.stat().st_size == 0:
+            raise BadResult(f"{path}: layer file {rel!r} is missing")
+    metadata = manifest.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _load_manifest(path: Path) -> Any:

@@ -14,6 +14,8 @@ profile into the ICC resource.
 from __future__ import annotations
 
 import json
+import os
+import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from layerctl import __version__
 from layerctl.errors import BadResult, OutputError
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
 from layerctl.imageio import _short, open_psd, to_rgba
+from layerctl.outputs import json_text, readable
 from layerctl.stack import Layer, LayerStack
 
 XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
@@ -34,6 +37,7 @@ _XMP = "http://ns.adobe.com/xap/1.0/"
 # refuses to read (it applies the same limit to PSB) and Photoshop opens only as .psb.
 MAX_SIDE = 30_000
 MAX_NAME = 255  # Photoshop's (and psd-tools') limit on a layer name
+_XMP_RESOURCE = 1060  # psd_tools.constants.Resource.XMP_METADATA
 _XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"  # the fixed id XMP spec part 1, 7.3.2 requires
 
 
@@ -98,7 +102,7 @@ def _add_layers(parent: Any, layers: list[Layer]) -> None:
             )
         # Set after creation: a non-MacRoman name given at creation crashes save(),
         # while the setter also writes the Unicode name block (shared/NOTES.md).
-        node.name = layer.name[:MAX_NAME]
+        node.name = readable(layer.name)[:MAX_NAME]
         node.visible = layer.visible
 
 
@@ -112,9 +116,7 @@ def _xmp(metadata: dict[str, Any]) -> bytes:
     rdf = ET.SubElement(root, f"{{{_RDF}}}RDF")
     desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
     ET.SubElement(desc, f"{{{_XMP}}}CreatorTool").text = f"layerctl {__version__}"
-    ET.SubElement(desc, f"{{{XMP_NS}}}provenance").text = json.dumps(
-        metadata, default=str, ensure_ascii=False
-    )
+    ET.SubElement(desc, f"{{{XMP_NS}}}provenance").text = json_text(metadata, indent=None)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xpacket begin="\ufeff" id="{_XPACKET_ID}"?>{body}<?xpacket end="w"?>'.encode()
 
@@ -184,3 +186,71 @@ def _read_layer(node: Any, size: tuple[int, int]) -> Layer:
         layer = Layer(name, with_opacity(pixels, node.opacity / 255))
     layer.visible = bool(node.visible)
     return layer
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Our provenance from the header alone, once the file is known to be whole: every
+    section's length and the merged image fit the file. No layer is decoded.
+
+    Layout: Adobe's "Photoshop File Formats Specification", sections in file order.
+    """
+    try:
+        with path.open("rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            header = f.read(26)
+            if len(header) < 26 or header[:4] != b"8BPS" or header[4:6] not in {b"\0\1", b"\0\2"}:
+                raise BadResult(f"{path}: not a PSD")
+            psb = header[5] == 2
+            channels, height, width, depth = struct.unpack(">H2IH", header[12:24])
+            _skip(f, _number(f, 4), end)  # colour mode data
+            xmp = _xmp_resource(f, _number(f, 4), end)
+            _skip(f, _number(f, 8 if psb else 4), end)  # layer and mask information
+            compression = _number(f, 2)
+            if compression == 0:  # raw
+                need = channels * height * width * max(depth // 8, 1)
+            elif compression == 1:  # RLE: a byte count per row and channel, then the rows
+                width_of_count = 4 if psb else 2
+                table = channels * height * width_of_count
+                _skip(f, 0, end, table)
+                counts = f.read(table)
+                need = sum(struct.unpack(f">{channels * height}{'I' if psb else 'H'}", counts))
+            else:
+                need = 0
+            _skip(f, 0, end, need)
+    except (OSError, struct.error) as exc:
+        raise BadResult(f"{path}: not a whole PSD ({_short(exc)})") from None
+    return _metadata(xmp)
+
+
+def _number(f: Any, size: int) -> int:
+    data = f.read(size)
+    if len(data) != size:
+        raise struct.error("truncated")
+    return int.from_bytes(data, "big")
+
+
+def _skip(f: Any, length: int, end: int, then: int = 0) -> None:
+    """Seek ``length`` bytes on, failing when it, plus ``then`` more, passes the end."""
+    if f.tell() + length + then > end:
+        raise struct.error("truncated")
+    f.seek(length, os.SEEK_CUR)
+
+
+def _xmp_resource(f: Any, length: int, end: int) -> bytes | None:
+    """The XMP packet among the image resources of ``length`` bytes that start here."""
+    stop = f.tell() + length
+    if stop > end:
+        raise struct.error("truncated")
+    found = None
+    while f.tell() + 12 <= stop:
+        f.read(4)  # "8BIM"
+        key = _number(f, 2)
+        name = _number(f, 1)
+        f.seek(name + (name + 1) % 2, os.SEEK_CUR)  # a Pascal string padded to even
+        size = _number(f, 4)
+        start = f.tell()
+        if key == _XMP_RESOURCE and start + size <= stop:
+            found = f.read(size)
+        f.seek(start + size + size % 2)
+    f.seek(stop)
+    return found

@@ -305,6 +305,8 @@ class _RayDecomposer:
             "seconds": [r.seconds for r in results],
             "backend": [r.backend or "" for r in results],
             "layers": [json.dumps(r.layers) for r in results],  # nested: keep Arrow out of it
+            "layers_requested": [json.dumps(r.layers_requested) for r in results],
+            "notes": [json.dumps(r.notes) for r in results],
         }
 
 
@@ -319,4 +321,6 @@ def _from_row(row: dict[str, Any]) -> Result:
         float(row["seconds"]),
         row["backend"] or None,
         json.loads(row["layers"]),
+        json.loads(row["layers_requested"]),
+        json.loads(row["notes"]),
     )

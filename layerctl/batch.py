@@ -204,10 +204,9 @@ def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
 def process(job: Job, options: Options) -> LayerStack:
     """Read, decompose and write one job; errors propagate."""
     from layerctl import formats
-    from layerctl.imageio import read_image
-    from layerctl.pipeline import decompose_source
+    from layerctl.pipeline import decompose_source, read_source
 
-    source = read_image(job.input, options.max_pixels)
+    source = read_source(job.input, options)
     if job.output.absolute() == job.input.absolute():
         raise UsageError(f"{job.output} is the input", hint="choose another output path")
     stack = decompose_source(source, options)
@@ -226,6 +225,9 @@ def attempt(job: Job, options: Options) -> Result:
         stack = process(job, options)
     except LayerctlError as exc:
         return Result(job.input, job.output, "failed", str(exc), time.perf_counter() - start)
+    except MemoryError:  # this input's failure only: its arrays are freed as we return
+        message = "out of memory (the plan let it through: lower --max-memory)"
+        return Result(job.input, job.output, "failed", message, time.perf_counter() - start)
     except Exception as exc:  # a bug or a backend crash on one input must not end the batch
         from layerctl import console
 

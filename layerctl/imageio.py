@@ -31,7 +31,11 @@ from layerctl.errors import BadInput, OutputError, OutputExists
 if TYPE_CHECKING:
     from psd_tools import PSDImage
 
-from layerctl.limits import DEFAULT_MAX_PIXELS
+from layerctl.budget import DECODE, Cost, allowance, dimensions, human_bytes, human_pixels
+from layerctl.budget import check as check_memory
+
+_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_LONG_NUMBER = re.compile(r"\d{16,}")
 
 
 @dataclass
@@ -43,11 +47,50 @@ class InputImage:
     notes: list[str] = field(default_factory=list)  # warnings worth telling the user
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> InputImage:
-    """Decode ``path`` to RGBA uint8, refusing anything over ``max_pixels`` before decoding."""
+@dataclass(frozen=True)
+class Limits:
+    """What an input may declare, checked from its header before decoding: at most
+    ``max_pixels`` (None: no cap but the memory plan's), and ``cost`` bytes per pixel
+    within the memory plan (layerctl.budget, with ``--max-memory``)."""
+
+    max_pixels: int | None = None
+    cost: Cost = DECODE
+    max_memory: int | None = None
+
+    def pixels(self) -> int | None:
+        """The most pixels an input may have: the cap, or what the allowance pays for."""
+        limit = allowance(self.max_memory)
+        by_memory = None if limit is None else max(limit.bytes - self.cost.fixed, 0)
+        by_memory = None if by_memory is None else by_memory // max(self.cost.per_pixel, 1)
+        known = [n for n in (self.max_pixels, by_memory) if n is not None]
+        return min(known, default=None)
+
+    def check(self, path: Path, size: tuple[int, int]) -> None:
+        w, h = size
+        if w < 1 or h < 1:
+            raise BadInput(f"{path}: image has no pixels ({dimensions(w, h)})")
+        what = f"{dimensions(w, h)} ({human_pixels(w * h)})"
+        if self.max_pixels is not None and w * h > self.max_pixels:
+            raise BadInput(
+                f"{path}: {what} is over the {human_pixels(self.max_pixels)} limit",
+                hint="raise it with --max-pixels",
+            )
+        check_memory(path, self.cost.of(w * h), self.max_memory, what=f"{what} ")
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    max_pixels: int | None = None,
+    *,
+    cost: Cost = DECODE,
+    max_memory: int | None = None,
+) -> InputImage:
+    """Decode ``path`` to RGBA uint8, refusing before decoding an image over ``max_pixels``
+    or one whose ``cost`` does not fit the memory plan (layerctl.budget)."""
     path = Path(path)
+    limits = Limits(max_pixels, cost, max_memory)
     try:
-        _check_file(path, max_pixels)
+        _check_file(path, limits)
         data = path.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
@@ -59,12 +102,12 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     quiet_decoders()
     notes: list[str] = []
     if path.suffix.lower() in {".psd", ".psb"}:
-        image = _open_psd_composite(path, data, max_pixels)
+        image = _open_psd_composite(path, data, limits)
     else:
-        image, frames = _open_with_pillow(path, data, max_pixels)
+        image, frames = _open_with_pillow(path, data, limits)
         if frames > 1:
             notes.append(f"{path.name} is animated; using its first frame")
-    _check_size(path, image.size, max_pixels)
+    limits.check(path, image.size)
     icc = image.info.get("icc_profile") or None
     try:
         with warnings.catch_warnings():
@@ -90,7 +133,7 @@ def quiet_decoders() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _check_file(path: Path, max_pixels: int) -> None:
+def _check_file(path: Path, limits: Limits) -> None:
     """Refuse what is not a regular file (a FIFO or /dev/zero never ends) or is too big.
 
     The byte limit is an uncompressed 16-bit RGBA image at the pixel limit, plus room
@@ -101,15 +144,15 @@ def _check_file(path: Path, max_pixels: int) -> None:
         raise BadInput(f"{path}: is a folder, not an image")
     if not stat.S_ISREG(info.st_mode):
         raise BadInput(f"{path}: not a regular file")
-    limit = 8 * max_pixels + (64 << 20)
-    if info.st_size > limit:
+    pixels = limits.pixels()
+    if pixels is not None and info.st_size > 8 * pixels + (64 << 20):
         raise BadInput(
-            f"{path}: {info.st_size >> 20} MiB is larger than any image within the pixel limit",
-            hint="raise it with --max-pixels",
+            f"{path}: {human_bytes(info.st_size)} is larger than any image within the limits",
+            hint="raise --max-pixels or --max-memory",
         )
 
 
-def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> tuple[Image.Image, int]:
+def _open_with_pillow(path: Path, data: bytes, limits: Limits) -> tuple[Image.Image, int]:
     """The decoded first frame and the number of frames."""
     import io
 
@@ -124,7 +167,7 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> tuple[Image.I
                 image = Image.open(io.BytesIO(data))
             finally:
                 Image.MAX_IMAGE_PIXELS = old
-            _check_size(path, image.size, max_pixels)
+            limits.check(path, image.size)
             image.load()
             frames = getattr(image, "n_frames", 1)  # seeks through every frame's header
     except (BadInput, MemoryError):
@@ -146,29 +189,18 @@ def open_psd(data: bytes) -> PSDImage:
     return PSDImage.open(io.BytesIO(data))
 
 
-def _open_psd_composite(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+def _open_psd_composite(path: Path, data: bytes, limits: Limits) -> Image.Image:
     try:
         psd = open_psd(data)
-        _check_size(path, psd.size, max_pixels)  # before composite() allocates the canvas
+        limits.check(path, psd.size)  # before composite() allocates the canvas
         image = psd.composite()
-    except BadInput:
+    except (BadInput, MemoryError):
         raise
     except Exception as exc:  # psd-tools raises many types on damaged files
         raise BadInput(f"{path}: not a readable PSD ({_short(exc)})") from None
     if image is None:
         raise BadInput(f"{path}: PSD has no composite image")
     return image
-
-
-def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
-    w, h = size
-    if w < 1 or h < 1:
-        raise BadInput(f"{path}: image has no pixels ({w}x{h})")
-    if w * h > max_pixels:
-        raise BadInput(
-            f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit",
-            hint="raise it with --max-pixels",
-        )
 
 
 def to_rgba(image: Image.Image) -> np.ndarray:
@@ -189,8 +221,11 @@ def to_rgba(image: Image.Image) -> np.ndarray:
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of ``exc``, without Python reprs (``<_io.BytesIO object at 0x…>``)
+    and with long numbers cut, for a one-line message."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    text = _REPR.sub("", text).strip()
+    return _LONG_NUMBER.sub(lambda m: m.group()[:12] + "…", text)[:160]
 
 
 def check_writable(target: Path, force: bool) -> None:

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from layerctl import budget
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 _NEEDS = ("cv2", "skimage", "scipy")
@@ -22,6 +23,10 @@ class ClassicBackend:
     summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
     extra: ClassVar[str | None] = "classic"
     output_is_input_size: ClassVar[bool] = True
+    # Its own work peaks below the core's refine (bench/memory_per_pixel.py): that is it.
+    peak_bytes_per_pixel: ClassVar[int] = budget.REFINE_BYTES_PER_PIXEL
+    peak_bytes_per_layer_pixel: ClassVar[int] = budget.REFINE_BYTES_PER_LAYER_PIXEL
+    peak_fixed_bytes: ClassVar[int] = budget.CORE_FIXED_BYTES
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:

@@ -21,7 +21,6 @@ import typer
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.errors import Stopped, Terminated, UsageError
-from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -38,6 +37,7 @@ from layerctl.options import (
     Layers,
     Lossless,
     MaxLayers,
+    MaxMemory,
     MaxPixels,
     NegativePrompt,
     Offload,
@@ -124,7 +124,8 @@ def decompose(
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
     lossless: Lossless = True,
-    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    max_pixels: MaxPixels = None,
+    max_memory: MaxMemory = None,
     workers: Annotated[
         int,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from layerctl import console
-from layerctl.options import Force, ResultPath
+from layerctl.options import Force, MaxMemory, ResultPath
 
 
 def preview(
@@ -24,6 +24,7 @@ def preview(
         ),
     ] = None,
     force: Force = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Draw every layer, the recomposed image and its difference to the original as one PNG."""
     from layerctl import formats
@@ -35,8 +36,8 @@ def preview(
     if output.suffix.lower() != ".png":
         raise UsageError(f"{output}: a contact sheet is a PNG", hint="end the name with .png")
     check_writable(output, force)
-    stack = formats.read(path)
-    pixels = read_image(original).pixels if original is not None else None
+    stack = formats.read(path, max_memory)
+    pixels = None if original is None else read_image(original, max_memory=max_memory).pixels
     plan = sheets.write_preview(stack, output, pixels, force=force, near=path)
     known = "with" if plan.tile("original") else "without"
     console.info(f"wrote {output} ({len(plan.layer_tiles())} layers, {known} the original)")

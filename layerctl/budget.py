@@ -40,7 +40,7 @@ UNSTATED_BYTES_PER_PIXEL = REFINE_BYTES_PER_PIXEL
 UNSTATED_BYTES_PER_LAYER_PIXEL = REFINE_BYTES_PER_LAYER_PIXEL
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d{1,2})?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d{1,20}(?:\.\d{0,20})?(?:e\d{1,2})?)\s*([kmgt]?)(i?)b?\s*$", re.I)
 MAX_BYTES = 10**18  # 1 EB: more than any machine; bigger numbers are typos
 
 

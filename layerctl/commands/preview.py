@@ -40,4 +40,6 @@ def preview(
     pixels = None if original is None else read_image(original, max_memory=max_memory).pixels
     plan = sheets.write_preview(stack, output, pixels, force=force, near=path)
     known = "with" if plan.tile("original") else "without"
-    console.info(f"wrote {output} ({len(plan.layer_tiles())} layers, {known} the original)")
+    shown, total = len(plan.layer_tiles()), sum(1 for _ in stack.walk())
+    layers = f"{shown} layers" if shown == total else f"{shown} of {total} layers shown"
+    console.info(f"wrote {output} ({layers}, {known} the original)")

@@ -60,9 +60,9 @@ class Limits:
     def pixels(self) -> int | None:
         """The most pixels an input may have: the cap, or what the allowance pays for."""
         limit = allowance(self.max_memory)
-        by_memory = None if limit is None else max(limit.bytes - self.cost.fixed, 0)
-        by_memory = None if by_memory is None else by_memory // max(self.cost.per_pixel, 1)
-        known = [n for n in (self.max_pixels, by_memory) if n is not None]
+        known = [] if self.max_pixels is None else [self.max_pixels]
+        if limit is not None:
+            known.append(max(limit.bytes - self.cost.fixed, 0) // max(self.cost.per_pixel, 1))
         return min(known, default=None)
 
     def check(self, path: Path, size: tuple[int, int]) -> None:
@@ -107,7 +107,6 @@ def read_image(
         image, frames = _open_with_pillow(path, data, limits)
         if frames > 1:
             notes.append(f"{path.name} is animated; using its first frame")
-    limits.check(path, image.size)
     icc = image.info.get("icc_profile") or None
     try:
         with warnings.catch_warnings():

@@ -119,12 +119,18 @@ def dimensions(width: int, height: int) -> str:
     return "x".join(str(side) if abs(side) < 10**12 else "huge" for side in (width, height))
 
 
-def allowance(max_memory: int | None = None) -> Allowance | None:
-    """The tightest limit on this process's memory now; None when none is known."""
+def allowance(max_memory: int | None = None, share: int = 1) -> Allowance | None:
+    """The tightest limit on this process's memory now; None when none is known.
+
+    ``share``: processes that draw on the same memory at once (``--workers N``); each
+    gets its part of the machine's and the cgroup's (RLIMIT_AS is per process already).
+    """
+    shared = f" / {share} workers" if share > 1 else ""
+    host, group = host_available(), cgroup_left()
     limits = [
-        (host_available(), "available memory"),
+        (None if host is None else host // share, "available memory" + shared),
         (address_space_left(), "ulimit -v"),
-        (cgroup_left(), "the cgroup's limit"),
+        (None if group is None else group // share, "the cgroup's limit" + shared),
         (max_memory, "--max-memory"),
     ]
     known = [(value, source) for value, source in limits if value is not None]
@@ -140,16 +146,18 @@ def check(
     max_memory: int | None = None,
     what: str = "",
     error: type[LayerctlError] = BadInput,
+    share: int = 1,
 ) -> None:
     """``error`` unless ``need`` bytes fit the allowance: one line with both numbers."""
-    limit = allowance(max_memory)
+    limit = allowance(max_memory, share)
     if limit is None or need <= limit.bytes:
         return
     fix = {
         "--max-memory": "raise --max-memory",
         "ulimit -v": "raise ulimit -v",
         "the cgroup's limit": "raise the container's memory limit",
-    }.get(limit.source, "close other programs to free memory")
+        "available memory": "close other programs to free memory",
+    }.get(limit.source, "use fewer --workers")
     raise error(
         f"{where}: {what}needs {human_bytes(need)} of memory, "
         f"{human_bytes(limit.bytes)} is allowed ({limit.source})",

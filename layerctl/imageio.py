@@ -56,10 +56,11 @@ class Limits:
     max_pixels: int | None = None
     cost: Cost = DECODE
     max_memory: int | None = None
+    share: int = 1  # processes decoding at once (--workers): each gets its part
 
     def pixels(self) -> int | None:
         """The most pixels an input may have: the cap, or what the allowance pays for."""
-        limit = allowance(self.max_memory)
+        limit = allowance(self.max_memory, self.share)
         known = [] if self.max_pixels is None else [self.max_pixels]
         if limit is not None:
             known.append(max(limit.bytes - self.cost.fixed, 0) // max(self.cost.per_pixel, 1))
@@ -75,7 +76,8 @@ class Limits:
                 f"{path}: {what} is over the {human_pixels(self.max_pixels)} limit",
                 hint="raise it with --max-pixels",
             )
-        check_memory(path, self.cost.of(w * h), self.max_memory, what=f"{what} ")
+        need = self.cost.of(w * h)
+        check_memory(path, need, self.max_memory, what=f"{what} ", share=self.share)
 
 
 def read_image(
@@ -84,11 +86,12 @@ def read_image(
     *,
     cost: Cost = DECODE,
     max_memory: int | None = None,
+    share: int = 1,
 ) -> InputImage:
     """Decode ``path`` to RGBA uint8, refusing before decoding an image over ``max_pixels``
     or one whose ``cost`` does not fit the memory plan (layerctl.budget)."""
     path = Path(path)
-    limits = Limits(max_pixels, cost, max_memory)
+    limits = Limits(max_pixels, cost, max_memory, share)
     try:
         _check_file(path, limits)
         data = path.read_bytes()

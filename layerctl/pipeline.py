@@ -38,6 +38,7 @@ class Options:
     force: bool = False
     max_pixels: int | None = None  # None: as many as the memory plan allows
     max_memory: int | None = None  # bytes one image may take (layerctl.budget)
+    memory_share: int = 1  # processes decomposing at once (--workers), sharing memory
     preview: bool = False  # also write <output>.preview.png, a contact sheet
 
 
@@ -45,7 +46,13 @@ def read_source(path: Path, options: Options) -> InputImage:
     """Read one input, refused before decoding when it cannot fit the memory plan for
     this run's backend (layerctl.budget) or is over ``--max-pixels``."""
     cost = peak_cost(options)
-    return read_image(path, options.max_pixels, cost=cost, max_memory=options.max_memory)
+    return read_image(
+        path,
+        options.max_pixels,
+        cost=cost,
+        max_memory=options.max_memory,
+        share=options.memory_share,
+    )
 
 
 def peak_cost(options: Options) -> Cost:

@@ -77,6 +77,12 @@ def test_the_tightest_limit_wins_and_is_named(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(BadInput, match=r"x: needs 2 GB of memory, 1 GB is allowed \(--max-memory"):
         budget.check("x", 2 * 10**9, max_memory=10**9)
     budget.check("x", 10**9, max_memory=10**9)  # fits exactly
+    # --workers 4: each process gets its part of the machine's and the cgroup's memory
+    assert budget.allowance(share=4) == budget.Allowance(
+        15 * 10**8, "the cgroup's limit / 4 workers"
+    )
+    with pytest.raises(BadInput, match=r"1.5 GB is allowed .* \(use fewer --workers\)"):
+        budget.check("x", 2 * 10**9, share=4)
 
 
 def test_cgroup_limits_v1_and_v2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

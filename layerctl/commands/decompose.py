@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -248,6 +248,7 @@ def _run_batch(
         if ray is not None:
             stream = pool.run_ray(todo, options, ray, workers)
         elif (count := pool.worker_count(workers, options)) > 1 and len(todo) > 1:
+            options = replace(options, memory_share=count)  # each its part of the memory
             stream = pool.run_processes(todo, options, count, on_start=bar.started)
         else:
             stream = batch.run_local(todo, options, on_start=bar.started)

@@ -29,8 +29,8 @@ READ_WORKING_BYTES_PER_PIXEL = 48
 # The core's own peak around any backend: refine.make_lossless at the input size, in
 # float64 over every layer. It dominates the classic backend too. Measured by
 # `python bench/memory_per_pixel.py [--model] [--layers 8]` (peak RSS slope, 0.25-2 MP:
-# 646 B/px at 4 layers, 1106 at 8; model backends' core 637 and ~1200): update these
-# two numbers when that changes.
+# classic 646 B/px at 4 layers and 1106 at 8, 616 at 1-8 MP; a model backend's core 637
+# and 1117; bench/RESULTS.md): update these numbers when that changes.
 REFINE_BYTES_PER_PIXEL = 190
 REFINE_BYTES_PER_LAYER_PIXEL = 120
 CORE_FIXED_BYTES = 64 << 20  # the fit's intercept: 61-65 MB

@@ -11,6 +11,7 @@ only, and for real in ``__init__`` / ``decompose``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -63,6 +64,26 @@ class BackendSettings:
     compile: bool = False  # torch.compile of the transformer blocks (qwen)
 
 
+ROLES = ("Background", "Text", "Shape", "Shadow", "Overlay", "Photo")  # what a layer holds
+
+
+class Layers(list):
+    """What ``decompose`` may return instead of a plain list: the layers (bottom first),
+    each one's role where the backend knows it (one of ROLES), and notes worth telling
+    the user. A backend that finds fewer layers than asked returns fewer: the count
+    asked for is an upper bound, never filled up with empty layers."""
+
+    def __init__(
+        self,
+        layers: Iterable[np.ndarray] = (),
+        roles: Sequence[str] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(layers)
+        self.roles = list(roles)
+        self.notes = list(notes)
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: ClassVar[str]
@@ -86,7 +107,8 @@ class Backend(Protocol):
     def __init__(self, settings: BackendSettings) -> None: ...
 
     def decompose(self, image: np.ndarray, request: DecomposeRequest) -> list[np.ndarray]:
-        """RGBA uint8 (H, W, 4) in; RGBA uint8 layers out, bottom first."""
+        """RGBA uint8 (H, W, 4) in; RGBA uint8 layers out, bottom first (a list, or
+        :class:`Layers` to say what each one is)."""
         ...
 
 

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from layerctl import __version__, formats, refine
 from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.budget import Cost
+from layerctl.console import counted
 from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
 from layerctl.imageio import InputImage, check_writable, read_image, to_rgba
@@ -62,8 +65,12 @@ def run(
     settings: BackendSettings | None = None,
     lossless: bool = True,
     output_size: str = "input",
+    note_fewer: bool = True,
 ) -> LayerStack:
-    """Decompose an already-read input; the backend is loaded once per process."""
+    """Decompose an already-read input; the backend is loaded once per process.
+
+    ``note_fewer``: say in the notes when the backend found fewer layers than asked
+    (not for ``-n auto``, which asks for its upper bound)."""
     if request.layers < 1:
         raise UsageError(f"the number of layers must be at least 1, not {request.layers}")
     if output_size not in {"input", "model"}:
@@ -71,19 +78,24 @@ def run(
     settings = settings or BackendSettings()
     engine = base.load(backend, settings)
     raw = engine.decompose(source.pixels, request)
+    roles, said = getattr(raw, "roles", []), list(getattr(raw, "notes", []))
+    if note_fewer and len(raw) < request.layers and not said:  # else the backend says why
+        said.append(f"found {counted(len(raw), 'layer')} (asked for up to {request.layers})")
+    notes = [*source.notes, *said]
     height, width = source.pixels.shape[:2]
     if output_size == "input":
         raw = refine.to_size(raw, (width, height))
         if lossless:
             raw = refine.make_lossless(raw, source.pixels)
     stack = LayerStack(
-        [Layer(name, pixels) for name, pixels in zip(layer_names(len(raw)), raw, strict=True)],
+        [Layer(name, px) for name, px in zip(layer_names(len(raw), roles), raw, strict=True)],
         metadata={
             "backend": engine.name,
             "parameters": {**asdict(request), "lossless": lossless, "output_size": output_size},
             "seed": request.seed,
             "source": {"path": str(source.path), "sha256": source.sha256},
             "layerctl": __version__,
+            "notes": notes,
         },
         icc_profile=source.icc_profile,
     )
@@ -115,8 +127,18 @@ def decompose_file(
     return stack
 
 
-def layer_names(n: int) -> list[str]:
-    return ["Background"] + [f"Layer {i}" for i in range(1, n)]
+def layer_names(n: int, roles: Sequence[str] = ()) -> list[str]:
+    """A name per layer: its role ("Text", "Shape 2" when there are several), or
+    "Background", "Layer 1", … where the backend did not say."""
+    if len(roles) != n:
+        return ["Background"] + [f"Layer {i}" for i in range(1, n)]
+    total = Counter(roles)
+    seen: Counter[str] = Counter()
+    names = []
+    for role in roles:
+        seen[role] += 1
+        names.append(f"{role} {seen[role]}" if total[role] > 1 else role)
+    return names
 
 
 def _as_input(

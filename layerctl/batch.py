@@ -48,11 +48,23 @@ class Result:
     seconds: float = 0.0
     backend: str | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
+    layers_requested: int | None = None  # what the backend was asked for: an upper bound
+    notes: list[str] = field(default_factory=list)  # worth telling the user
 
     @classmethod
     def done(cls, job: Job, stack: LayerStack, seconds: float) -> Result:
-        backend = stack.metadata.get("backend")
-        return cls(job.input, job.output, "ok", None, seconds, backend, layer_records(stack.layers))
+        meta = stack.metadata
+        return cls(
+            job.input,
+            job.output,
+            "ok",
+            None,
+            seconds,
+            meta.get("backend"),
+            layer_records(stack.layers),
+            meta.get("parameters", {}).get("layers"),
+            list(meta.get("notes", [])),
+        )
 
     def record(self) -> dict[str, Any]:
         return {
@@ -62,7 +74,9 @@ class Result:
             "error": self.error,
             "seconds": round(self.seconds, 3),
             "backend": self.backend,
+            "layers_requested": self.layers_requested,
             "layers": self.layers,
+            "notes": self.notes,
         }
 
 

@@ -38,6 +38,11 @@ def error(message: str) -> None:
     stderr().print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 layer``, ``3 layers``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def interactive() -> bool:
     return not state.quiet and stderr().is_terminal
 

@@ -73,12 +73,13 @@ class Terminated(BaseException):
     Not a KeyboardInterrupt: Typer turns those into a bare exit code 130."""
 
 
-def raise_on_sigterm(exception: type[BaseException] = Terminated) -> Any:
-    """Turn SIGTERM into ``exception`` (143, 128 + SIGTERM) in this process's main thread,
-    where Python runs signal handlers; returns the previous handler."""
+def raise_on_sigterm() -> Any:
+    """Turn SIGTERM into ``Terminated`` (143, 128 + SIGTERM) in this process's main thread,
+    where Python runs signal handlers; returns the previous handler. (Workers have their
+    own handler: layerctl.workers._stop.)"""
     import signal
 
     def terminated(signum: int, frame: Any) -> None:
-        raise exception(143)
+        raise Terminated(143)
 
     return signal.signal(signal.SIGTERM, terminated)

@@ -62,10 +62,16 @@ def peak_cost(options: Options) -> Cost:
 
 
 def layer_count(pixels, options: Options) -> int:
-    """The number of layers for this image: the fixed count, or the ``-n auto`` rule."""
+    """The number of layers to ask for: the fixed count; for ``-n auto`` the
+    ``--max-layers`` bound when the backend finds the count itself (it never pads),
+    else the colour-structure rule of layerctl/auto.py."""
     if options.layers == AUTO:
         from layerctl.auto import suggest_layers
+        from layerctl.backends import base
 
+        engine = base.resolve(options.backend, options.settings)
+        if getattr(engine, "finds_layer_count", False):
+            return options.max_layers
         return suggest_layers(pixels, options.max_layers)
     return int(options.layers)
 
@@ -104,6 +110,7 @@ def _decompose(source: InputImage, options: Options, output_size: str) -> LayerS
         settings=options.settings,
         lossless=options.lossless,
         output_size=output_size,
+        note_fewer=options.layers != AUTO,
     )
     stack.metadata["requested"] = {"layers": options.layers, "seed": options.request.seed}
     return stack

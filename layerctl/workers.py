@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,6 +26,8 @@ from layerctl.errors import BackendUnavailable, Terminated
 from layerctl.pipeline import Options
 
 OnStart = Callable[[Path], None]
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_GRACE_S = 10.0  # for a worker's clean-up once its parent is gone
 
 
 def visible_gpus(options: Options) -> list[str]:
@@ -86,7 +92,7 @@ def run_processes(
                 job = queue.pop()
                 if on_start is not None:
                     on_start(job.input)
-                running[pool.submit(batch.attempt, job, options)] = job
+                running[pool.submit(_attempt, job, options)] = job
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(_died(future) for future in done):  # the pool is broken: all of it ends
                 done = wait(running).done
@@ -104,7 +110,7 @@ def run_processes(
                     queue.append(job)
     except (KeyboardInterrupt, Terminated):  # Ctrl-C reaches the workers, SIGTERM this one
         for worker in _workers(pool):
-            worker.terminate()  # each removes its unfinished output (_init_worker)
+            worker.terminate()  # each removes its unfinished output (_stop)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -147,19 +153,77 @@ def _died(future: Future) -> bool:
 
 
 def _init_worker(slots, gpus: list[str], debug: bool) -> None:
-    """Runs first in each worker: pick a GPU before anything imports torch.
-
-    SIGTERM (from the parent, stopping) raises SystemExit: in a job, its clean-ups run
-    (no unfinished output is left) and the pool carries it back as the job's exception;
-    between jobs, the worker just exits — quietly, unlike KeyboardInterrupt."""
+    """Runs first in each worker: tie its life to the parent's, then pick a GPU before
+    anything imports torch."""
     from layerctl import console
-    from layerctl.errors import raise_on_sigterm
 
-    raise_on_sigterm(SystemExit)
+    signal.signal(signal.SIGTERM, _stop)
+    _die_with_parent()
     slot = slots.get()
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
     console.state.debug = debug
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM ends a worker, from its parent stopping or at the parent's death: as
+    SystemExit, so that a job's clean-ups run (no unfinished output is left). Later ones
+    are ignored: the parent's death may arrive twice (PR_SET_PDEATHSIG, the watchdog),
+    and a second SystemExit would cut the first one's clean-up short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(143)
+
+
+def _attempt(job: Job, options: Options) -> Result:
+    """``batch.attempt`` in a worker, which ends once a stopped job has cleaned up: the
+    pool would catch the SystemExit and wait for more work, maybe from a dead parent."""
+    try:
+        return batch.attempt(job, options)
+    except SystemExit as exc:
+        sys.stderr.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+
+
+def _die_with_parent() -> None:
+    """Make this worker end when its parent does, even when the parent is SIGKILLed and
+    runs no clean-up of its own: else the workers outlive it, and so does multiprocessing's
+    resource tracker, whose pipe they hold open.
+
+    On Linux the kernel sends SIGTERM when the parent's thread that spawned us ends
+    (``PR_SET_PDEATHSIG``; SIGTERM, not SIGKILL, so that a job in progress removes its
+    temporary); the pool spawns its workers from ``submit``, in the thread that runs the
+    whole batch. Everywhere, a watchdog thread waits on the pipe that multiprocessing
+    keeps from the parent, which reaches EOF once the parent is gone. The check between
+    the two catches a parent that died before the signal was armed.
+    """
+    import multiprocessing
+
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+    if not parent.is_alive():
+        os._exit(143)  # no job started yet: nothing to clean up
+    threading.Thread(target=_watch, args=(parent,), name="parent-watchdog", daemon=True).start()
+
+
+def _watch(parent: Any) -> None:
+    """Wait for the parent's end; then stop the main thread as SIGTERM does, and exit for
+    good if that has not ended the process within ``_GRACE_S`` (a job stuck in native
+    code; imageio sweeps the temporary it leaves on the next write of that output)."""
+    parent.join()
+    if hasattr(signal, "pthread_kill"):  # to the main thread: it interrupts a blocking read
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    else:
+        import _thread
+
+        _thread.interrupt_main(signal.SIGTERM)
+    time.sleep(_GRACE_S)
+    os._exit(143)
 
 
 def run_ray(jobs: Sequence[Job], options: Options, address: str, count: int) -> Iterator[Result]:

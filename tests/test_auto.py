@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from layerctl.auto import suggest_layers
@@ -39,3 +41,16 @@ def test_transparent_pixels_are_ignored():
     image[:, :40, 3] = 0  # half the canvas is transparent, whatever its colour
     image[:, :40, :3] = (0, 0, 255)
     assert suggest_layers(image) == 2
+
+
+def test_classic_finds_the_count_itself(flat_design):
+    """A backend that never pads (classic) is asked for ``--max-layers`` and keeps what
+    it finds; the count is not a shortfall to report."""
+    from layerctl.imageio import InputImage
+    from layerctl.pipeline import Options, decompose_source
+
+    source = InputImage(flat_design, Path("design.png"), "0" * 64)
+    stack = decompose_source(source, Options(layers="auto", max_layers=6, backend="classic"))
+    assert [layer.name for layer in stack.layers] == ["Background", "Shape 1", "Shape 2"]
+    assert stack.metadata["parameters"]["layers"] == 6
+    assert stack.metadata["notes"] == []

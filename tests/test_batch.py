@@ -67,7 +67,17 @@ def test_six_inputs_one_corrupt_then_rerun_skips(cli, stripes, folder, tmp_path)
     bad = next(r for r in records if r["status"] == "failed")
     assert "a.png" in bad["error"] and bad["layers"] == []
     good = next(r for r in records if r["status"] == "ok")
-    assert set(good) == {"input", "output", "status", "error", "seconds", "backend", "layers"}
+    assert set(good) == {
+        "input",
+        "output",
+        "status",
+        "error",
+        "seconds",
+        "backend",
+        "layers_requested",
+        "layers",
+        "notes",
+    }
     assert [la["name"] for la in good["layers"]] == ["Background", "Layer 1", "Layer 2"]
     assert sorted(p.name for p in out.iterdir()) == [f"img{i}.psd" for i in range(5)]
     assert "failed: " in result.stderr and "a.png" in result.stderr

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,3 +119,50 @@ def test_an_unreachable_ray_cluster_is_a_one_line_error(cli, folder, tmp_path, m
     assert result.code == 1
     assert "cannot reach a Ray cluster" in result.stderr and "--ray local" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_end_with_their_parent_even_after_sigkill(tmp_path):
+    """SIGKILL gives the parent no clean-up: the workers (and multiprocessing's resource
+    tracker) must notice alone, and a job cut short must leave no temporary."""
+    psutil = pytest.importorskip("psutil")
+    inputs = tmp_path / "in"
+    for i in range(6):  # larger than the module's: each job runs long enough to be cut
+        image = Image.new("RGB", (320, 240), (240, 236, 220))
+        ImageDraw.Draw(image).ellipse((20 + 30 * i, 20, 200, 200), fill=(200, 40, 40))
+        inputs.mkdir(exist_ok=True)
+        image.save(inputs / f"img{i}.png")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "layerctl", "decompose", str(inputs), "-o", str(out)]
+    command += ["-b", "classic", "--workers", "2"]
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree: dict[int, Any] = {}
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(out.iterdir())) and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):  # jobs run once the first file appears
+            tree |= {c.pid: c for c in psutil.Process(parent.pid).children(recursive=True)}
+        time.sleep(0.02)
+    assert parent.poll() is None, "the batch ended before it could be killed"
+    tree |= {c.pid: c for c in psutil.Process(parent.pid).children(recursive=True)}
+    assert len(tree) == 3  # two workers and the resource tracker
+    parent.kill()
+    parent.wait()
+
+    left = list(tree.values())
+    deadline = time.monotonic() + 15
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if _running(psutil, p)]
+        time.sleep(0.05)
+    assert not left, [p.cmdline() for p in left]
+    assert not list(out.glob(".*"))  # the jobs cut short removed their temporaries
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"img{i}.psd" for i in range(6)]
+
+
+def _running(psutil, process) -> bool:
+    """Alive and not a zombie (an orphan's exit may wait for a busy init to reap it)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -23,6 +23,7 @@ class ClassicBackend:
     summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
     extra: ClassVar[str | None] = "classic"
     output_is_input_size: ClassVar[bool] = True
+    finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
     # Its own work peaks below the core's refine (bench/memory_per_pixel.py): that is it.
     peak_bytes_per_pixel: ClassVar[int] = budget.REFINE_BYTES_PER_PIXEL
     peak_bytes_per_layer_pixel: ClassVar[int] = budget.REFINE_BYTES_PER_LAYER_PIXEL

@@ -65,6 +65,7 @@ def smooth_model(
     b = values[ys[::step], xs[::step]].astype(np.float64)
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
     trend = (basis.reshape(len(basis), -1).T @ coef.astype(np.float32)).reshape(h, w, -1)
+    del basis  # 6 canvas-sized planes: not held while the residual is filled
     residual = values.astype(np.float32) - trend
     scale = min(1.0, MODEL_SIDE / max(h, w))
     if scale < 1.0:  # holes are filled smoothly: a coarser grid does it as well, faster
@@ -73,12 +74,12 @@ def smooth_model(
         small = cv2.resize(residual * mask[..., None], size, interpolation=cv2.INTER_AREA)
         small = small.reshape(size[1], size[0], -1) / np.maximum(weight, 1e-6)[..., None]
         up = cv2.resize(pull_push(small, weight > 0.5), (w, h), interpolation=cv2.INTER_LINEAR)
-        residual = np.where(mask[..., None], residual, up.reshape(h, w, -1))
+        np.copyto(residual, up.reshape(h, w, -1), where=~mask[..., None])
     else:
         residual = pull_push(residual, mask)
     if blur > 0:
         residual = cv2.GaussianBlur(residual, (0, 0), blur).reshape(residual.shape)
-    return trend + residual
+    return np.add(trend, residual, out=trend)
 
 
 def _basis(h: int, w: int, degree: int) -> np.ndarray:

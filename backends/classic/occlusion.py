@@ -19,6 +19,7 @@ SHAPE_TOLERANCE = 0.06  # mismatch (share of the visible area) of an accepted re
 ENCLOSED = 0.9  # share of a region inside the other's completed shape that puts it on top
 EXPLAINED_GAP = 0.4  # difference of filled extension shares that decides alone
 MIN_SOLIDITY = 0.4  # visible share of its hull below which a region is not one solid shape
+EXPLAINED = 0.8  # share of a multi-piece hull's extension that its occluders must cover
 
 
 def order(
@@ -128,7 +129,8 @@ def _crop(mask: np.ndarray, box, inter) -> np.ndarray:
 
 def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
     """Per region (on its box): visible pixels plus its completed shape where regions
-    above it show (see complete)."""
+    above it show (see complete), as far as those reach its edge: a label inside a
+    ring, text in a donut's hole, cuts nothing of it and so hides nothing of it."""
     position = {index: rank for rank, index in enumerate(ranks)}
     result = []
     for i, region in enumerate(regions):
@@ -139,10 +141,24 @@ def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
             inter = _intersection(region.box, other.box)
             if inter is not None:
                 _crop(covered, region.box, inter)[...] |= _crop(other.visible, other.box, inter)
-        covered &= ~region.visible
+        covered = _touching(covered & ~region.visible, region.visible)
         whole = complete(region, covered, hull_if_sparse=False)
         result.append(region.visible | (whole & covered))
     return result
+
+
+def _touching(mask: np.ndarray, edge_of: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` that meet ``edge_of`` (8-neighbours)."""
+    import cv2
+
+    if not mask.any():
+        return mask
+    count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(edge_of.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    keep = np.zeros(count, bool)
+    keep[np.unique(parts[near & mask])] = True
+    keep[0] = False
+    return keep[parts]
 
 
 def complete(region: Region, covered: np.ndarray, hull_if_sparse: bool = True) -> np.ndarray:
@@ -180,17 +196,22 @@ def complete(region: Region, covered: np.ndarray, hull_if_sparse: bool = True) -
     best = int(np.argmin(errors))
     if errors[best] < SHAPE_TOLERANCE:
         return candidates[best] | region.hull
-    if not hull_if_sparse and _scattered(region):
+    if not hull_if_sparse and _scattered(region, covered):
         return region.visible  # a line of text, scattered pieces: no one shape to go on
     return region.hull
 
 
-def _scattered(region: Region) -> bool:
-    """Several pieces that fill little of their hull (the glyphs of a line of text):
-    their hull is no shape that goes on under what covers them."""
+def _scattered(region: Region, covered: np.ndarray) -> bool:
+    """Several pieces whose hull is no one shape going on under what covers them: the
+    glyphs of a line of text (they fill little of their hull), or same-coloured pieces
+    side by side (bars of a chart) whose hull mostly spans open ground, not the
+    occluders between them, as a shape cut in two by a band does."""
     import cv2
 
-    if region.area >= MIN_SOLIDITY * region.hull.sum():
-        return False
     count, _ = cv2.connectedComponents(region.visible.astype(np.uint8), connectivity=8)
-    return count > 2
+    if count <= 2:
+        return False
+    if region.area < MIN_SOLIDITY * region.hull.sum():
+        return True
+    extension = region.hull & ~region.visible
+    return int((extension & covered).sum()) < EXPLAINED * int(extension.sum())

@@ -14,28 +14,48 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerctl.backends.base import Layers
 from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
+PHOTO = 0.05  # canvas share of texture (segment.unexplained) that reads as a photograph
+PHOTO_NOTE = (
+    "no flat graphics found (a photograph?): kept as one layer; "
+    "--backend qwen decomposes photographs"
+)
+TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
+NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
+MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
+SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
+TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
-def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
-    """``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to ``image``.
+def decompose(image: np.ndarray, layers: int) -> Layers:
+    """Up to ``layers`` full-canvas RGBA uint8 layers, bottom first, that composite to
+    ``image``, each with its role (Background, Text, Shape, Shadow, Overlay).
 
-    Layer 0 is the background, painted in behind everything lifted off it. Regions are
-    grouped into the other ``layers - 1``; when there are fewer regions than that, the
-    spare layers are empty and come last (on top). With one layer, it is the image.
+    Layer 0 is the background, painted in behind everything lifted off it (left out
+    when the image's ground is transparent). Regions are grouped into at most the other
+    ``layers - 1``: fewer when the image holds fewer elements, never padded with empty
+    layers. A photograph (no flat structure) stays one layer, with a note saying so.
     """
     h, w = image.shape[:2]
     if layers == 1:
-        return [image.copy()]
-    f, background, found, ranks, above, on_background, crossing, seen = analyse(image)
+        return Layers([image.copy()], ["Background"])
+    source = image
+    if segment.compressed(image):
+        image = segment.deblocked(image)
+    f, flat, background = ground(image)
+    if segment.unexplained(flat, background) > PHOTO:
+        return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
+    found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
+    transparent = _transparent_ground(image, background)
+    bottom = [] if transparent else [_background_layer(image, background)]
     if not found:  # a plain colour, a gradient, noise: all background
-        empty = np.zeros((h, w, 4), np.uint8)
-        return [_background_layer(image, background)] + [empty.copy() for _ in range(layers - 1)]
+        return Layers(bottom or [source.copy()], ["Background"])
     reach = occlusion.supports(found, ranks)
     for i, mask in seen.items():  # a shape seen through an overlay goes on under it
         narrow, found[i] = found[i].box, regions.widen(found[i], mask)
@@ -69,30 +89,106 @@ def decompose(image: np.ndarray, layers: int) -> list[np.ndarray]:
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
-    out = [_background_layer(image, background)]
+    del f, work, fills  # canvas-sized and done with: not held while the layers are built
     order_of = {index: rank for rank, index in enumerate(ranks)}
-    features = np.array([_features(found[i], *lifted[i], (h, w)) for i in range(len(found))])
-    areas = np.array([r.area for r in found])
-    level = group.levels(ranks, above)
-    groups = group.plan(level, features.reshape(len(found), -1), areas, layers - 1)
+    roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
+    extents = [int(r.sum()) for r in reach]
+    count = layers - len(bottom)
+    groups = _layer_groups(found, lifted, ranks, above, casters, extents, count, (h, w))
+    out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
         layer = np.zeros((h, w, 4), np.float32)
         for i in sorted(members, key=order_of.__getitem__):
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
-    out.extend(np.zeros((h, w, 4), np.uint8) for _ in range(layers - 1 - len(groups)))
-    return out
+        out.roles.append(roles[max(members, key=lambda j: found[j].area)])
+    return _without_near_empty(out) or Layers([source.copy()], ["Background"])
 
 
-def analyse(image: np.ndarray):
-    """(premultiplied image, background, regions, bottom-first order, "lies on" sets,
-    indices of the regions that touch the background, {index: veil} of overlays
-    found across an edge, {index: canvas mask} of where each region goes on under
-    others beyond its completed shape: a shape seen through such an overlay, a drop
-    shadow under the whole shape that casts it)."""
+def _without_near_empty(layers: Layers) -> Layers:
+    """``layers`` less those that hold next to nothing: less than NEAR_EMPTY of the
+    canvas (alpha-weighted), nowhere SOLID. A faint trace is no layer for a designer
+    (a small solid element, a page number, is), and the lossless step gives its few
+    values to the layers that show there."""
+    least = max(4.0, NEAR_EMPTY * layers[0].shape[0] * layers[0].shape[1]) if layers else 0.0
+    keep = [
+        i
+        for i, px in enumerate(layers)
+        if px[..., 3].sum(dtype=np.int64) / 255 >= least or px[..., 3].max() >= SOLID
+    ]
+    return Layers([layers[i] for i in keep], [layers.roles[i] for i in keep], layers.notes)
+
+
+def _layer_groups(
+    found, lifted, ranks, above, casters, extents: list[int], count: int, size
+) -> list[list[int]]:
+    """At most ``count`` groups of region indices, bottom first: one element per layer
+    before any shadow or speck takes one. A speck (a region reaching under MINOR of the
+    canvas, hidden part included) that touches another region goes with it; each drop
+    shadow goes with the shape that casts it, and only layers left over once every
+    element has its own take shadows of their own (the largest first), just under
+    their caster's."""
+    unit = {i: casters.get(i, i) for i in range(len(found))}
+    least = MINOR * size[0] * size[1]
+    for i in sorted(range(len(found)), key=lambda i: extents[i]):
+        if extents[i] < least and i not in casters:
+            unit[i] = _host(found, i, unit)
+    for i in unit:  # a speck's host may be a speck of another region
+        while unit[unit[i]] != unit[i]:
+            unit[i] = unit[unit[i]]
+    heads = sorted(set(unit.values()))
+    features = np.array([_features(found[i], *lifted[i], size) for i in heads])
+    areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
+    level = group.levels(ranks, above)
+    planned = group.plan([level[i] for i in heads], features, areas, count)
+    groups = [[j for j in unit if unit[j] in {heads[k] for k in part}] for part in planned]
+    spare = count - len(groups)
+    for shadow in sorted(casters, key=lambda s_: -found[s_].area)[: max(spare, 0)]:
+        home = next(g for g in groups if shadow in g)
+        home.remove(shadow)
+        groups.insert(groups.index(home), [shadow])
+    return groups
+
+
+def _host(found, index: int, unit: dict[int, int]) -> int:
+    """The unit of the region that ``index`` shares the most border with, or its own."""
+    import cv2
+
+    region = found[index]
+    ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ring &= ~region.visible
+    best, host = 0, unit[index]
+    for j, other in enumerate(found):
+        inter = occlusion._intersection(region.box, other.box)
+        if j == index or inter is None:
+            continue
+        shared = occlusion._count_inside(ring, region.box, other.visible, other.box)
+        if shared > best:
+            best, host = shared, unit[j]
+    return host
+
+
+def _transparent_ground(image: np.ndarray, background: segment.Background) -> bool:
+    """Whether the elements lie on transparency, as layers exported alone do: then there
+    is no background layer, and the stray pixels the background holds join the
+    bottom element through the lossless step."""
+    shown = image[..., 3][background.mask]
+    return bool(shown.size) and float(np.median(shown)) <= TRANSPARENT
+
+
+def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:
+    """(premultiplied image, its flat pixels, its background)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
-    background = segment.estimate_background(f, flat)
+    return f, flat, segment.estimate_background(f, flat)
+
+
+def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
+    """(regions, bottom-first order, "lies on" sets, indices of the regions that touch
+    the background, {index: veil} of overlays found across an edge, {index: canvas
+    mask} of where each region goes on under others beyond its completed shape: a
+    shape seen through such an overlay, a drop shadow under the whole shape that casts
+    it; {shadow: the shape that casts it})."""
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background)
@@ -104,10 +200,11 @@ def analyse(image: np.ndarray):
     ranks, above = occlusion.order(found, touching, forced)
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
-    for s_, n in _casters(found, shadows).items():  # a shadow goes on under its caster
+    casters = _casters(found, shadows)
+    for s_, n in casters.items():  # a shadow goes on under its caster
         seen[s_] = seen.get(s_, False) | (labels == n + 1)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return f, background, found, ranks, above, on_background, crossing, seen
+    return found, ranks, above, on_background, crossing, seen, casters
 
 
 def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
@@ -203,8 +300,11 @@ def suggest_layers(image: np.ndarray, max_layers: int) -> int:
     a red disc and a red square side by side are one layer, a red and a blue are two,
     and a shape with text on it is two levels.
     """
-    _, _, found, ranks, above, *_ = analyse(image)
-    if not found or max_layers <= 1:
+    f, flat, background = ground(image)
+    if max_layers <= 1 or segment.unexplained(flat, background) > PHOTO:
+        return 1
+    found, ranks, above, *_ = analyse(f, flat, background)
+    if not found:
         return 1
     level = group.levels(ranks, above)
     colours = np.array([r.colour[:3] / 255.0 for r in found])
@@ -275,9 +375,25 @@ def _straight(premul: np.ndarray) -> np.ndarray:
 def _background_layer(image: np.ndarray, background: segment.Background) -> np.ndarray:
     """The input where the background shows, its smooth model under the elements."""
     model = background.model
-    filled = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
-    layer = np.where(background.mask[..., None], image.astype(np.float32), filled)
+    layer = np.concatenate([_straight(model), model[..., 3:4]], axis=-1)
+    np.copyto(layer, image, where=background.mask[..., None])
     return _to_uint8(layer)
+
+
+def _role(region: regions.Region, fitted: veil.Veil | None) -> str:
+    """What a region is, as a designer would name its layer."""
+    import cv2
+
+    if fitted is not None:
+        return "Shadow" if fitted.falloff else "Overlay"
+    height, width = region.visible.shape
+    if region.area < TEXT_SOLIDITY * region.hull.sum() and max(height, width) > 1.5 * min(
+        height, width
+    ):
+        pieces, _ = cv2.connectedComponents(region.visible.astype(np.uint8), connectivity=8)
+        if pieces > 3:  # the background label and three glyphs or more, in a row
+            return "Text"
+    return "Shape"
 
 
 def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray:
@@ -293,4 +409,5 @@ def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray
 
 
 def _to_uint8(layer: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(layer), 0, 255).astype(np.uint8)
+    """Round ``layer`` (a temporary, changed in place: no canvas-sized copies) to uint8."""
+    return np.clip(np.rint(layer, out=layer), 0, 255, out=layer).astype(np.uint8)

@@ -16,10 +16,11 @@ from layerctl.backends.classic.segment import Background
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
-NEAR = 0.6  # same-coloured pieces this close (× their height) are one element: a word
+NEAR = 1.0  # same-coloured pieces this close (× their height) are one element: a word
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
 RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
+SLIVER = 0.05  # area (share of the smaller neighbour) below which a mixed region is rim
 
 
 @dataclass
@@ -44,12 +45,60 @@ def find_regions(
     seeds = _seed_labels(flat, background.mask)
     labels = _reassign_strays(_grow(seeds, ~background.mask), seeds > 0)
     labels = _compact(_merge_split_surfaces(labels, f, flat))
+    labels = _compact(_absorb_slivers(labels, f, flat))
     return labels, describe(labels, f, flat)
+
+
+def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Fold small regions that are a blend of two neighbouring regions into the one of
+    the two whose colour they are nearer: the strip of mixed pixels where text meets
+    the edge of the shape it crosses, thin strokes of text over a shape, are rim of
+    one or the other, not an element (each would take a layer of its own, or sit on
+    one as a sliver)."""
+    count = int(labels.max())
+    if count < 2:
+        return labels
+    mean = _mean_colours(labels, f, flat, count)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    border = _border_lengths(labels, count)
+    lut = np.arange(count + 1)
+    for region in np.argsort(area[1:]) + 1:
+        around = [n for n in np.flatnonzero(border[region]) if n and lut[n] == n]
+        pairs = [(a, b) for k, a in enumerate(around) for b in around[k + 1 :]]
+        for a, b in pairs:
+            t = _blend(mean[region], mean[a], mean[b])
+            if area[region] < SLIVER * max(area[a], area[b]) and t is not None:
+                lut[region] = a if t > 0.5 else b
+                break
+    while (lut[lut] != lut).any():  # a region that took in a sliver may be one itself
+        lut = lut[lut]
+    return lut[labels].astype(np.int32)
+
+
+def _border_lengths(labels: np.ndarray, count: int) -> np.ndarray:
+    """(count+1)² counts of 4-neighbour pixel pairs between each two labels."""
+    lengths = np.zeros((count + 1, count + 1), np.int64)
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+        differ = a != b
+        np.add.at(lengths, (a[differ], b[differ]), 1)
+    return lengths + lengths.T
+
+
+def _blend(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
+    """t where ``colour`` is the blend t·a + (1 − t)·b (premultiplied RGBA), 0 < t < 1,
+    or None when it is no such blend."""
+    towards = a - b
+    t = float((colour - b) @ towards / max(float(towards @ towards), 1e-6))
+    if 0.05 < t < 0.95 and np.abs(colour - b - t * towards).max() <= 2 * SAME_COLOUR:
+        return t
+    return None
 
 
 def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:
     """Give each detached crumb of a region (rim pixels grown across a gap, no seed in
-    it) to the neighbour it touches most, so no layer carries specks beside another."""
+    it) to the neighbouring region it touches most, so no layer carries specks beside
+    another; one that touches no other region stays (never given to the background: a
+    thin glyph grown from its neighbour's seed is a crumb too)."""
     import cv2
     from scipy.ndimage import find_objects
 
@@ -70,7 +119,7 @@ def _reassign_strays(labels: np.ndarray, seeded: np.ndarray) -> np.ndarray:
             crumb = pieces == piece
             ring = cv2.dilate(crumb.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             around = labels[rows, cols][ring & ~crumb]
-            around = around[around != index]
+            around = around[(around != index) & (around != 0)]  # never to the background
             if around.size:
                 values, counts = np.unique(around, return_counts=True)
                 out[rows, cols][crumb] = values[np.argmax(counts)]
@@ -134,7 +183,7 @@ def _grow(seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
 
     if not (seeds > 0).any():
         return seeds
-    _, (iy, ix) = distance_transform_edt(seeds == 0, return_indices=True)
+    iy, ix = distance_transform_edt(seeds == 0, return_distances=False, return_indices=True)
     return np.where(fg, seeds[iy, ix], 0).astype(np.int32)
 
 

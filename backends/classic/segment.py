@@ -12,6 +12,9 @@ FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient 
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
 EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
+SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
+JPEG_GRID = 0.04  # how many more zero DCT coefficients the 8×8 grid has than a shifted one
+JPEG_BLOCKS = 4000  # 8×8 blocks sampled per grid for that test
 
 
 @dataclass
@@ -49,9 +52,63 @@ def estimate_background(f: np.ndarray, flat: np.ndarray) -> Background:
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
     mask = _clean(residual < threshold)
+    del model, residual  # canvas-sized: freed before the refit allocates its own
     model = smooth_model(f, _away_from_edges(mask))
     mask = _clean(largest_difference(f, model) < threshold)
     return Background(mask, model, threshold, noise)
+
+
+def compressed(image: np.ndarray) -> bool:
+    """Whether ``image`` was JPEG-compressed: on the 8×8 grid JPEG quantised, a busy
+    block's high-frequency DCT coefficients are mostly zero; on a grid shifted by four
+    pixels they are not (flat designs and photos never tell the two grids apart)."""
+    import cv2
+
+    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    luma = luma.astype(np.float32) - 128.0
+    shares = [_zero_share(luma[shift:, shift:]) for shift in (0, 4)]
+    return None not in shares and shares[0] - shares[1] > JPEG_GRID
+
+
+def _zero_share(luma: np.ndarray) -> float | None:
+    """Share of near-zero high-frequency DCT coefficients in the busy 8×8 blocks."""
+    import cv2
+
+    h, w = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
+    blocks = luma[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 8, 8)
+    step = max(1, len(blocks) // JPEG_BLOCKS)
+    high = np.stack([np.abs(cv2.dct(b)[3:, 3:]).ravel() for b in blocks[::step]])
+    busy = high.max(axis=1) > 2.0
+    return float((high[busy] < 0.75).mean()) if busy.sum() >= 10 else None
+
+
+def deblocked(image: np.ndarray) -> np.ndarray:
+    """``image`` with JPEG's ringing and block noise smoothed, its edges kept (a
+    bilateral filter): the flat areas the regions grow from are flat again. Only for
+    analysis; the lossless step makes the layers match the real input."""
+    import cv2
+
+    out = image.copy()
+    out[..., :3] = cv2.bilateralFilter(np.ascontiguousarray(image[..., :3]), 5, 25, 3)
+    return out
+
+
+def unexplained(flat: np.ndarray, background: Background) -> float:
+    """Share of the canvas that is neither background nor a flat surface of some size,
+    nor the anti-aliased rim (two pixels) around them.
+
+    Flat graphics are made of a ground and flat or smoothly shaded surfaces with thin
+    rims (≲ 0.02 even with small text); a photograph is mostly texture (≳ 0.06).
+    """
+    import cv2
+
+    surfaces = (flat & ~background.mask).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(surfaces, connectivity=4)
+    big = np.zeros(count, bool)
+    big[1:] = stats[1:, cv2.CC_STAT_AREA] >= SURFACE * flat.size
+    explained = (big[labels] | background.mask).astype(np.uint8)
+    explained = cv2.dilate(explained, np.ones((5, 5), np.uint8))
+    return 1.0 - float(explained.mean())
 
 
 def _away_from_edges(mask: np.ndarray) -> np.ndarray:

@@ -24,6 +24,8 @@ FLAT_STD = 4.0  # a region whose colour varies less than this is read as opaque
 MIN_CONTRAST = 30.0  # channels where |K − U| is smaller say nothing about a
 MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
 MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
+FLAT_A = 0.03  # |a − median a| of the pixels that make up a flat core
+MAX_FLAT_CORE = 0.5  # share of flat-core pixels above which a varying a is only a rim
 MIN_CHROMA = 40.0  # under a coloured U, R, G and B agreeing on a is evidence enough
 MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
 MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
@@ -56,12 +58,23 @@ def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
         spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)
         mean = np.nanmean(a, axis=1)
         chromatic = np.median(np.ptp(under, axis=1)) > MIN_CHROMA
-        if np.percentile(spread, 90) > MAX_SPREAD or (mean.std() < MIN_FALLOFF and not chromatic):
+        if np.percentile(spread, 90) > MAX_SPREAD or not (_soft(mean) or chromatic):
             continue
         if not 0.02 < np.median(mean) < 0.95 or mean.min() < -0.05 or mean.max() > 1.02:
             continue
-        return Veil(np.full(3, k), float(np.median(mean)), bool(mean.std() >= MIN_FALLOFF))
+        return Veil(np.full(3, k), float(np.median(mean)), _soft(mean))
     return None
+
+
+def _soft(a: np.ndarray) -> bool:
+    """Whether opacity ``a`` falls off over the region, as a blurred shadow's does.
+
+    Dark text or a black shape over a light ground also reads as black at one opacity,
+    its anti-aliased rim giving a some spread; but most of its pixels sit at that one
+    opacity (a flat core), while a shadow's crescent is falloff almost throughout.
+    """
+    core = np.abs(a - np.median(a)) < FLAT_A
+    return bool(a.std() >= MIN_FALLOFF and core.mean() < MAX_FLAT_CORE)
 
 
 def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil | None:

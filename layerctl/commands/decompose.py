@@ -220,9 +220,9 @@ def _run_one(input: Path, output: Path | None, options: Options, json_out: bool)
     with console.status(f"decomposing {input.name}"):
         stack = batch.process(job, options)
     result = batch.Result.done(job, stack, time.perf_counter() - start)
-    if json_out:
-        typer.echo(json.dumps(result.record()))
-    console.info(f"wrote {job.output} ({len(stack.leaves())} layers, {result.seconds:.1f} s)")
+    _emit(result, json_out)
+    count = console.counted(len(stack.leaves()), "layer")
+    console.info(f"wrote {job.output} ({count}, {result.seconds:.1f} s)")
 
 
 def _run_batch(
@@ -288,6 +288,8 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
 
 
 def _emit(result: Result, json_out: bool) -> None:
+    for note in result.notes:
+        console.warn(f"{result.input}: {note}")
     if json_out:
         typer.echo(json.dumps(result.record()))
         sys.stdout.flush()

@@ -34,7 +34,8 @@ def info(path: ResultPath, json_out: Json = False, max_memory: MaxMemory = None)
     from rich.console import Console
     from rich.tree import Tree
 
-    tree = Tree(f"{path}  {width}×{height}, {len(stack.leaves())} layers (top first)")
+    count = console.counted(len(stack.leaves()), "layer")
+    tree = Tree(f"{path}  {width}×{height}, {count} (top first)")
     _add_branches(tree, stack.layers)
     Console(highlight=False).print(tree)
 

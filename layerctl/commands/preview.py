@@ -41,5 +41,7 @@ def preview(
     plan = sheets.write_preview(stack, output, pixels, force=force, near=path)
     known = "with" if plan.tile("original") else "without"
     shown, total = len(plan.layer_tiles()), sum(1 for _ in stack.walk())
-    layers = f"{shown} layers" if shown == total else f"{shown} of {total} layers shown"
-    console.info(f"wrote {output} ({layers}, {known} the original)")
+    count = console.counted(shown, "layer")
+    if shown < total:
+        count = f"{shown} of {total} layers shown"
+    console.info(f"wrote {output} ({count}, {known} the original)")

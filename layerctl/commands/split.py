@@ -9,7 +9,7 @@ import typer
 
 from layerctl import console
 from layerctl.backends.base import DecomposeRequest
-from layerctl.errors import UsageError
+from layerctl.errors import BadInput, UsageError
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -94,6 +94,8 @@ def split(
     target, fmt = (output, fmt) if output else (result, fmt or formats.detect(result))
     formats.format_for(target, fmt)  # usage errors before any work
     options = build_options(ctx.params)
+    if options.layers != "auto" and int(options.layers) < 2:
+        raise UsageError(f"-n {options.layers}: splitting needs at least 2 layers")
     stack = formats.read(result, max_memory)
     old = recursion.find(stack, layer)
     width, height = stack.size  # the layer is split at the canvas size: plan it first
@@ -102,7 +104,10 @@ def split(
     with console.status(f"splitting {old.name}"):
         group = recursion.split_layer(old, layer_splitter(options))
     if not group.is_group:
-        raise UsageError(f"the backend found only one layer in {old.name!r}", hint="raise -n")
+        raise BadInput(
+            f"{old.name!r} holds one element: there is nothing to split it into",
+            hint="a layer of several elements splits; see `layerctl info`",
+        )
     stack = recursion.replace(stack, old, group)
     stack.metadata.setdefault("splits", []).append(
         {"layer": old.name, "layers": len(group.children), "seed": seed, "backend": backend}

@@ -1,0 +1,149 @@
+"""The failure modes users met on images the classic backend was not tuned on, each on a
+small constructed image (issue 13): text over a shape, wasted and empty layers, ghosts,
+photographs, transparent grounds, and layer names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from layerctl import refine
+from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.classic import ClassicBackend
+from layerctl.stack import composite
+
+pytest.importorskip("cv2")
+
+CREAM, ORANGE, INK = (240, 230, 200), (240, 120, 40), (20, 20, 20)
+
+
+def run(image: np.ndarray, n: int):
+    return ClassicBackend(BackendSettings()).decompose(image, DecomposeRequest(layers=n))
+
+
+def draw(size, ground, paint) -> np.ndarray:
+    """``paint(draw, scale)`` at 4× on ``ground``, box-filtered down: soft edges."""
+    scale = 4
+    canvas = Image.new("RGBA", (size[0] * scale, size[1] * scale), ground)
+    paint(ImageDraw.Draw(canvas), scale)
+    return np.asarray(canvas.reduce(scale)).copy()
+
+
+def text_over_triangle() -> np.ndarray:
+    font = ImageFont.load_default(size=44 * 4)
+
+    def paint(d, s):
+        d.polygon([(40 * s, 190 * s), (160 * s, 20 * s), (280 * s, 190 * s)], fill=ORANGE)
+        d.text((20 * s, 150 * s), "SUMMER FEST", font=font, fill=INK)
+
+    return draw((320, 220), CREAM, paint)
+
+
+def test_dark_text_across_a_shape_owns_its_pixels_and_the_shape_stays_whole():
+    image = text_over_triangle()
+    layers = run(image, 4)
+    assert layers.roles == ["Background", "Shape", "Text"]  # one text layer, not two
+    background, triangle, text = layers
+    inside = (110, 160)  # inside the triangle, between the letters: no copy of it on text
+    assert text[inside][3] == 0
+    letters = (text[..., 3] == 255) & (np.abs(image[..., :3].astype(int) - INK).max(-1) < 8)
+    in_triangle = letters & (triangle[..., 3] > 0)
+    assert in_triangle.sum() > 100
+    # The triangle goes on whole under the text: orange, opaque, no text-shaped holes.
+    assert (triangle[..., 3][in_triangle] == 255).all()
+    off = np.abs(triangle[..., :3][in_triangle].astype(int) - ORANGE).max(axis=-1)
+    assert np.percentile(off, 98) <= 12  # orange under the letters (a few edge pixels mix)
+    # No ghost of the lifted text on the background.
+    ground = background[..., :3][letters & (triangle[..., 3] == 0)].astype(int)
+    assert np.abs(ground - CREAM).max() <= 6
+
+
+def test_elements_take_layers_before_their_shadows():
+    """Three elements and the drop shadow of one, four layers: each element gets its own
+    and the shadow goes with the shape that casts it, not into a layer of its own."""
+    import cv2
+
+    h, w = 120, 240
+    card = np.zeros((h, w), np.float32)
+    card[30:90, 20:90] = 1
+    shadow = cv2.GaussianBlur(np.roll(card, (5, 5), (0, 1)), (0, 0), 3) * 0.5
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[...] = CREAM
+    rgb *= 1 - shadow[..., None]
+    rgb = rgb * (1 - card[..., None]) + np.array([40, 90, 200]) * card[..., None]
+    image = np.dstack([np.rint(rgb), np.full((h, w), 255)]).astype(np.uint8)
+    image[40:80, 120:150, :3] = (200, 40, 40)
+    image[40:80, 180:220, :3] = (40, 160, 80)
+    layers = run(image, 4)
+    assert len(layers) == 4 and layers.roles[0] == "Background"
+    assert "Shadow" not in layers.roles
+    card_layer = next(px for px in layers if px[60, 50, 3] == 255)
+    assert card_layer[93, 60, 3] > 0  # its shadow's crescent is on the card's layer
+    assert all((px[..., 3] > 0).sum() > 500 for px in layers)  # no sliver layers
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_one_colour_gives_one_layer(n):
+    image = np.full((40, 60, 4), (30, 90, 160, 255), np.uint8)
+    layers = run(image, n)
+    assert len(layers) == 1 and np.array_equal(layers[0], image)
+
+
+def test_a_shape_on_transparency_has_no_background_and_layers_do_not_overlap():
+    def paint(d, s):
+        d.ellipse((10 * s, 10 * s, 60 * s, 60 * s), fill=(200, 30, 30, 255))
+        d.rectangle((80 * s, 20 * s, 140 * s, 50 * s), fill=(30, 30, 200, 255))
+
+    image = draw((160, 70), (0, 0, 0, 0), paint)
+    layers = run(image, 4)
+    assert layers.roles == ["Shape", "Shape"]
+    written = refine.make_lossless(list(layers), image)
+    assert not ((written[0][..., 3] > 0) & (written[1][..., 3] > 0)).any()
+    assert np.abs(composite(written).astype(int) - image).max() <= 1
+
+
+def test_a_photograph_stays_one_layer_and_says_so():
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((160, 160)))
+    image = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    layers = run(image, 4)
+    assert len(layers) == 1 and np.array_equal(layers[0], image)
+    assert len(layers.notes) == 1 and "--backend qwen" in layers.notes[0]
+
+
+def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
+    from layerctl import formats
+
+    def paint(d, s):
+        d.ellipse((20 * s, 10 * s, 80 * s, 70 * s), fill=(200, 30, 30, 255))
+
+    path = tmp_path / "circle.png"
+    Image.fromarray(draw((100, 80), (255, 255, 255, 255), paint)).save(path)
+    out = tmp_path / "circle.psd"
+    assert cli("decompose", path, "-o", out, "-n", "3", "-b", "classic").code == 0
+    stack = formats.read(out)
+    assert [layer.name for layer in stack.layers] == ["Background", "Shape"]
+    result = cli("split", out, "--layer", "Shape", "-n", "3", "-b", "classic")
+    assert result.code == 1 and "holds one element" in result.stderr
+
+
+def test_jpeg_inputs_are_read_as_flat_graphics():
+    """JPEG's ringing breaks the flat areas regions grow from (unsmoothed, this design
+    reads as a photograph): a compressed design is recognised (the 8×8 grid) and
+    smoothed for analysis, and the layers still match the input."""
+    import io
+
+    from layerctl.backends.classic import segment
+
+    image = text_over_triangle()
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., :3]).save(buffer, "JPEG", quality=80)
+    jpeg = np.asarray(Image.open(buffer).convert("RGBA")).copy()
+    assert segment.compressed(jpeg) and not segment.compressed(image)
+    layers = run(jpeg, 4)
+    assert layers.roles[:3] == ["Background", "Shape", "Text"]
+    letters = np.abs(image[..., :3].astype(int) - INK).max(-1) < 8
+    assert (layers[2][..., 3][letters] > 200).mean() > 0.8  # the text, nearly whole
+    written = refine.make_lossless(list(layers), jpeg)
+    assert np.abs(composite(written).astype(int) - jpeg).max() <= 1

@@ -92,12 +92,13 @@ class Backend(Protocol):
     output_is_input_size: ClassVar[bool]  # False when layers come at a model resolution
     # Host memory one image takes at its peak, read image and written result included:
     # pixels x (peak_bytes_per_pixel + layers x peak_bytes_per_layer_pixel) +
-    # peak_fixed_bytes. layerctl.budget checks it before decoding;
-    # bench/memory_per_pixel.py measures it. A model's own weights and activations are
-    # not in it: they are planned when the model loads (backends/qwen/memory.py).
+    # peak_fixed_bytes + layers x peak_bytes_per_layer. layerctl.budget checks it before
+    # decoding; bench/memory_per_pixel.py measures it. A model's own weights and
+    # activations are not in it: they are planned when it loads (backends/qwen/memory.py).
     peak_bytes_per_pixel: ClassVar[int]
     peak_bytes_per_layer_pixel: ClassVar[int]
     peak_fixed_bytes: ClassVar[int]
+    peak_bytes_per_layer: ClassVar[int]
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:

@@ -26,18 +26,22 @@ READ_BYTES_PER_LAYER_PIXEL = 4
 # ...and composites them in float32 (stack.composite: the premultiplied colour and
 # alpha, one layer's colour and alpha, their products): ~12 float32 per pixel at once.
 READ_WORKING_BYTES_PER_PIXEL = 48
-# The core's own peak around any backend: refine.make_lossless at the input size, in
-# float64 over every layer. It dominates the classic backend too. Measured by
-# `python bench/memory_per_pixel.py [--model] [--layers 8]` (peak RSS slope, 0.25-2 MP:
-# classic 646 B/px at 4 layers and 1106 at 8, 616 at 1-8 MP; a model backend's core 637
-# and 1117; bench/RESULTS.md): update these numbers when that changes.
-REFINE_BYTES_PER_PIXEL = 190
-REFINE_BYTES_PER_LAYER_PIXEL = 120
-CORE_FIXED_BYTES = 64 << 20  # the fit's intercept: 61-65 MB
-# Backends that do not state their cost (third-party ones) are planned like the
-# built-in ones: the core's refine is theirs too.
-UNSTATED_BYTES_PER_PIXEL = REFINE_BYTES_PER_PIXEL
-UNSTATED_BYTES_PER_LAYER_PIXEL = REFINE_BYTES_PER_LAYER_PIXEL
+# The core around a model backend (qwen, onnx), whose layers arrive at the model's
+# resolution: resize them to the input size, refine.make_lossless, write. Measured by
+# `python bench/memory_per_pixel.py --model [--layers 8]` (bench/RESULTS.md): slope
+# 62-65 B/px; intercept 191 MB at 4 layers, 361 MB at 8 (~42 MB a layer at 1024 px).
+# Update these numbers when a bench run says otherwise.
+MODEL_CORE_BYTES_PER_PIXEL = 80
+MODEL_CORE_BYTES_PER_LAYER = 48 << 20
+CORE_FIXED_BYTES = 64 << 20  # every backend's intercept is at most this, layers aside
+# Backends that do not state their cost (third-party ones) are planned with the larger
+# of the built-in figures.
+UNSTATED = {
+    "peak_bytes_per_pixel": 130,
+    "peak_bytes_per_layer_pixel": 4,
+    "peak_bytes_per_layer": MODEL_CORE_BYTES_PER_LAYER,
+    "peak_fixed_bytes": CORE_FIXED_BYTES,
+}
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _SIZE = re.compile(r"^\s*(\d{1,20}(?:\.\d{0,20})?(?:e\d{1,2})?)\s*([kmgt]?)(i?)b?\s*$", re.I)
@@ -57,10 +61,12 @@ class Cost:
     @classmethod
     def of_backend(cls, backend: type, layers: int) -> Cost:
         """A backend class's stated cost for ``layers`` layers (backends/base.py); one
-        that states none is planned like the classic backend."""
-        per_pixel = getattr(backend, "peak_bytes_per_pixel", UNSTATED_BYTES_PER_PIXEL)
-        per_layer = getattr(backend, "peak_bytes_per_layer_pixel", UNSTATED_BYTES_PER_LAYER_PIXEL)
-        return cls(per_pixel + per_layer * layers, getattr(backend, "peak_fixed_bytes", 0))
+        that states none is planned with UNSTATED."""
+        stated = {name: getattr(backend, name, value) for name, value in UNSTATED.items()}
+        return cls(
+            stated["peak_bytes_per_pixel"] + stated["peak_bytes_per_layer_pixel"] * layers,
+            stated["peak_fixed_bytes"] + stated["peak_bytes_per_layer"] * layers,
+        )
 
 
 # Decoding alone: Pillow's image (up to 8 B/px for 16-bit RGBA), the EXIF-rotated copy

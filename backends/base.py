@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from layerctl.budget import Cost
 from layerctl.errors import BackendUnavailable, UsageError
 
 if TYPE_CHECKING:
@@ -89,6 +90,15 @@ class Backend(Protocol):
     summary: ClassVar[str]
     extra: ClassVar[str | None]  # the pip extra that provides its dependencies
     output_is_input_size: ClassVar[bool]  # False when layers come at a model resolution
+    # Host memory one image takes at its peak, read image and written result included:
+    # pixels x (peak_bytes_per_pixel + layers x peak_bytes_per_layer_pixel) +
+    # peak_fixed_bytes + layers x peak_bytes_per_layer. layerctl.budget checks it before
+    # decoding; bench/memory_per_pixel.py measures it. A model's own weights and
+    # activations are not in it: they are planned when it loads (backends/qwen/memory.py).
+    peak_bytes_per_pixel: ClassVar[int]
+    peak_bytes_per_layer_pixel: ClassVar[int]
+    peak_fixed_bytes: ClassVar[int]
+    peak_bytes_per_layer: ClassVar[int]
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:
@@ -131,6 +141,11 @@ def resolve(name: str, settings: BackendSettings) -> type[Backend]:
             if cls.available(settings)[0]:
                 return cls
     raise BackendUnavailable("no backend can run here", hint="run `layerctl backends`")
+
+
+def peak_cost(name: str, settings: BackendSettings, layers: int) -> Cost:
+    """Host memory one image of ``layers`` layers takes with backend ``name``."""
+    return Cost.of_backend(resolve(name, settings), layers)
 
 
 @functools.cache

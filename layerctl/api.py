@@ -20,10 +20,11 @@ from PIL import Image
 from layerctl import __version__, formats, refine
 from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.budget import Cost
 from layerctl.console import counted
 from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
-from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage, read_image, to_rgba
+from layerctl.imageio import InputImage, read_image, to_rgba
 from layerctl.outputs import check_writable, readable
 from layerctl.stack import Layer, LayerStack
 
@@ -38,15 +39,19 @@ def decompose(
     settings: BackendSettings | None = None,
     lossless: bool = True,
     output_size: str = "input",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    max_memory: int | None = None,
     **request: Any,
 ) -> LayerStack:
     """Split ``image`` into ``layers`` RGBA layers, bottom first.
 
     ``request`` takes the :class:`DecomposeRequest` fields (seed, prompt, steps, cfg, …).
     With ``lossless`` the layers are adjusted so that their composite equals the input.
+    A file is refused before decoding when it has over ``max_pixels`` pixels or its
+    cost does not fit the memory plan (layerctl.budget, ``max_memory`` bytes at most).
     """
-    source = _as_input(image, max_pixels)
+    cost = base.peak_cost(backend, settings or BackendSettings(), layers)
+    source = _as_input(image, max_pixels, cost, max_memory)
     req = DecomposeRequest(layers=layers, **request)
     return run(
         source, req, backend=backend, settings=settings, lossless=lossless, output_size=output_size
@@ -105,14 +110,17 @@ def decompose_file(
     *,
     fmt: str | None = None,
     force: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    max_memory: int | None = None,
     **kwargs: Any,
 ) -> LayerStack:
     """Read ``input_path``, decompose it and write the result atomically."""
     output = Path(output_path)
     formats.format_for(output, fmt)  # usage errors before any work
     check_writable(output, force, [Path(input_path)])
-    source = read_image(input_path, max_pixels)
+    settings = kwargs.get("settings") or BackendSettings()
+    cost = base.peak_cost(kwargs.get("backend", "auto"), settings, layers)
+    source = read_image(input_path, max_pixels, cost=cost, max_memory=max_memory)
     stack = decompose(source, layers, **kwargs)
     formats.write(stack, output, fmt, force=force, inputs=[source.path])
     return stack
@@ -132,7 +140,9 @@ def layer_names(n: int, roles: Sequence[str] = ()) -> list[str]:
     return names
 
 
-def _as_input(image: ImageLike, max_pixels: int) -> InputImage:
+def _as_input(
+    image: ImageLike, max_pixels: int | None, cost: Cost, max_memory: int | None
+) -> InputImage:
     if isinstance(image, InputImage):
         return image
     if isinstance(image, np.ndarray):
@@ -143,7 +153,7 @@ def _as_input(image: ImageLike, max_pixels: int) -> InputImage:
         return InputImage(
             pixels, Path("<image>"), pixels_sha256(pixels), image.info.get("icc_profile")
         )
-    return read_image(image, max_pixels)
+    return read_image(image, max_pixels, cost=cost, max_memory=max_memory)
 
 
 def _array_to_rgba(array: np.ndarray) -> np.ndarray:

@@ -251,10 +251,9 @@ def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
 def process(job: Job, options: Options) -> LayerStack:
     """Read, decompose and write one job; errors propagate."""
     from layerctl import formats
-    from layerctl.imageio import read_image
-    from layerctl.pipeline import decompose_source
+    from layerctl.pipeline import decompose_source, read_source
 
-    source = read_image(job.input, options.max_pixels)
+    source = read_source(job.input, options)
     stack = decompose_source(source, options)
     formats.write(stack, job.output, options.fmt, force=options.force, inputs=[job.input])
     if options.preview:
@@ -335,6 +334,9 @@ def attempt(job: Job, options: Options) -> Result:
             stack = process(job, options) if left == "all" else add_preview(job, options)
     except LayerctlError as exc:
         return failed(job, str(exc), time.perf_counter() - start)
+    except MemoryError:  # this input's failure only: its arrays are freed as we return
+        message = "out of memory (the plan let it through: lower --max-memory)"
+        return failed(job, message, time.perf_counter() - start)
     except Exception as exc:  # a bug or a backend crash on one input must not end the batch
         from layerctl import console
 

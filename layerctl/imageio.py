@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +24,11 @@ from layerctl.errors import BadInput
 if TYPE_CHECKING:
     from psd_tools import PSDImage
 
-from layerctl.limits import DEFAULT_MAX_PIXELS
+from layerctl.budget import DECODE, Cost, allowance, dimensions, human_bytes, human_pixels
+from layerctl.budget import check as check_memory
+
+_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_LONG_NUMBER = re.compile(r"\d{16,}")
 
 
 @dataclass
@@ -35,11 +40,53 @@ class InputImage:
     notes: list[str] = field(default_factory=list)  # warnings worth telling the user
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> InputImage:
-    """Decode ``path`` to RGBA uint8, refusing anything over ``max_pixels`` before decoding."""
+@dataclass(frozen=True)
+class Limits:
+    """What an input may declare, checked from its header before decoding: at most
+    ``max_pixels`` (None: no cap but the memory plan's), and ``cost`` bytes per pixel
+    within the memory plan (layerctl.budget, with ``--max-memory``)."""
+
+    max_pixels: int | None = None
+    cost: Cost = DECODE
+    max_memory: int | None = None
+    share: int = 1  # processes decoding at once (--workers): each gets its part
+
+    def pixels(self) -> int | None:
+        """The most pixels an input may have: the cap, or what the allowance pays for."""
+        limit = allowance(self.max_memory, self.share)
+        known = [] if self.max_pixels is None else [self.max_pixels]
+        if limit is not None:
+            known.append(max(limit.bytes - self.cost.fixed, 0) // max(self.cost.per_pixel, 1))
+        return min(known, default=None)
+
+    def check(self, path: Path, size: tuple[int, int]) -> None:
+        w, h = size
+        if w < 1 or h < 1:
+            raise BadInput(f"{path}: image has no pixels ({dimensions(w, h)})")
+        what = f"{dimensions(w, h)} ({human_pixels(w * h)})"
+        if self.max_pixels is not None and w * h > self.max_pixels:
+            raise BadInput(
+                f"{path}: {what} is over the {human_pixels(self.max_pixels)} limit",
+                hint="raise it with --max-pixels",
+            )
+        need = self.cost.of(w * h)
+        check_memory(path, need, self.max_memory, what=f"{what} ", share=self.share)
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    max_pixels: int | None = None,
+    *,
+    cost: Cost = DECODE,
+    max_memory: int | None = None,
+    share: int = 1,
+) -> InputImage:
+    """Decode ``path`` to RGBA uint8, refusing before decoding an image over ``max_pixels``
+    or one whose ``cost`` does not fit the memory plan (layerctl.budget)."""
     path = Path(path)
+    limits = Limits(max_pixels, cost, max_memory, share)
     try:
-        _check_file(path, max_pixels)
+        _check_file(path, limits)
         data = path.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
@@ -51,12 +98,11 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     quiet_decoders()
     notes: list[str] = []
     if path.suffix.lower() in {".psd", ".psb"}:
-        image = _open_psd_composite(path, data, max_pixels)
+        image = _open_psd_composite(path, data, limits)
     else:
-        image, frames = _open_with_pillow(path, data, max_pixels)
+        image, frames = _open_with_pillow(path, data, limits)
         if frames > 1:
             notes.append(f"{path.name} is animated; using its first frame")
-    _check_size(path, image.size, max_pixels)
     icc = image.info.get("icc_profile") or None
     try:
         with warnings.catch_warnings():
@@ -82,7 +128,7 @@ def quiet_decoders() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _check_file(path: Path, max_pixels: int) -> None:
+def _check_file(path: Path, limits: Limits) -> None:
     """Refuse what is not a regular file (a FIFO or /dev/zero never ends) or is too big.
 
     The byte limit is an uncompressed 16-bit RGBA image at the pixel limit, plus room
@@ -93,15 +139,15 @@ def _check_file(path: Path, max_pixels: int) -> None:
         raise BadInput(f"{path}: is a folder, not an image")
     if not stat.S_ISREG(info.st_mode):
         raise BadInput(f"{path}: not a regular file")
-    limit = 8 * max_pixels + (64 << 20)
-    if info.st_size > limit:
+    pixels = limits.pixels()
+    if pixels is not None and info.st_size > 8 * pixels + (64 << 20):
         raise BadInput(
-            f"{path}: {info.st_size >> 20} MiB is larger than any image within the pixel limit",
-            hint="raise it with --max-pixels",
+            f"{path}: {human_bytes(info.st_size)} is larger than any image within the limits",
+            hint="raise --max-pixels or --max-memory",
         )
 
 
-def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> tuple[Image.Image, int]:
+def _open_with_pillow(path: Path, data: bytes, limits: Limits) -> tuple[Image.Image, int]:
     """The decoded first frame and the number of frames."""
     import io
 
@@ -116,7 +162,7 @@ def _open_with_pillow(path: Path, data: bytes, max_pixels: int) -> tuple[Image.I
                 image = Image.open(io.BytesIO(data))
             finally:
                 Image.MAX_IMAGE_PIXELS = old
-            _check_size(path, image.size, max_pixels)
+            limits.check(path, image.size)
             image.load()
             frames = getattr(image, "n_frames", 1)  # seeks through every frame's header
     except (BadInput, MemoryError):
@@ -138,29 +184,18 @@ def open_psd(data: bytes) -> PSDImage:
     return PSDImage.open(io.BytesIO(data))
 
 
-def _open_psd_composite(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+def _open_psd_composite(path: Path, data: bytes, limits: Limits) -> Image.Image:
     try:
         psd = open_psd(data)
-        _check_size(path, psd.size, max_pixels)  # before composite() allocates the canvas
+        limits.check(path, psd.size)  # before composite() allocates the canvas
         image = psd.composite()
-    except BadInput:
+    except (BadInput, MemoryError):
         raise
     except Exception as exc:  # psd-tools raises many types on damaged files
         raise BadInput(f"{path}: not a readable PSD ({_short(exc)})") from None
     if image is None:
         raise BadInput(f"{path}: PSD has no composite image")
     return image
-
-
-def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
-    w, h = size
-    if w < 1 or h < 1:
-        raise BadInput(f"{path}: image has no pixels ({w}x{h})")
-    if w * h > max_pixels:
-        raise BadInput(
-            f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit",
-            hint="raise it with --max-pixels",
-        )
 
 
 def to_rgba(image: Image.Image) -> np.ndarray:
@@ -181,5 +216,8 @@ def to_rgba(image: Image.Image) -> np.ndarray:
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of ``exc``, without Python reprs (``<_io.BytesIO object at 0x…>``)
+    and with long numbers cut, for a one-line message."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    text = _REPR.sub("", text).strip()
+    return _LONG_NUMBER.sub(lambda m: m.group()[:12] + "…", text)[:160]

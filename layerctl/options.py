@@ -19,9 +19,40 @@ Format = Annotated[
 ResultPath = Annotated[
     Path, typer.Argument(help="A layered result: .psd, .ora or a PNG-stack folder.")
 ]
+
+
+def _size(option: str):
+    """A parser for sizes such as 4G, 512M or 1e10 (layerctl.budget.parse_size)."""
+
+    def parse(value: str | int) -> int:
+        from layerctl.budget import parse_size
+
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    parse.__name__ = option
+    return parse
+
+
 MaxPixels = Annotated[
-    int,
-    typer.Option("--max-pixels", help="Refuse inputs larger than this many pixels.", min=1),
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        parser=_size("pixels"),
+        metavar="N",
+        help="Refuse inputs over N pixels, e.g. 1e8 (default: as many as memory allows).",
+    ),
+]
+MaxMemory = Annotated[
+    int | None,
+    typer.Option(
+        "--max-memory",
+        parser=_size("bytes"),
+        metavar="SIZE",
+        help="Memory one image may take, e.g. 4G (default: what is free; see README).",
+    ),
 ]
 
 
@@ -29,12 +60,14 @@ def _layer_count(value: str) -> int | str:
     """``-n``: a number of layers, or ``auto`` (chosen per image, see layerctl.auto)."""
     if value == "auto":
         return value
+    from layerctl.budget import short_text
+
     try:
-        count = int(value)
+        count = int(value) if len(value) < 10 else 0  # not int() of a 5000-digit string
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a number or auto") from None
+        raise typer.BadParameter(f"{short_text(value)!r} is not a number or auto") from None
     if not 1 <= count <= 64:
-        raise typer.BadParameter(f"{count} is not between 1 and 64")
+        raise typer.BadParameter(f"{short_text(value)} is not between 1 and 64")
     return count
 
 

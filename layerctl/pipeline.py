@@ -10,9 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from layerctl import recursion
+from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.budget import Cost
 from layerctl.digests import pixels_sha256
-from layerctl.imageio import DEFAULT_MAX_PIXELS, InputImage
+from layerctl.imageio import InputImage, read_image
 from layerctl.seeds import image_seed
 from layerctl.stack import LayerStack
 
@@ -34,8 +36,29 @@ class Options:
     recursion: recursion.Plan = field(default_factory=recursion.Plan)
     fmt: str | None = None
     force: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = None  # None: as many as the memory plan allows
+    max_memory: int | None = None  # bytes one image may take (layerctl.budget)
+    memory_share: int = 1  # processes decomposing at once (--workers), sharing memory
     preview: bool = False  # also write <output>.preview.png, a contact sheet
+
+
+def read_source(path: Path, options: Options) -> InputImage:
+    """Read one input, refused before decoding when it cannot fit the memory plan for
+    this run's backend (layerctl.budget) or is over ``--max-pixels``."""
+    cost = peak_cost(options)
+    return read_image(
+        path,
+        options.max_pixels,
+        cost=cost,
+        max_memory=options.max_memory,
+        share=options.memory_share,
+    )
+
+
+def peak_cost(options: Options) -> Cost:
+    """Host memory one image takes with this run's backend, at the most layers it may get."""
+    most = options.max_layers if options.layers == AUTO else int(options.layers)
+    return base.peak_cost(options.backend, options.settings, most)
 
 
 def layer_count(pixels, options: Options) -> int:

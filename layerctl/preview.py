@@ -10,6 +10,7 @@ tests know where every tile is. Pure Pillow + numpy.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from layerctl.digests import file_sha256
 from layerctl.errors import BadResult, LayerctlError
 from layerctl.imageio import read_image
 from layerctl.outputs import atomic_output
@@ -30,6 +32,10 @@ THUMB_AREA = 180 * 180  # pixels per thumbnail: tall and wide canvases get the s
 THUMB_MAX_SIDE = 360  # ...but no side longer than this, so a 20:1 strip stays on screen
 CELL_MIN_WIDTH = 150  # room for a label under a narrow (tall-image) thumbnail
 MAX_COLUMNS = 10
+# A sheet shows at most this many layer tiles (10 full rows: ~4000 px square at most)
+# and indents at most this many levels; a taller stack is cut with a note in the header.
+MAX_LAYER_TILES = 100
+MAX_INDENT_LEVELS = 8
 MARGIN, GAP, INDENT = 12, 10, 28
 FONT_SIZE, LINE_HEIGHT = 12, 15
 LABEL_HEIGHT = 2 * LINE_HEIGHT + 4
@@ -118,7 +124,9 @@ def layout(stack: LayerStack, *, with_original: bool, header: str | None = None)
     if with_original:
         summary.insert(0, _Entry("original", "", "original", "", 0))
         summary.append(_Entry("difference", "", "difference (levels)", "", 0))
-    entries = list(_entries(stack.layers, depth=0, prefix=""))
+    entries = list(itertools.islice(_entries(stack.layers, 0, ""), MAX_LAYER_TILES + 1))
+    cut = len(entries) > MAX_LAYER_TILES
+    entries = entries[:MAX_LAYER_TILES]
     # About as tall as wide, in pixels: the sheet stays near square for any aspect.
     count = len(summary) + len(entries)
     columns = min(MAX_COLUMNS, max(1, math.ceil(math.sqrt(count * cell_h / cell_w))))
@@ -135,6 +143,9 @@ def layout(stack: LayerStack, *, with_original: bool, header: str | None = None)
     width, height = stack.size
     n = len(stack.leaves())
     header = header or f"{width}×{height} · {n} layer{'s' * (n != 1)}" + _backend(stack)
+    if cut:
+        shown = sum(1 for _ in stack.walk())
+        header += f" · the first {MAX_LAYER_TILES} of {shown} layers and groups shown"
     return Layout((right + MARGIN, top - GAP + MARGIN), (tw, th), header, tiles)
 
 
@@ -195,29 +206,33 @@ def write_preview(
 def original_from_metadata(stack: LayerStack, near: Path | None = None) -> np.ndarray | None:
     """The input recorded in the result's metadata, if it still exists and is unchanged.
 
-    A file whose sha256 differs from the recorded one is not the image that was split,
-    so it is not used (the difference map would be meaningless).
+    Only a file whose sha256 is the recorded one is used: anything else is not the image
+    that was split (the difference map would be meaningless), and a crafted result
+    naming an outside file without its sha256 must not pull it into the sheet. The file
+    is hashed before it is decoded.
     """
     source = stack.metadata.get("source")
-    if not isinstance(source, dict) or not source.get("path"):
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        return None
+    recorded_sha = source.get("sha256")
+    if not isinstance(recorded_sha, str) or not source["path"] or "\x00" in source["path"]:
         return None
     recorded = Path(str(source["path"]))
     candidates = [recorded]
     if near is not None and not recorded.is_absolute():
         candidates.append(near.parent / recorded)
     for candidate in candidates:
-        if not candidate.is_file():
-            continue
         try:
-            image = read_image(candidate)
-        except LayerctlError:
+            if not candidate.is_file() or file_sha256(candidate) != recorded_sha:
+                continue
+            return read_image(candidate).pixels
+        except (OSError, LayerctlError):
             continue
-        if source.get("sha256") in (None, image.sha256):
-            return image.pixels
     return None
 
 
 def _entries(layers: list[Layer], depth: int, prefix: str) -> Iterator[_Entry]:
+    """Tiles depth first; ``depth`` (the indentation) stops at MAX_INDENT_LEVELS."""
     for i, layer in enumerate(layers):
         index = f"{prefix}{i}"
         detail = "empty" if layer.is_empty() else f"{layer.coverage():.1%} coverage"
@@ -227,7 +242,7 @@ def _entries(layers: list[Layer], depth: int, prefix: str) -> Iterator[_Entry]:
             detail += " · hidden"
         yield _Entry("layer", index, f"{index}  {layer.name}", detail, depth, layer)
         if layer.is_group:
-            yield from _entries(layer.children, depth + 1, f"{index}.")
+            yield from _entries(layer.children, min(depth + 1, MAX_INDENT_LEVELS), f"{index}.")
 
 
 def _rows(entries: list[_Entry], columns: int) -> Iterator[list[_Entry]]:

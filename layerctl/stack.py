@@ -96,7 +96,13 @@ class LayerStack:
         return [layer for layer in self.walk() if not layer.is_group]
 
     def composite(self) -> RGBA:
-        return composite([layer.pixels for layer in self.layers if layer.visible])
+        """The visible layers flattened; every layer hidden: a clear canvas, as editors
+        show it (a result read from another program may have no visible layer)."""
+        visible = [layer.pixels for layer in self.layers if layer.visible]
+        if not visible:
+            width, height = self.size
+            return np.zeros((height, width, 4), np.uint8)
+        return composite(visible)
 
     def prune_empty(self) -> LayerStack:
         """A copy without fully transparent pixel layers (groups kept while non-empty)."""

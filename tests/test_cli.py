@@ -87,7 +87,7 @@ def test_backends_lists_classic(cli):
 def test_ctrl_c_says_interrupted_and_exits_130(cli, monkeypatch, tmp_path):
     import layerctl.formats
 
-    def interrupted(path):
+    def interrupted(path, max_memory=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(layerctl.formats, "read", interrupted)

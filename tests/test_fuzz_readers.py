@@ -307,3 +307,105 @@ def test_input_reader_survives_mutations(scratch: Path) -> None:
         assert image.pixels.dtype == np.uint8 and image.pixels.shape[2] == 4
 
     run()
+
+
+# --- crafted results: built from scratch, not mutated ------------------------------------
+# Small files that declare big work (issue 14): huge canvases, thousands of layers, one
+# member behind many layers, members whose headers lie. The property is the same, with
+# a time and memory bound on each read.
+
+SIDES = st.sampled_from([0, 1, 8, 1000, 1025, 10_000, 2**31 - 1, 10**12, 10**40]) | st.integers(
+    -3, 3000
+)
+COUNTS = st.sampled_from([0, 1, 16, 100, 2000, 8001, 100_000]) | st.integers(0, 40)
+OFFSETS = st.sampled_from(["0", "-1", "7", "2147483647", "-99999999999", "1e3", "", "9" * 50])
+OPACITIES = st.sampled_from(["1", "0.5", "0", "-1", "nan", "inf", "1e308", "x"])
+
+
+def _png_bytes(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (width, height), (200, 30, 30, 255)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _lying_png(width: int, height: int) -> bytes:
+    """A real 1x1 PNG whose IHDR then says ``width`` x ``height`` (CRC left wrong)."""
+    data = bytearray(_png_bytes(1, 1))
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    return bytes(data)
+
+
+MEMBERS = {
+    "data/a.png": _png_bytes(1, 1),
+    "data/b.png": _png_bytes(40, 30),
+    "data/lie.png": _lying_png(60_000, 60_000),
+    "data/text.png": b"not a png",
+}
+SOURCES = st.sampled_from([*MEMBERS, "missing.png", "../a.png", "", "data/"])
+
+
+@st.composite
+def crafted_oras(draw: st.DrawFn) -> bytes:
+    """stack.xml over MEMBERS: any canvas, a few distinct layer nodes repeated any number
+    of times (so 100 000 layers cost the generator nothing), groups one level deep."""
+    width, height = draw(SIDES), draw(SIDES)
+    nodes = [
+        f'<layer name="l{i}" src="{draw(SOURCES)}" x="{draw(OFFSETS)}" y="{draw(OFFSETS)}" '
+        f'opacity="{draw(OPACITIES)}"/>'
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    body = "".join(nodes) * draw(COUNTS)
+    if draw(st.booleans()):
+        body = f'<stack name="g">{body}</stack>' + nodes[0]
+    xml = f'<?xml version="1.0"?><image w="{width}" h="{height}"><stack>{body}</stack></image>'
+    return _rezip({"mimetype": b"image/openraster", "stack.xml": xml.encode(), **MEMBERS})
+
+
+@pytest.mark.slow
+def test_ora_reader_survives_crafted_files(scratch: Path) -> None:
+    target = scratch / "crafted.ora"
+
+    @FUZZ
+    @given(crafted_oras())
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target, scratch)
+
+    run()
+
+
+@st.composite
+def crafted_manifests(draw: st.DrawFn) -> dict:
+    """A PNG-stack manifest over the files in MEMBERS: any canvas, entries repeated any
+    number of times, parents pointing anywhere."""
+    entries = [
+        {
+            "name": f"l{i}",
+            "file": draw(SOURCES),
+            "parent": draw(st.none() | st.integers(-1, 3)),
+            "visible": draw(st.booleans()),
+        }
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    return {
+        "format": "layerctl-pngstack",
+        "format_version": 1,
+        "canvas": {"width": draw(SIDES), "height": draw(SIDES)},
+        "layers": entries * draw(COUNTS),
+    }
+
+
+@pytest.mark.slow
+def test_png_stack_reader_survives_crafted_manifests(scratch: Path) -> None:
+    folder = scratch / "crafted"
+    (folder / "data").mkdir(parents=True)
+    for name, data in MEMBERS.items():
+        (folder / name).write_bytes(data)
+
+    @FUZZ
+    @given(crafted_manifests())
+    def run(manifest: dict) -> None:
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        check_read(folder, scratch)
+
+    run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import resource
 import struct
 import subprocess
@@ -64,6 +65,8 @@ def assert_clean(result: subprocess.CompletedProcess[str], expected: int) -> Non
     if expected == 1:
         assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
     assert all(line.lstrip().startswith(OWN_LINES) for line in stderr.splitlines()), stderr
+    assert " object at 0x" not in stderr, stderr  # no Python reprs
+    assert not re.search(r"\d{20}", stderr), stderr  # no unbounded numbers echoed back
 
 
 def listing(folder: Path) -> list[str]:
@@ -130,6 +133,19 @@ def _wide() -> bytes:
     return _png(Image.fromarray(row))
 
 
+def _black_10000() -> bytes:
+    """292 KB of PNG, 100 MP: the classic backend would need ~65 GB (issue 14)."""
+    return _png(Image.new("RGB", (10_000, 10_000)))
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A 631-byte JPEG whose frame header declares ``width`` x ``height``."""
+    data = bytearray(_save(Image.new("RGB", (8, 8)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def _tiff_broken_second_page() -> bytes:
     """Two pages; the second page's ImageWidth tag (256) renamed, so it has no width.
 
@@ -159,6 +175,8 @@ IMAGES: dict[str, tuple[str, Callable[[], bytes], int]] = {
     "HTML named .png": ("page.png", lambda: b"<!doctype html><html><body>x</body></html>", 1),
     "60000x60000 header": ("huge.png", lambda: png_header_only(60_000, 60_000), 1),
     "2^31x1 header": ("wide-header.png", lambda: png_header_only(2**31 - 1, 1), 1),
+    "all-black 10000x10000": ("black.png", _black_10000, 1),
+    "JPEG declaring 65500x65500": ("bomb.jpg", lambda: jpeg_declaring(65_500, 65_500), 1),
     "1x1": ("dot.png", lambda: _png(Image.new("RGB", (1, 1), (10, 20, 30))), 0),
     "100000x1": ("line.png", _wide, 0),
     "16-bit": ("gray16.png", _sixteen_bit, 0),
@@ -408,6 +426,24 @@ def _billion_laughs() -> bytes:
     return _ora({"stack.xml": xml.encode(), "data/a.png": _layer_png()})
 
 
+def one_member_ora(side: int, layers: int) -> bytes:
+    """A ``side`` x ``side`` canvas whose ``layers`` layers all point at one 1x1 PNG:
+    a few hundred bytes that expand to layers x side² pixels (issue 14)."""
+    nodes = '<layer name="l" src="data/a.png" x="0" y="0"/>' * layers
+    xml = f'<?xml version="1.0"?><image w="{side}" h="{side}"><stack>{nodes}</stack></image>'
+    return _ora({"stack.xml": xml.encode(), "data/a.png": _png(Image.new("RGBA", (1, 1), "red"))})
+
+
+def _not_png_member() -> bytes:
+    """A layer "PNG" that is text: Pillow's message names a BytesIO object."""
+    return _ora({"stack.xml": STACK_XML.format(src="data/a.png").encode(), "data/a.png": b"text"})
+
+
+def _long_number_canvas() -> bytes:
+    xml = STACK_XML.replace('w="8"', f'w="{"9" * 400}"').format(src="data/a.png")
+    return _ora({"stack.xml": xml.encode(), "data/a.png": _layer_png()})
+
+
 def _nested_ora(depth: int) -> bytes:
     inner = '<layer name="leaf" src="data/a.png" x="0" y="0"/>'
     for level in range(depth):
@@ -448,6 +484,11 @@ ORAS: dict[str, tuple[Callable[[], bytes], int]] = {
     "200 nested stacks": (lambda: _nested_ora(200), 0),
     "5000 nested stacks": (lambda: _nested_ora(5000), 1),
     "not a zip": (lambda: b"PK\x03\x04" + b"\0" * 100, 1),
+    "16 layers of 10000x10000 on one 1x1 PNG": (lambda: one_member_ora(10_000, 16), 1),
+    "100000 layers": (lambda: one_member_ora(8, 100_000), 1),
+    "2000 layers on one PNG": (lambda: one_member_ora(8, 2000), 0),
+    "a layer PNG that is not one": (_not_png_member, 1),
+    "a 400-digit canvas width": (_long_number_canvas, 1),
 }
 
 
@@ -510,6 +551,17 @@ def _huge_canvas(folder: Path) -> None:
     _edit_manifest(folder, lambda m: m["canvas"].update(width=10**9, height=10**9))
 
 
+def _entries(count: int) -> Callable[[Path], None]:
+    """``count`` manifest entries, all on the first layer's file (issue 14: 100000, 94 s)."""
+    return lambda folder: _edit_manifest(
+        folder, lambda m: m.update(layers=[{**m["layers"][0], "parent": None}] * count)
+    )
+
+
+def _long_number_width(folder: Path) -> None:
+    _edit_manifest(folder, lambda m: m["canvas"].update(width=int("9" * 400)))
+
+
 def _parentless(folder: Path) -> None:
     _edit_manifest(folder, lambda m: [entry.pop("parent") for entry in m["layers"]])
 
@@ -525,6 +577,9 @@ MANIFESTS: dict[str, tuple[Callable[[Path], None], int]] = {
     "JSON nested 100000 deep": (_deep_json, 1),
     "canvas 10^9 squared": (_huge_canvas, 1),
     "entries without parent": (_parentless, 0),
+    "100000 entries": (_entries(100_000), 1),
+    "2000 entries on one file": (_entries(2000), 0),
+    "a 400-digit canvas width": (_long_number_width, 1),
 }
 
 

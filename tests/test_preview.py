@@ -146,6 +146,16 @@ def test_original_from_metadata_needs_the_same_file(tmp_path: Path, flat_design)
     assert preview.original_from_metadata(stack, near) is None
 
 
+@pytest.mark.parametrize("sha256", [None, "", "0" * 64, 7])
+def test_a_recorded_source_without_its_sha256_is_not_used(tmp_path: Path, sha256) -> None:
+    """A crafted result naming an outside image must not pull it into the sheet (issue 14)."""
+    outside = tmp_path / "private.png"
+    Image.new("RGBA", (8, 8), (1, 2, 3, 255)).save(outside)
+    source = {"path": str(outside)} | ({} if sha256 is None else {"sha256": sha256})
+    stack = LayerStack([Layer("bg", np.zeros((8, 8, 4), np.uint8))], metadata={"source": source})
+    assert preview.original_from_metadata(stack, tmp_path / "x.psd") is None
+
+
 def test_write_preview_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "sheet.png"
     target.write_bytes(b"keep")

@@ -58,3 +58,10 @@ def test_rejects_bad_pixels_and_mixed_sizes():
         LayerStack(
             [Layer("a", np.zeros((4, 4, 4), np.uint8)), Layer("b", np.zeros((5, 4, 4), np.uint8))]
         )
+
+
+def test_a_stack_with_every_layer_hidden_composites_to_a_clear_canvas() -> None:
+    """Found by the crafted-manifest fuzz: writing or composing such a result crashed."""
+    layer = Layer("a", np.full((3, 5, 4), 200, np.uint8), visible=False)
+    assert not LayerStack([layer]).composite().any()
+    assert LayerStack([layer]).composite().shape == (3, 5, 4)

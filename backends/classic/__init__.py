@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from layerctl import budget
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 
 _NEEDS = ("cv2", "skimage", "scipy")
@@ -23,6 +24,13 @@ class ClassicBackend:
     extra: ClassVar[str | None] = "classic"
     output_is_input_size: ClassVar[bool] = True
     finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
+    # `python bench/memory_per_pixel.py [--layers 8]` (bench/RESULTS.md): peak RSS slope
+    # 112 B/px at 4 layers, 124 at 8, intercept ~40 MB (it was 646 and 1106 B/px before
+    # make_lossless worked in bands). Update these when a bench run says otherwise.
+    peak_bytes_per_pixel: ClassVar[int] = 110
+    peak_bytes_per_layer_pixel: ClassVar[int] = 4
+    peak_fixed_bytes: ClassVar[int] = budget.CORE_FIXED_BYTES
+    peak_bytes_per_layer: ClassVar[int] = 0
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:

@@ -75,6 +75,8 @@ def _zero_share(luma: np.ndarray) -> float | None:
     import cv2
 
     h, w = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
+    if not (h and w):  # smaller than one block: nothing to tell
+        return None
     blocks = luma[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 8, 8)
     step = max(1, len(blocks) // JPEG_BLOCKS)
     high = np.stack([np.abs(cv2.dct(b)[3:, 3:]).ravel() for b in blocks[::step]])

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerctl import console
+from layerctl import budget, console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.backends.qwen import caption, encode, memory, sampling, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
@@ -33,6 +33,12 @@ class QwenBackend:
     summary: ClassVar[str] = "Qwen-Image-Layered (PyTorch): generative layers, needs weights"
     extra: ClassVar[str | None] = "torch"
     output_is_input_size: ClassVar[bool] = False
+    # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
+    # model's weights and activations are planned by qwen/memory.py.
+    peak_bytes_per_pixel: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_PIXEL
+    peak_bytes_per_layer_pixel: ClassVar[int] = 0
+    peak_fixed_bytes: ClassVar[int] = budget.CORE_FIXED_BYTES
+    peak_bytes_per_layer: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_LAYER
 
     @classmethod
     def available(cls, settings: BackendSettings) -> tuple[bool, str]:

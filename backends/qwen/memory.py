@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from layerctl import console
+from layerctl.budget import host_available  # the one reader of MemAvailable; re-exported
 from layerctl.weights import tensor_sizes
 
 GB = 10**9
@@ -315,22 +316,6 @@ def needs_tiling(
         return False
     free, total = memory
     return need(mode, fp, resolution, layers) > free - margin(total)
-
-
-def host_available() -> int | None:
-    """Host memory available without swapping (Linux /proc/meminfo), else psutil's."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return int(psutil.virtual_memory().available)
 
 
 def resolve(

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from layerctl.limits import DEFAULT_MAX_PIXELS
-from layerctl.options import CaptionLang, Device, Dtype, MaxPixels, Resolution, Weights
+from layerctl.options import CaptionLang, Device, Dtype, MaxMemory, MaxPixels, Resolution, Weights
 
 _IMAGE = Annotated[Path, typer.Argument(help="The image to describe.")]
 
@@ -20,13 +19,14 @@ def caption(
     resolution: Resolution = 640,
     device: Device = "auto",
     dtype: Dtype = "auto",
-    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    max_pixels: MaxPixels = None,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Caption an image with the Qwen2.5-VL text encoder (cached by image content)."""
     from layerctl.backends import base
     from layerctl.imageio import read_image
 
-    source = read_image(image, max_pixels)
+    source = read_image(image, max_pixels, max_memory=max_memory)
     settings = base.BackendSettings(weights=weights, device=device, dtype=dtype)
     engine = base.load("qwen", settings)
     request = base.DecomposeRequest(caption_lang=caption_lang, resolution=resolution)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,7 +20,6 @@ import typer
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.errors import Stopped, Terminated, UsageError
-from layerctl.limits import DEFAULT_MAX_PIXELS
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -37,6 +36,7 @@ from layerctl.options import (
     Layers,
     Lossless,
     MaxLayers,
+    MaxMemory,
     MaxPixels,
     NegativePrompt,
     Offload,
@@ -124,7 +124,8 @@ def decompose(
         str, typer.Option("--output-size", help="input (default) or model resolution.")
     ] = "input",
     lossless: Lossless = True,
-    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    max_pixels: MaxPixels = None,
+    max_memory: MaxMemory = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -247,6 +248,7 @@ def _run_batch(
         if ray is not None:
             stream = pool.run_ray(todo, options, ray, workers)
         elif (count := pool.worker_count(workers, options)) > 1 and len(todo) > 1:
+            options = replace(options, memory_share=count)  # each its part of the memory
             stream = pool.run_processes(todo, options, count, on_start=bar.started)
         else:
             stream = batch.run_local(todo, options, on_start=bar.started)

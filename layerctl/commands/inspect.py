@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 import typer
 
 from layerctl import console
-from layerctl.options import Force, Json, Output, ResultPath
+from layerctl.options import Force, Json, MaxMemory, Output, ResultPath
 from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.stack import Layer
 
 
-def info(path: ResultPath, json_out: Json = False) -> None:
+def info(path: ResultPath, json_out: Json = False, max_memory: MaxMemory = None) -> None:
     """Show the layer tree of a result: sizes, bounding boxes, coverage."""
     from layerctl import formats
 
-    stack = formats.read(path)
+    stack = formats.read(path, max_memory)
     width, height = stack.size
     if json_out:
         record = {
@@ -59,14 +59,16 @@ def _add_branches(tree, layers: list[Layer]) -> None:
             _add_branches(branch, layer.children)
 
 
-def compose(path: ResultPath, output: Output, force: Force = False) -> None:
+def compose(
+    path: ResultPath, output: Output, force: Force = False, max_memory: MaxMemory = None
+) -> None:
     """Flatten a result back into one image (PNG, TIFF, WebP, …)."""
     from PIL import Image
 
     from layerctl import formats
     from layerctl.outputs import atomic_output
 
-    stack = formats.read(path)
+    stack = formats.read(path, max_memory)
     image = Image.fromarray(stack.composite(), "RGBA")
     fmt = Image.registered_extensions().get(output.suffix.lower())
     if fmt is None:

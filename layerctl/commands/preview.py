@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from layerctl import console
-from layerctl.options import Force, ResultPath
+from layerctl.options import Force, MaxMemory, ResultPath
 
 
 def preview(
@@ -24,6 +24,7 @@ def preview(
         ),
     ] = None,
     force: Force = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Draw every layer, the recomposed image and its difference to the original as one PNG."""
     from layerctl import formats
@@ -37,9 +38,12 @@ def preview(
         raise UsageError(f"{output}: a contact sheet is a PNG", hint="end the name with .png")
     inputs = [path] if original is None else [path, original]
     check_writable(output, force, inputs)
-    stack = formats.read(path)
-    pixels = read_image(original).pixels if original is not None else None
+    stack = formats.read(path, max_memory)
+    pixels = None if original is None else read_image(original, max_memory=max_memory).pixels
     plan = sheets.write_preview(stack, output, pixels, force=force, near=path, inputs=inputs)
     known = "with" if plan.tile("original") else "without"
-    count = console.counted(len(plan.layer_tiles()), "layer")
+    shown, total = len(plan.layer_tiles()), sum(1 for _ in stack.walk())
+    count = console.counted(shown, "layer")
+    if shown < total:
+        count = f"{shown} of {total} layers shown"
     console.info(f"wrote {output} ({count}, {known} the original)")

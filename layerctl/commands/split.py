@@ -25,6 +25,7 @@ from layerctl.options import (
     Layers,
     Lossless,
     MaxLayers,
+    MaxMemory,
     NegativePrompt,
     Offload,
     Prompt,
@@ -79,14 +80,15 @@ def split(
     step_cache: StepCache = _DEFAULTS.step_cache,
     cfg_truncate: CfgTruncate = _DEFAULTS.cfg_truncate,
     lossless: Lossless = True,
+    max_memory: MaxMemory = None,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Split one layer of a PSD / ORA / PNG stack into a group; the others stay as they are."""
-    from layerctl import formats, recursion
+    from layerctl import budget, formats, recursion
     from layerctl.commands.decompose import build_options
-    from layerctl.pipeline import layer_splitter
+    from layerctl.pipeline import layer_splitter, peak_cost
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
     target, fmt = (output, fmt) if output else (result, fmt or formats.detect(result))
@@ -94,8 +96,11 @@ def split(
     options = build_options(ctx.params)
     if options.layers != "auto" and int(options.layers) < 2:
         raise UsageError(f"-n {options.layers}: splitting needs at least 2 layers")
-    stack = formats.read(result)
+    stack = formats.read(result, max_memory)
     old = recursion.find(stack, layer)
+    width, height = stack.size  # the layer is split at the canvas size: plan it first
+    cost = peak_cost(options)
+    budget.check(f"{result}: {width}x{height}", cost.of(width * height), max_memory, "splitting ")
     with console.status(f"splitting {old.name}"):
         group = recursion.split_layer(old, layer_splitter(options))
     if not group.is_group:

@@ -76,13 +76,15 @@ def write(
     return path
 
 
-def read(path: Path) -> LayerStack:
+def read(path: Path, max_memory: int | None = None) -> LayerStack:
+    """The result at ``path``, refused before decoding when it cannot fit the memory plan
+    (layerctl.budget; ``max_memory`` bytes at most) or the readers' budgets (canvas.py)."""
     if not path.exists():
         raise BadResult(f"{path}: no such file or folder")
     if not (path.is_file() or path.is_dir()):  # a FIFO would block the read forever
         raise BadResult(f"{path}: not a regular file or folder")
     quiet_decoders()
     try:
-        return module(detect(path)).read(path)
+        return module(detect(path)).read(path, max_memory)
     except RecursionError:  # psd-tools needs ~10 frames a level: about 90 levels fit
         raise BadResult(f"{path}: layer groups are nested too deep to read") from None

@@ -10,27 +10,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerctl import budget
 from layerctl.errors import BadResult
-from layerctl.imageio import DEFAULT_MAX_PIXELS
+from layerctl.limits import MAX_LAYERS, MAX_RESULT_PIXELS
 from layerctl.stack import RGBA, Layer
 
 # Readers check sizes a file declares before allocating: one canvas (or one stored tile)
-# at most as large as the biggest input layerctl reads, and all full-canvas layers of a
-# stack together within 16 such canvases (1.6 G pixels, 6.4 GB as RGBA).
-MAX_CANVAS_PIXELS = DEFAULT_MAX_PIXELS
-MAX_STACK_PIXELS = 16 * DEFAULT_MAX_PIXELS
+# at most MAX_RESULT_PIXELS, at most MAX_LAYERS layers, all full-canvas layers of a stack
+# together within 16 such canvases (1.6 G pixels, 6.4 GB as RGBA), and all of it within
+# the memory plan (layerctl.budget) with --max-memory.
+MAX_CANVAS_PIXELS = MAX_RESULT_PIXELS
+MAX_STACK_PIXELS = 16 * MAX_RESULT_PIXELS
 
 
-def check_size(where: object, width: int, height: int, layers: int = 1) -> None:
+def check_size(
+    where: object, width: int, height: int, layers: int = 1, max_memory: int | None = None
+) -> None:
     """BadResult unless a ``width``×``height`` canvas with ``layers`` layers fits the budgets."""
+    size = budget.dimensions(width, height)
     if width < 1 or height < 1:
-        raise BadResult(f"{where}: no canvas ({width}x{height})")
+        raise BadResult(f"{where}: no canvas ({size})")
+    if layers > MAX_LAYERS:
+        count = layers if layers < 10**9 else "over 10^9"
+        raise BadResult(f"{where}: {count} layers, over the {MAX_LAYERS} a result may have")
+    what = f"{layers} layers of {size}" if layers > 1 else size
     if width * height > MAX_CANVAS_PIXELS or width * height * layers > MAX_STACK_PIXELS:
-        what = f"{layers} layers of {width}x{height} are" if layers > 1 else f"{width}x{height} is"
         raise BadResult(
-            f"{where}: {what} too large to read",
-            hint=f"the limits are {MAX_CANVAS_PIXELS} pixels a layer, {MAX_STACK_PIXELS} in all",
+            f"{where}: {what} is too large to read",
+            hint=f"the limits are {budget.human_pixels(MAX_CANVAS_PIXELS)} a layer, "
+            f"{budget.human_pixels(MAX_STACK_PIXELS)} in all",
         )
+    budget.check(where, read_cost(width * height, layers), max_memory, f"{what} ", BadResult)
+
+
+def read_cost(pixels: int, layers: int) -> int:
+    """Bytes to read ``layers`` full-canvas layers of ``pixels`` and composite them."""
+    per_pixel = budget.READ_BYTES_PER_LAYER_PIXEL * layers + budget.READ_WORKING_BYTES_PER_PIXEL
+    return pixels * per_pixel
 
 
 def clear_transparent(pixels: RGBA) -> RGBA:
@@ -59,9 +75,8 @@ def place(size: tuple[int, int], left: int, top: int, pixels: RGBA) -> RGBA:
     h, w = pixels.shape[:2]
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + w, width), min(top + h, height)
-    if x1 > x0 and y1 > y0:
-        tile = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
-        canvas[y0:y1, x0:x1] = clear_transparent(tile)
+    if x1 > x0 and y1 > y0:  # only the tile needs clearing: the rest is zeros already
+        canvas[y0:y1, x0:x1] = clear_transparent(pixels[y0 - top : y1 - top, x0 - left : x1 - left])
     return canvas
 
 

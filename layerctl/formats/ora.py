@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from layerctl import __version__
+from layerctl import __version__, budget
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
@@ -93,7 +93,7 @@ def _png(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def read(path: Path) -> LayerStack:
+def read(path: Path, max_memory: int | None = None) -> LayerStack:
     try:
         with zipfile.ZipFile(path) as archive:
             if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
@@ -104,9 +104,17 @@ def read(path: Path) -> LayerStack:
             if image.tag != "image" or top is None or size[0] < 1 or size[1] < 1:
                 raise BadResult(f"{path}: stack.xml has no canvas size or no stack")
             nodes = len(top.findall(".//layer")) + len(top.findall(".//stack"))
-            check_size(path, *size, layers=max(nodes, 1))
+            check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory)
+            members = _Members(archive, top)
+            budget.check(
+                path,
+                canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
+                max_memory,
+                f"{nodes} layers of {budget.dimensions(*size)} ",
+                BadResult,
+            )
             icc: list[bytes] = []
-            layers = _read_stack(archive, top, size, icc)
+            layers = _read_stack(members, top, size, icc)
             metadata = _metadata(archive)
     except (BadResult, RecursionError):  # formats.read names deep nesting
         raise
@@ -119,8 +127,55 @@ def read(path: Path) -> LayerStack:
     return LayerStack(layers, metadata, icc[0] if icc else None)
 
 
+class _Members:
+    """The layer PNGs ``stack.xml`` points at, sized from their headers before any is
+    decoded: all references together decode to at most MAX_STACK_PIXELS, and one PNG
+    referenced by several layers is decoded once (a 1x1 PNG behind 16 layers, or one
+    big PNG behind thousands, costs one decode)."""
+
+    def __init__(self, archive: zipfile.ZipFile, top: ET.Element) -> None:
+        self.archive = archive
+        self.references: dict[str, int] = {}
+        for node in top.iter("layer"):
+            src = node.get("src", "")
+            self.references[src] = self.references.get(src, 0) + 1
+        self.sizes = {src: self._header(src) for src in self.references}
+        decoded = sum(w * h for w, h in self.sizes.values())
+        if decoded > canvas.MAX_STACK_PIXELS:
+            raise BadResult(
+                f"{archive.filename}: its layer PNGs decode to "
+                f"{budget.human_pixels(decoded)}, over the "
+                f"{budget.human_pixels(canvas.MAX_STACK_PIXELS)} a result may hold"
+            )
+        repeated = sum(w * h for src, (w, h) in self.sizes.items() if self.references[src] > 1)
+        largest = max((w * h for w, h in self.sizes.values()), default=0)
+        # Kept: the repeated ones (RGBA); passing: the largest one while it is decoded.
+        self.cost = 4 * repeated + budget.DECODE.of(largest)
+        self.decoded: dict[str, tuple[np.ndarray, bytes | None]] = {}
+
+    def _header(self, src: str) -> tuple[int, int]:
+        """A member's size from its PNG header alone (streamed: nothing else is inflated),
+        checked before it is decoded (data shorter than the header says fails the decode)."""
+        info = self.archive.getinfo(src)
+        _check_declared(self.archive, info, _png_limit())
+        with self.archive.open(info) as stream, Image.open(stream) as png:
+            check_size(f"{self.archive.filename}: {src}", *png.size)
+            return png.size
+
+    def pixels(self, src: str) -> tuple[np.ndarray, bytes | None]:
+        """(RGBA pixels, ICC profile) of one member, decoded once if referenced again."""
+        if src in self.decoded:
+            return self.decoded[src]
+        with Image.open(io.BytesIO(_member(self.archive, src, _png_limit()))) as png:
+            png.load()
+            found = (to_rgba(png), png.info.get("icc_profile"))
+        if self.references[src] > 1:
+            self.decoded[src] = found
+        return found
+
+
 def _read_stack(
-    archive: zipfile.ZipFile, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
+    members: _Members, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
 ) -> list[Layer]:
     """The bottom-first layers of one ``<stack>`` element."""
     layers = []
@@ -130,19 +185,15 @@ def _read_stack(
         name = node.get("name", "")
         opacity = float(node.get("opacity", "1"))
         if node.tag == "stack":
-            children = _read_stack(archive, node, size, icc)
+            children = _read_stack(members, node, size, icc)
             if children:
                 layer = Layer.group(name, children)
             else:  # an empty group from another program
                 layer = Layer(name, np.zeros((size[1], size[0], 4), np.uint8))
         else:
-            src = node.get("src", "")
-            with Image.open(io.BytesIO(_member(archive, src, _png_limit()))) as png:
-                check_size(f"{archive.filename}: {src}", *png.size)  # before load(): may lie
-                png.load()
-                if not icc and png.info.get("icc_profile"):
-                    icc.append(png.info["icc_profile"])
-                pixels = to_rgba(png)
+            pixels, profile = members.pixels(node.get("src", ""))
+            if not icc and profile:
+                icc.append(profile)
             x, y = int(node.get("x", "0")), int(node.get("y", "0"))
             layer = Layer(name, with_opacity(place(size, x, y, pixels), opacity))
         layer.visible = node.get("visibility", "visible") != "hidden"
@@ -157,11 +208,16 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
     declared size bounds the memory a zip bomb can take.
     """
     info = archive.getinfo(name)
+    _check_declared(archive, info, limit)
+    return archive.read(info)
+
+
+def _check_declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> None:
     if info.file_size > limit:
         raise BadResult(
-            f"{archive.filename}: {name} unpacks to {info.file_size} bytes, over the {limit} limit"
+            f"{archive.filename}: {info.filename} unpacks to {budget.human_bytes(info.file_size)}, "
+            f"over the {budget.human_bytes(limit)} limit"
         )
-    return archive.read(info)
 
 
 def _png_limit() -> int:

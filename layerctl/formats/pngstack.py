@@ -118,13 +118,21 @@ def _write_layers(
             _write_layers(layer.children, root, folder / stem, len(entries) - 1, entries, pnginfo)
 
 
-def read(path: Path) -> LayerStack:
+def read(path: Path, max_memory: int | None = None) -> LayerStack:
     manifest_path = path / MANIFEST
     manifest = _load_manifest(manifest_path)
-    size, entries = _check_manifest(manifest, manifest_path)
+    size, entries = _check_manifest(manifest, manifest_path, max_memory)
     root = path.resolve()
     icc: list[bytes] = []
-    pixels = [_read_png(root, entry["file"], size, icc) for entry in entries]
+    decoded: dict[str, np.ndarray] = {}  # one file behind several entries is decoded once
+    pixels = []
+    for entry in entries:
+        rel = entry["file"]
+        if rel in decoded:
+            pixels.append(decoded[rel].copy())  # each layer owns its array
+        else:
+            decoded[rel] = _read_png(root, rel, size, icc)
+            pixels.append(decoded[rel])
     children: dict[int | None, list[Layer]] = {}  # by parent index; None: the top level
     # Entries come parents first: build them last to first, so children exist first.
     for index in reversed(range(len(entries))):
@@ -165,7 +173,9 @@ def _load_manifest(path: Path) -> Any:
         raise BadResult(f"{path}: unreadable ({_short(exc)})") from None
 
 
-def _check_manifest(manifest: Any, where: Path) -> tuple[tuple[int, int], list[dict[str, Any]]]:
+def _check_manifest(
+    manifest: Any, where: Path, max_memory: int | None = None
+) -> tuple[tuple[int, int], list[dict[str, Any]]]:
     """The canvas size and layer entries, or BadResult naming what is wrong."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BadResult(f"{where}: not a layerctl PNG-stack manifest")
@@ -183,7 +193,7 @@ def _check_manifest(manifest: Any, where: Path) -> tuple[tuple[int, int], list[d
     entries = manifest.get("layers")
     if size[0] < 1 or size[1] < 1 or not isinstance(entries, list) or not entries:
         raise BadResult(f"{where}: no canvas or no layers")
-    check_size(where, *size, layers=len(entries))
+    check_size(where, *size, layers=len(entries), max_memory=max_memory)
     for index, entry in enumerate(entries):
         ok = (
             isinstance(entry, dict)

@@ -24,7 +24,9 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__
+from layerctl.budget import human_pixels
 from layerctl.errors import BadResult, OutputError
+from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
 from layerctl.imageio import _short, open_psd, to_rgba
 from layerctl.outputs import json_text, readable
@@ -134,13 +136,13 @@ def _metadata(xmp: bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def read(path: Path) -> LayerStack:
+def read(path: Path, max_memory: int | None = None) -> LayerStack:
     from psd_tools.constants import Resource
 
     try:
         psd = open_psd(path.read_bytes())
         size = psd.size
-        _check_sizes(path, psd)
+        _check_sizes(path, psd, max_memory)
         layers = [_read_layer(node, size) for node in psd]
         resources = psd.image_resources
         xmp = resources.get_data(Resource.XMP_METADATA)
@@ -154,13 +156,22 @@ def read(path: Path) -> LayerStack:
     return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
 
 
-def _check_sizes(path: Path, psd: Any) -> None:
-    """The canvas, the layer count and every layer's own rectangle, before decoding any."""
+def _check_sizes(path: Path, psd: Any, max_memory: int | None) -> None:
+    """The canvas, the layer count and every layer's own rectangle, and all of them
+    together, before decoding any."""
     nodes = list(psd.descendants())
-    check_size(path, *psd.size, layers=len(nodes))
-    for node in nodes:
+    check_size(path, *psd.size, layers=len(nodes), max_memory=max_memory)
+    decoded = 0
+    for index, node in enumerate(nodes):
         if node.kind == "pixel":
-            check_size(f"{path}: layer {node.name!r}", max(node.width, 1), max(node.height, 1))
+            width, height = max(node.width, 1), max(node.height, 1)
+            check_size(f"{path}: layer {index}", width, height)
+            decoded += width * height
+    if decoded > canvas.MAX_STACK_PIXELS:
+        raise BadResult(
+            f"{path}: its layers decode to {human_pixels(decoded)}, over the "
+            f"{human_pixels(canvas.MAX_STACK_PIXELS)} a result may hold"
+        )
 
 
 def _read_layer(node: Any, size: tuple[int, int]) -> Layer:

@@ -182,7 +182,9 @@ def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch) -> No
     Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
     job = batch.Job(tmp_path / "a.png", tmp_path / "a.psd")
     result = batch.attempt(job, Options(backend="classic"))
-    assert result.status == "failed" and result.error.startswith("out of memory")
+    assert result.status == "failed" and result.error.endswith(
+        "a.png: out of memory (the plan let it through: lower --max-memory)"
+    )
 
 
 @needs_prlimit

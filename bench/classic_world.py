@@ -1,18 +1,21 @@
 """Score a backend on every bench family against the trivial answer and the targets.
 
     python bench/classic_world.py [--per-family 4] [--families synthetic,real] [--auto]
-        [--backend classic] [--max-megapixels M] [--json out.json] [--sheet out.png]
-        [--heldout] [--jobs N]
+        [--backend classic] [--max-megapixels M] [--real-limit N] [--heldout] [--jobs N]
+        [--json out.json] [--sheet out.png [--worst K]]
 
-Families: ``synthetic/<category>`` (bench/synthetic.py), ``designs/<family>``
-(bench/designs.py, when present), ``real`` (bench/real_files.py: every kept file) and,
-only with ``--heldout``, ``heldout``. ``--families`` takes family names or the group
-names ``synthetic``, ``designs``, ``real``.
+Families: ``synthetic/<category>`` (bench/synthetic.py) and ``designs/<family>``
+(bench/designs.py, when present), ``--per-family`` seeds each; ``real``
+(bench/real_files.py: every kept file, or the first ``--real-limit``) and, only with
+``--heldout``, ``heldout`` — never look at those scores while tuning. ``--families``
+takes family names or the group names ``synthetic``, ``designs``, ``real``, ``heldout``.
+The sheet shows, per family, the ``--worst`` samples: the truth's layers, then ours.
 
 Each sample's input is decomposed as the CLI does (``pipeline.decompose_source``: the
 backend, then ``make_lossless``) into as many layers as its truth has, or the ``-n
 auto`` count with ``--auto``; colour under alpha 0 is cleared as files store it. Scores
-are ``layerctl.evaluate``'s soft IoU and RGB L1 at merge levels 0 and 5. The floor is
+are ``layerctl.evaluate``'s soft IoU and RGB L1 at merge levels 0 and 5, on copies box-
+filtered to at most ``--score-megapixels`` (1 MP; 0 scores at full size). The floor is
 the trivial answer: the input as one layer plus empty layers up to the truth's count.
 A family is flagged when the backend is worse than that floor on either metric, and
 when it misses the targets (generated families: IoU >= 0.85, L1 <= 0.06; real files:
@@ -24,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -114,11 +120,12 @@ def trivial(image: Any, count: int) -> list[Any]:
     return [image, *(np.zeros_like(image) for _ in range(count - 1))]
 
 
-def scores(layers: list[Any], truth: list[Any]) -> dict[str, float]:
-    """Soft IoU and RGB L1 at merge levels 0 and 5 (a sample that stops early keeps its last)."""
-    from layerctl.evaluate import MAX_MERGES, evaluate_layers
+def scores(layers: list[Any], truth: list[Any], merges: int = 5) -> dict[str, float]:
+    """Soft IoU and RGB L1 at merge levels 0 and ``merges`` (a sample that stops early
+    keeps its last)."""
+    from layerctl.evaluate import evaluate_layers
 
-    levels = evaluate_layers(layers, truth, MAX_MERGES)
+    levels = evaluate_layers(layers, truth, merges)
     first, last = levels[0], levels[-1]
     return {
         "iou0": first["alpha_iou"],
@@ -126,6 +133,29 @@ def scores(layers: list[Any], truth: list[Any]) -> dict[str, float]:
         "iou5": last["alpha_iou"],
         "l1_5": last["rgb_l1"],
     }
+
+
+def shrink(layers: list[Any], megapixels: float) -> list[Any]:
+    """Box-filtered copies (premultiplied, so colour under alpha 0 does not bleed) at most
+    ``megapixels`` large; scoring full-size 4 MP stacks, merges and all, costs more than
+    decomposing them, and the area means IoU and L1 are take little from the detail."""
+    import numpy as np
+
+    height, width = layers[0].shape[:2]
+    step = math.ceil(math.sqrt(width * height / (megapixels * 1e6))) if megapixels else 1
+    if step <= 1:
+        return layers
+    h, w = height // step * step, width // step * step
+    out = []
+    for layer in layers:
+        px = layer[:h, :w].astype(np.float32)
+        alpha = px[..., 3:]
+        premultiplied = np.concatenate([px[..., :3] * alpha, alpha], axis=-1)
+        mean = premultiplied.reshape(h // step, step, w // step, step, 4).mean(axis=(1, 3))
+        a = mean[..., 3:]
+        rgb = np.divide(mean[..., :3], a, out=np.zeros_like(mean[..., :3]), where=a > 0)
+        out.append(np.clip(np.rint(np.concatenate([rgb, a], axis=-1)), 0, 255).astype(np.uint8))
+    return out
 
 
 def decompose(image: Any, layers: int | str, backend: str) -> tuple[list[Any], int, float]:
@@ -144,15 +174,36 @@ def decompose(image: Any, layers: int | str, backend: str) -> tuple[list[Any], i
     return [clear_transparent(layer.pixels) for layer in stack.leaves()], asked, seconds
 
 
-def run_one(job: tuple[str, str, int], backend: str, auto: bool) -> dict[str, Any]:
+def draw(group: str, family: str, seed: int, max_megapixels: float | None) -> Any:
+    """One sample; generators that take ``max_megapixels`` (bench/designs.py) get it."""
+    module = source(group)
+    if max_megapixels and "max_megapixels" in inspect.signature(module.sample).parameters:
+        return module.sample(family, seed, max_megapixels=max_megapixels)
+    return module.sample(family, seed)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every sample is run; picklable for the worker processes."""
+
+    backend: str = "classic"
+    auto: bool = False  # the -n auto count instead of the truth's
+    max_megapixels: float | None = None  # cap on generated sizes (bench/designs.py)
+    score_megapixels: float = 1.0  # score on copies shrunk to this size; 0: full size
+
+
+def run_one(job: tuple[str, str, int], settings: Settings) -> dict[str, Any]:
     """Decompose and score one sample; the record the table and --json are made of."""
     group, family, seed = job
-    sample = source(group).sample(family, seed)
+    sample = draw(group, family, seed, settings.max_megapixels)
     image, truth = sample.image, list(sample.layers)
-    ours, asked, seconds = decompose(image, "auto" if auto else len(truth), backend)
+    count = "auto" if settings.auto else len(truth)
+    ours, asked, seconds = decompose(image, count, settings.backend)
     height, width = image.shape[:2]
     megapixels = width * height / 1e6
-    floor = scores(trivial(image, len(truth)), truth)
+    small = settings.score_megapixels
+    truth = shrink(truth, small)
+    floor = scores(shrink(trivial(image, len(truth)), small), truth, merges=0)
     return {
         "group": group,
         "family": family if group in {"real", "heldout"} else f"{group}/{family}",
@@ -162,7 +213,7 @@ def run_one(job: tuple[str, str, int], backend: str, auto: bool) -> dict[str, An
         "truth_layers": len(truth),
         "asked_layers": asked,
         "layers": len(ours),
-        **scores(ours, truth),
+        **scores(shrink(ours, small), truth),
         "trivial_iou0": floor["iou0"],
         "trivial_l1_0": floor["l1_0"],
         "s_per_mp": seconds / megapixels,
@@ -190,18 +241,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     jobs = [job for job in plan(args) if _fits(job, args.max_megapixels)]
     for group in {g for g, _, _ in jobs if g in {"real", "heldout"}}:
         _bench_module("real_files").build(group)  # before workers read the cache at once
-    records = []
+    settings = Settings(args.backend, args.auto, args.max_megapixels, args.score_megapixels)
+    records: list[dict[str, Any]] = []
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, initializer=_warm, initargs=(args.backend,)) as pool:
-            futures = [pool.submit(run_one, job, args.backend, args.auto) for job in jobs]
+            futures = [pool.submit(run_one, job, settings) for job in jobs]
             for future in futures:
                 records.append(_progress(future.result(), len(records), len(jobs)))
     else:
         _warm(args.backend)
         for job in jobs:
-            records.append(
-                _progress(run_one(job, args.backend, args.auto), len(records), len(jobs))
-            )
+            records.append(_progress(run_one(job, settings), len(records), len(jobs)))
     return records
 
 
@@ -294,19 +344,20 @@ def report(records: list[dict[str, Any]], auto: bool) -> list[dict[str, Any]]:
 
 # --- contact sheets -----------------------------------------------------------------
 def sheets(records: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    """For each family's worst sample (by LayerD cost at level 0): the truth's sheet and ours."""
+    """For each family's ``--worst`` samples (by LayerD cost at level 0): truth's sheet, ours."""
     from layerctl.preview import contact_sheet
     from layerctl.stack import Layer, LayerStack
 
     classic_quality = _bench_module("classic_quality")
-    worst: dict[str, dict[str, Any]] = {}
+    families: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        cost = (r["l1_0"] + 1 - r["iou0"]) / 2
-        if r["family"] not in worst or cost > worst[r["family"]]["cost"]:
-            worst[r["family"]] = {**r, "cost": cost}
+        families.setdefault(r["family"], []).append(r)
+    worst = []
+    for items in families.values():
+        worst += sorted(items, key=lambda r: r["iou0"] - r["l1_0"])[: args.worst]
     pictures = []
-    for r in worst.values():
-        sample = source(r["group"]).sample(r["family"].split("/")[-1], r["seed"])
+    for r in worst:
+        sample = draw(r["group"], r["family"].split("/")[-1], r["seed"], args.max_megapixels)
         ours, _, _ = decompose(sample.image, r["asked_layers"], args.backend)
         pairs = zip(sample.names, sample.layers, strict=True)
         truth = LayerStack([Layer(name, px) for name, px in pairs])
@@ -326,11 +377,17 @@ def main() -> None:
     parser.add_argument("--families", help="comma-separated family or group names")
     parser.add_argument("--backend", default="classic")
     parser.add_argument("--auto", action="store_true", help="the -n auto count, not the truth's")
-    parser.add_argument("--max-megapixels", type=float, help="skip larger real files")
+    parser.add_argument(
+        "--max-megapixels", type=float, help="skip larger real files; cap generated sizes"
+    )
     parser.add_argument("--heldout", action="store_true", help="also the held-out real files")
+    parser.add_argument(
+        "--score-megapixels", type=float, default=1.0, help="score shrunk copies; 0: full size"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--json", type=Path, help="write per-sample records here")
     parser.add_argument("--sheet", type=Path, help="contact sheets of each family's worst")
+    parser.add_argument("--worst", type=int, default=1, help="samples per family on the sheet")
     args = parser.parse_args()
     single_core()
     started = time.monotonic()

@@ -141,14 +141,15 @@ def listed_files(repo: str) -> tuple[str, list[str]]:
 # --- ground truth -----------------------------------------------------------------------
 def extract(data: bytes, suffix: str) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     """(file's composite, visible non-empty leaf layers, their names), or Rejected."""
-    image, leaves = _ora(data) if suffix.lower() == ".ora" else _psd(data)
+    image, leaves, uses = _ora(data) if suffix.lower() == ".ora" else _psd(data)
     kept = [(name, px) for name, px in _shown(leaves)]
     if len(kept) < 2:
         raise Rejected(f"{len(kept)} visible non-empty layer(s)")
     layers = [px for _, px in kept]
     score = psnr(_layers_composite(layers), image)
     if score < MIN_PSNR:
-        raise Rejected(f"layers do not reproduce the composite ({score:.1f} dB)")
+        why = f"; it uses {', '.join(uses)}" if uses else ""
+        raise Rejected(f"layers do not reproduce the composite ({score:.1f} dB{why})")
     return image, layers, [name for name, _ in kept]
 
 
@@ -195,8 +196,9 @@ def _check_canvas(width: int, height: int, leaves: int) -> None:
         raise Rejected(f"{leaves} visible layers, over {MAX_LAYERS}")
 
 
-def _psd(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
-    """The merged image and each visible leaf rendered alone by psd-tools."""
+def _psd(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], list[str]]:
+    """The merged image, each visible leaf rendered alone by psd-tools, and what else the
+    look depends on (named in a rejection)."""
     from layerctl.imageio import open_psd, to_rgba
 
     try:
@@ -220,11 +222,33 @@ def _psd(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
             if opacity < 1:
                 pixels[..., 3] = np.rint(pixels[..., 3] * opacity).astype(np.uint8)
             out.append((node.name.rstrip("\x00"), _cleared(pixels)))
+        uses = _psd_features(psd)
     except Rejected:
         raise
     except Exception as exc:  # psd-tools raises many types on files it cannot render
         raise Rejected(f"psd-tools cannot read it ({type(exc).__name__}: {exc})"[:200]) from None
-    return image, out
+    return image, out, uses
+
+
+def _psd_features(psd: Any) -> list[str]:
+    """What a stack of normal layers cannot show: blend modes, adjustments, effects, …"""
+    from psd_tools.constants import BlendMode, ColorMode
+
+    found = set()
+    for node in psd.descendants():
+        if not node.is_visible():
+            continue
+        if node.blend_mode not in {BlendMode.NORMAL, BlendMode.PASS_THROUGH}:
+            found.add(f"blend mode {node.blend_mode.name.lower()}")
+        if node.kind == "adjustment":
+            found.add("adjustment layers")
+        if node.has_effects():
+            found.add("layer effects")
+        if node.clipping:
+            found.add("clipping masks")
+    if psd.color_mode not in {ColorMode.RGB, ColorMode.GRAYSCALE}:
+        found.add(f"{psd.color_mode.name} colour")
+    return sorted(found)
 
 
 def _ancestors(node: Any) -> Iterator[Any]:
@@ -234,7 +258,7 @@ def _ancestors(node: Any) -> Iterator[Any]:
         parent = parent.parent
 
 
-def _ora(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+def _ora(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], list[str]]:
     """mergedimage.png and the visible leaves as layerctl's OpenRaster reader sees them."""
     import tempfile
 
@@ -262,7 +286,7 @@ def _ora(data: bytes) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     _check_canvas(width, height, len(leaves))
     if image.shape[:2] != (height, width):
         raise Rejected("mergedimage.png is not the canvas size")
-    return image, leaves
+    return image, leaves, []  # composite-op is not read: the check finds it
 
 
 def _visible_leaves(layers: list[Any]) -> Iterator[Any]:

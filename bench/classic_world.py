@@ -323,7 +323,7 @@ def rows(records: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, float],
 
 def report(records: list[dict[str, Any]], auto: bool) -> list[dict[str, Any]]:
     head = (
-        f"{'family':<22} {'n':>4} {'IoU@0':>6} {'L1@0':>6} {'IoU@5':>6} {'L1@5':>6} "
+        f"{'family':<30} {'n':>4} {'IoU@0':>6} {'L1@0':>6} {'IoU@5':>6} {'L1@5':>6} "
         f"{'trvIoU':>6} {'trvL1':>6} {'s/MP':>6}" + (f" {'n±1':>5}" if auto else "") + "  flags"
     )
     print(head)
@@ -332,7 +332,7 @@ def report(records: list[dict[str, Any]], auto: bool) -> list[dict[str, Any]]:
         if label.startswith("ALL"):
             print("-" * len(head))
         print(
-            f"{label:<22} {row['n']:>4} {row['iou0']:6.3f} {row['l1_0']:6.3f} "
+            f"{label:<30} {row['n']:>4} {row['iou0']:6.3f} {row['l1_0']:6.3f} "
             f"{row['iou5']:6.3f} {row['l1_5']:6.3f} {row['trivial_iou0']:6.3f} "
             f"{row['trivial_l1_0']:6.3f} {row['s_per_mp']:6.2f}"
             + (f" {row['count_within_1']:5.0%}" if auto else "")

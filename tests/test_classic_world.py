@@ -39,7 +39,7 @@ def test_trivial_answer_is_scored_as_the_input_plus_empty_layers() -> None:
     scores = world.scores(floor, truth)
     assert scores["iou0"] == pytest.approx((1 + 0.25) / 2)
     assert scores["l1_0"] == pytest.approx((0.25 + 0) / 2)
-    # Shrunk 2× for scoring (a 64-px canvas down to 32), the same design scores the same.
+    # Sampled 2× for scoring (a 64-px canvas down to 32), the same design scores the same.
     big = _square_design(64)
     full = (world.trivial(composite(big), 2), big)
     small = [world.shrink(x, 0.0011) for x in full]

@@ -16,6 +16,7 @@ An opaque flat colour (the region's own colour hardly varies) is never a veil.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,8 +56,10 @@ def _fixed_colour(image: np.ndarray, under: np.ndarray) -> Veil | None:
         if (valid.sum(axis=1) >= 2).mean() < 0.9:  # agreement needs two channels to agree
             continue
         a = np.where(valid, (image - under) / np.where(valid, den, 1.0), np.nan)
-        spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)
-        mean = np.nanmean(a, axis=1)
+        with warnings.catch_warnings():  # a pixel no channel speaks for stays NaN: no veil
+            warnings.simplefilter("ignore", RuntimeWarning)
+            spread = np.nanmax(a, axis=1) - np.nanmin(a, axis=1)
+            mean = np.nanmean(a, axis=1)
         chromatic = np.median(np.ptp(under, axis=1)) > MIN_CHROMA
         if np.percentile(spread, 90) > MAX_SPREAD or not (_soft(mean) or chromatic):
             continue

@@ -58,14 +58,20 @@ def smooth_model(
     mask = known > 0.5
     if not mask.any():
         return np.zeros((h, w, values.shape[-1]), np.float32)
-    basis = _basis(h, w, degree)
     ys, xs = np.nonzero(mask)
     step = max(1, ys.size // 20000)  # a subsample fits the surface just as well
-    a = basis[:, ys[::step], xs[::step]].T
-    b = values[ys[::step], xs[::step]].astype(np.float64)
-    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-    trend = (basis.reshape(len(basis), -1).T @ coef.astype(np.float32)).reshape(h, w, -1)
-    del basis  # 6 canvas-sized planes: not held while the residual is filled
+    ys, xs = ys[::step], xs[::step]
+    powers = [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
+    x, y = _unit(xs, w), _unit(ys, h)
+    a = np.stack([x**i * y**j for i, j in powers], axis=-1)
+    coef, *_ = np.linalg.lstsq(a, values[ys, xs].astype(np.float64), rcond=None)
+    # The surface, term by term: a canvas-sized matmul would start BLAS's threads
+    # for a 6-wide product, slow and unsteady on a busy machine.
+    x = _unit(np.arange(w), w).astype(np.float32)[None]
+    y = _unit(np.arange(h), h).astype(np.float32)[:, None]
+    trend = np.zeros((h, w, values.shape[-1]), np.float32)
+    for (i, j), weights in zip(powers, coef.astype(np.float32), strict=True):
+        trend += (x**i * y**j)[..., None] * weights
     residual = values.astype(np.float32) - trend
     scale = min(1.0, MODEL_SIDE / max(h, w))
     if scale < 1.0:  # holes are filled smoothly: a coarser grid does it as well, faster
@@ -82,8 +88,6 @@ def smooth_model(
     return np.add(trend, residual, out=trend)
 
 
-def _basis(h: int, w: int, degree: int) -> np.ndarray:
-    x = np.arange(w, dtype=np.float32)[None] / max(w - 1, 1) * 2 - 1  # broadcast, not a grid
-    y = np.arange(h, dtype=np.float32)[:, None] / max(h - 1, 1) * 2 - 1
-    terms = [x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    return np.stack(terms)
+def _unit(positions: np.ndarray, size: int) -> np.ndarray:
+    """Pixel positions along a side of ``size`` mapped onto -1..1."""
+    return positions.astype(np.float64) / max(size - 1, 1) * 2 - 1

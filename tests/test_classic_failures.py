@@ -147,3 +147,33 @@ def test_jpeg_inputs_are_read_as_flat_graphics():
     assert (layers[2][..., 3][letters] > 200).mean() > 0.8  # the text, nearly whole
     written = refine.make_lossless(list(layers), jpeg)
     assert np.abs(composite(written).astype(int) - jpeg).max() <= 1
+
+
+@pytest.mark.parametrize("size", [11, 14, 20])
+def test_small_black_text_is_one_text_layer_not_a_shadow(size):
+    """Thin dark glyphs read as black at some opacity too; their strokes are too thin
+    to hold a shadow's falloff, and their rim-diluted colours still make one word."""
+    image = Image.new("RGBA", (300, 60), (240, 235, 225, 255))
+    font = ImageFont.load_default(size=size)
+    ImageDraw.Draw(image).text((20, 20), "HELLO WORLD", fill=INK, font=font)
+    layers = run(np.asarray(image).copy(), 6)
+    assert layers.roles == ["Background", "Text"]
+
+
+def test_a_split_shadow_hides_no_opaque_black_under_its_caster():
+    """Splitting a layer that holds a disc and its soft shadow (on transparency): the
+    shadow's hidden part keeps the shadow's opacity, not an opaque black fill."""
+    import cv2
+
+    h, w = 120, 160
+    disc = np.zeros((h, w), np.float32)
+    cv2.circle(disc, (70, 55), 35, 1.0, -1)
+    shadow = cv2.GaussianBlur(np.roll(disc, (6, 6), (0, 1)), (0, 0), 3) * 0.5
+    alpha = disc + shadow * (1 - disc)
+    rgb = (np.array(ORANGE) * disc[..., None]) / np.maximum(alpha, 1e-6)[..., None]
+    image = np.dstack([np.rint(rgb), np.rint(alpha * 255)]).astype(np.uint8)
+    layers = run(image, 3)
+    under_disc = disc > 0.99
+    assert (layers[-1][..., 3][under_disc] == 255).all()  # the disc, on top
+    for lower in layers[:-1]:  # the shadow's parts: see-through under it, as they show
+        assert (lower[..., 3][under_disc] < 200).all()

@@ -29,6 +29,8 @@ PHOTO_NOTE = (
 TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
 MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
+THIN = 0.2  # share of a region left after a 3×3 erosion below which it is strokes
+SEE_THROUGH = 0.9  # median alpha below which an element's hidden part keeps its opacity
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
@@ -85,7 +87,10 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         alpha, colour = matting.lift(crop, under, fills[i], region.visible, core)
         crop[region.visible] = under[region.visible]
         hidden = reach[i] & ~region.visible
-        hidden_alpha = pull_push(alpha[..., None], region.visible)[..., 0] if i in veils else 1.0
+        # A veil, or an element that is itself see-through (on a transparent ground),
+        # goes on under what covers it as it shows, not as an opaque fill.
+        see_through = i in veils or np.median(alpha[region.visible]) < SEE_THROUGH
+        hidden_alpha = pull_push(alpha[..., None], region.visible)[..., 0] if see_through else 1.0
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
@@ -324,7 +329,7 @@ def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
         if region is None:
             continue
         pixels = region.visible & opaque[region.box]
-        if pixels.sum() < 0.9 * region.area:
+        if pixels.sum() < 0.9 * region.area or _thin(region.visible):
             continue
         step = max(1, int(pixels.sum()) // VEIL_SAMPLES)  # a sample decides as well
         seen = f[region.box][..., :3][pixels][::step]
@@ -333,6 +338,17 @@ def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
         if fitted is not None:
             found_veils[i] = fitted
     return found_veils
+
+
+def _thin(mask: np.ndarray) -> bool:
+    """Whether ``mask`` is (almost) all strokes two pixels wide or less (small text,
+    hairlines; under THIN of it survives an erosion):
+    too thin to hold the falloff of a blurred shadow or the flat middle of a card, so
+    its anti-aliased edges are no evidence of a veil."""
+    import cv2
+
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return int(inner.sum()) < THIN * int(mask.sum())
 
 
 def _veil_fill(fitted: veil.Veil, shape: tuple[int, int]) -> np.ndarray:

@@ -16,6 +16,7 @@ from layerctl.backends.classic.segment import Background
 
 MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
+RIMMED_COLOUR = 4 * SAME_COLOUR  # the same, for two pieces that are all anti-aliased rim
 NEAR = 1.0  # same-coloured pieces this close (× their height) are one element: a word
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
@@ -220,7 +221,11 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
             i = parent[i]
         return i
 
-    alike = np.abs(mean[:, None] - mean[None]).max(axis=-1) < SAME_COLOUR
+    # Pieces with no flat pixel (glyphs of small text) have a colour their rims dilute:
+    # two such pieces are alike on a looser tolerance.
+    rimmed = np.bincount(labels[flat], minlength=count + 1) == 0
+    tolerance = np.where(rimmed[:, None] & rimmed[None], RIMMED_COLOUR, SAME_COLOUR)
+    alike = np.abs(mean[:, None] - mean[None]).max(axis=-1) < tolerance
     for region, around in neighbours.items():
         pieces = sorted(around | {region})
         for k, a in enumerate(pieces):

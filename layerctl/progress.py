@@ -75,4 +75,4 @@ def summary(results: Sequence[Result], seconds: float) -> None:
         elif result.error:  # skipped for a reason: another run is writing it
             line = f"skipped: {result.input} ({result.error})"
             out.print(readable(line), markup=False, soft_wrap=True)
-    out.print(f"{len(results)} inputs in {seconds:.1f} s", markup=False)
+    out.print(f"{console.counted(len(results), 'input')} in {seconds:.1f} s", markup=False)

@@ -229,3 +229,16 @@ def test_flat_psd_without_layers_is_not_a_result(tmp_path: Path) -> None:
     PSDImage.frompil(Image.new("RGB", (4, 4), "red")).save(tmp_path / "flat.psd")
     with pytest.raises(BadResult, match="no layers"):
         formats.read(tmp_path / "flat.psd")
+
+
+def test_format_and_suffix_must_agree():
+    """-o x.psd --format ora would write a ZIP named .psd, -o res --format psd a file no
+    reader takes for a PSD: both are usage errors; a batch's bare folder is not."""
+    from layerctl.errors import UsageError
+    from layerctl.formats import format_for
+
+    for path, fmt in [("x.psd", "ora"), ("res", "psd"), ("x.ora", "png")]:
+        with pytest.raises(UsageError, match="does not match"):
+            format_for(Path(path), fmt)
+    assert format_for(Path("x.ora"), "ora") == "ora" and format_for(Path("res"), "png") == "png"
+    assert format_for(Path(), "psd") == "psd"

@@ -29,10 +29,12 @@ def list_backends(json_out: Json = False) -> None:
         typer.echo(json.dumps(rows))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("backend", "available", "details")
     for row in rows:
         mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
-        table.add_row(row["name"], mark, row["summary"] if row["available"] else row["reason"])
+        details = row["summary"] if row["available"] else row["reason"]
+        table.add_row(row["name"], mark, escape(details))  # "layerctl[onnx]" is no markup
     Console().print(table)

@@ -26,6 +26,13 @@ def format_for(path: Path, fmt: str | None = None) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}", hint=f"choose from {', '.join(FORMATS)}")
+        named = SUFFIXES.get(path.suffix.lower()) if path.name else None
+        if named is not None and named != fmt:  # a file no reader would take for what it is
+            wanted = "a folder name (no suffix)" if fmt == "png" else f"a .{fmt} name"
+            raise UsageError(
+                f"{path}: --format {fmt} does not match the name's suffix",
+                hint=f"give {wanted}, or leave --format out",
+            )
         return fmt
     suffix = path.suffix.lower()
     if suffix in SUFFIXES:

@@ -221,18 +221,19 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
             i = parent[i]
         return i
 
-    # Pieces with no flat pixel (glyphs of small text) have a colour their rims dilute:
-    # two such pieces are alike on a looser tolerance.
+    distance = np.abs(mean[:, None] - mean[None]).max(axis=-1)
+    alike = distance < SAME_COLOUR
+    # Close pieces with no flat pixel (the glyphs of small text) have colours their rims
+    # dilute: they are alike on a looser tolerance.
     rimmed = np.bincount(labels[flat], minlength=count + 1) == 0
-    tolerance = np.where(rimmed[:, None] & rimmed[None], RIMMED_COLOUR, SAME_COLOUR)
-    alike = np.abs(mean[:, None] - mean[None]).max(axis=-1) < tolerance
+    close = alike | (rimmed[:, None] & rimmed[None] & (distance < RIMMED_COLOUR))
     for region, around in neighbours.items():
         pieces = sorted(around | {region})
         for k, a in enumerate(pieces):
             for b in pieces[k + 1 :]:
                 if alike[a, b]:
                     parent[root(a)] = root(b)
-    for a, b in zip(*np.nonzero(np.triu(alike & _near(labels, count), 1)), strict=True):
+    for a, b in zip(*np.nonzero(np.triu(close & _near(labels, count), 1)), strict=True):
         if a and b:
             parent[root(int(a))] = root(int(b))
     remap = np.array([root(i) for i in range(count + 1)])

@@ -20,7 +20,6 @@ from PIL import Image
 from layerctl import __version__, formats, refine
 from layerctl.backends import base
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.budget import Cost
 from layerctl.console import counted
 from layerctl.digests import pixels_sha256
 from layerctl.errors import UsageError
@@ -50,8 +49,10 @@ def decompose(
     A file is refused before decoding when it has over ``max_pixels`` pixels or its
     cost does not fit the memory plan (layerctl.budget, ``max_memory`` bytes at most).
     """
-    cost = base.peak_cost(backend, settings or BackendSettings(), layers)
-    source = _as_input(image, max_pixels, cost, max_memory)
+    if isinstance(image, str | os.PathLike):  # the plan needs the backend: checked here
+        cost = base.peak_cost(backend, settings or BackendSettings(), layers)
+        image = read_image(image, max_pixels, cost=cost, max_memory=max_memory)
+    source = _as_input(image)
     req = DecomposeRequest(layers=layers, **request)
     return run(
         source, req, backend=backend, settings=settings, lossless=lossless, output_size=output_size
@@ -118,11 +119,8 @@ def decompose_file(
     output = Path(output_path)
     formats.format_for(output, fmt)  # usage errors before any work
     check_writable(output, force, [Path(input_path)])
-    settings = kwargs.get("settings") or BackendSettings()
-    cost = base.peak_cost(kwargs.get("backend", "auto"), settings, layers)
-    source = read_image(input_path, max_pixels, cost=cost, max_memory=max_memory)
-    stack = decompose(source, layers, **kwargs)
-    formats.write(stack, output, fmt, force=force, inputs=[source.path])
+    stack = decompose(input_path, layers, max_pixels=max_pixels, max_memory=max_memory, **kwargs)
+    formats.write(stack, output, fmt, force=force, inputs=[Path(input_path)])
     return stack
 
 
@@ -140,9 +138,7 @@ def layer_names(n: int, roles: Sequence[str] = ()) -> list[str]:
     return names
 
 
-def _as_input(
-    image: ImageLike, max_pixels: int | None, cost: Cost, max_memory: int | None
-) -> InputImage:
+def _as_input(image: InputImage | np.ndarray | Image.Image) -> InputImage:
     if isinstance(image, InputImage):
         return image
     if isinstance(image, np.ndarray):
@@ -153,7 +149,7 @@ def _as_input(
         return InputImage(
             pixels, Path("<image>"), pixels_sha256(pixels), image.info.get("icc_profile")
         )
-    return read_image(image, max_pixels, cost=cost, max_memory=max_memory)
+    raise UsageError(f"cannot read a {type(image).__name__} as an image")
 
 
 def _array_to_rgba(array: np.ndarray) -> np.ndarray:

@@ -67,10 +67,9 @@ def layer_count(pixels, options: Options) -> int:
     else the colour-structure rule of layerctl/auto.py."""
     if options.layers == AUTO:
         from layerctl.auto import suggest_layers
-        from layerctl.backends import base
 
-        engine = base.resolve(options.backend, options.settings)
-        if getattr(engine, "finds_layer_count", False):
+        # The backend this image goes to next anyway, loaded once per process.
+        if getattr(base.load(options.backend, options.settings), "finds_layer_count", False):
             return options.max_layers
         return suggest_layers(pixels, options.max_layers)
     return int(options.layers)

@@ -64,7 +64,7 @@ class BackendSettings:
     compile: bool = False  # torch.compile of the transformer blocks (qwen)
 
 
-ROLES = ("Background", "Text", "Shape", "Shadow", "Overlay", "Photo")  # what a layer holds
+ROLES = ("Background", "Text", "Shape", "Shadow", "Overlay")  # what a layer holds (README)
 
 
 class Layers(list):

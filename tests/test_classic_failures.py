@@ -112,6 +112,55 @@ def test_a_photograph_stays_one_layer_and_says_so():
     assert len(layers.notes) == 1 and "--backend qwen" in layers.notes[0]
 
 
+def test_a_photograph_inside_a_design_is_one_layer_not_shreds():
+    """A picture on a slide (a photo in a frame, beside a title) is one layer: its
+    texture is not cut into colour patches, and the slide is not read as a photo."""
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = np.asarray(Image.fromarray(skimage_data.coffee()).resize((120, 90)))
+    font = ImageFont.load_default(size=28 * 4)
+
+    def paint(d, s):
+        d.rectangle((166 * s, 46 * s, 294 * s, 144 * s), fill=(250, 250, 250))
+        d.text((16 * s, 20 * s), "Our Team", font=font, fill=(240, 240, 240))
+
+    image = draw((320, 180), (40, 30, 60), paint)
+    image[50:140, 170:290, :3] = photo
+    layers = run(image, 5)
+    assert not layers.notes
+    assert layers.roles[0] == "Background"
+    shown = [(layer[50:140, 170:290, 3] == 255).mean() for layer in layers[1:]]
+    assert max(shown) > 0.99  # one layer holds the whole photograph
+    holder = layers[1 + int(np.argmax(shown))]
+    assert np.abs(holder[50:140, 170:290, :3].astype(int) - photo).max() <= 2
+    assert not holder[10:45, 10:150, 3].any()  # the title is a layer of its own
+    assert "Shadow" not in layers.roles  # light text on a dark ground is no shadow
+
+
+def test_a_speckled_ground_keeps_its_specks():
+    """Stars on a night sky (or grain on paper) are the ground's texture: they stay on
+    the background, not in layers of specks; the title still gets its own layer."""
+    rng = np.random.default_rng(3)
+    stars = rng.integers([5, 5], [395, 215], size=(60, 2))
+    font = ImageFont.load_default(size=40 * 4)
+
+    def paint(d, s):
+        for x, y in stars:
+            r = rng.uniform(0.8, 1.6)
+            d.ellipse(((x - r) * s, (y - r) * s, (x + r) * s, (y + r) * s), fill=(230, 230, 200))
+        d.rectangle((60 * s, 90 * s, 340 * s, 150 * s), fill=(10, 10, 30))
+        d.text((70 * s, 95 * s), "NIGHT SKY", font=font, fill=(250, 190, 40))
+
+    image = draw((400, 220), (10, 10, 30), paint)
+    layers = run(image, 5)
+    assert layers.roles[0] == "Background"
+    star = (stars[:, 1], stars[:, 0])
+    outside = ~((stars[:, 0] > 55) & (stars[:, 0] < 345) & (stars[:, 1] > 85) & (stars[:, 1] < 155))
+    assert (layers[0][star][outside][:, 0] > 150).mean() > 0.9  # the stars, on the ground
+    for layer in layers[1:]:
+        assert not (layer[..., 3][star][outside] > 0).any()
+    assert any(layer[120, 200, 3] == 255 or layer[110, 80, 3] > 0 for layer in layers[1:])
+
+
 def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     from layerctl import formats
 

@@ -31,6 +31,7 @@ NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer 
 MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
 THIN = 0.2  # share of a region left after a 3×3 erosion below which it is strokes
 SEE_THROUGH = 0.9  # median alpha below which an element's hidden part keeps its opacity
+SPECKLED = 12  # isolated specks from which they are the ground's texture (stars, grain)
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
@@ -53,7 +54,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     f, flat, background = ground(image)
     if segment.unexplained(flat, background) > PHOTO:
         return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
-    found, ranks, above, on_background, crossing, seen, casters = analyse(f, flat, background)
+    found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
+        f, flat, background
+    )
     transparent = _transparent_ground(image, background)
     bottom = [] if transparent else [_background_layer(image, background)]
     if not found:  # a plain colour, a gradient, noise: all background
@@ -99,7 +102,13 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
     extents = [int(r.sum()) for r in reach]
     count = layers - len(bottom)
-    groups = _layer_groups(found, lifted, ranks, above, casters, extents, count, (h, w))
+    grain = _grain(len(found), touching, extents, (h, w)) if bottom else set()
+    for i in grain:  # the ground's own texture stays on it, as it shows
+        rows, cols = found[i].box
+        where = found[i].visible
+        bottom[0][rows, cols][where] = source[rows, cols][where]
+    kept = [i for i in range(len(found)) if i not in grain]
+    groups = _layer_groups(found, lifted, ranks, above, casters, extents, count, (h, w), kept)
     out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
         layer = np.zeros((h, w, 4), np.float32)
@@ -124,8 +133,31 @@ def _without_near_empty(layers: Layers) -> Layers:
     return Layers([layers[i] for i in keep], [layers.roles[i] for i in keep], layers.notes)
 
 
+def _grain(count: int, touching, extents: list[int], size) -> set[int]:
+    """Specks, alone or in clusters of touching regions, when there are SPECKLED or more
+    of them: the ground's texture (a star field, paper grain, noise), which no designer
+    wants as layers of specks. A few are elements (a page number, a dot)."""
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in touching:
+        if a and b:
+            parent[root(a - 1)] = root(b - 1)
+    clusters: dict[int, list[int]] = {}
+    for i in range(count):
+        clusters.setdefault(root(i), []).append(i)
+    least = MINOR * size[0] * size[1]
+    specks = [c for c in clusters.values() if sum(extents[i] for i in c) < least]
+    return {i for c in specks for i in c} if len(specks) >= SPECKLED else set()
+
+
 def _layer_groups(
-    found, lifted, ranks, above, casters, extents: list[int], count: int, size
+    found, lifted, ranks, above, casters, extents: list[int], count: int, size, kept: list[int]
 ) -> list[list[int]]:
     """At most ``count`` groups of region indices, bottom first: one element per layer
     before any shadow or speck takes one. A speck (a region reaching under MINOR of the
@@ -133,9 +165,9 @@ def _layer_groups(
     shadow goes with the shape that casts it, and only layers left over once every
     element has its own take shadows of their own (the largest first), just under
     their caster's."""
-    unit = {i: casters.get(i, i) for i in range(len(found))}
+    unit = {i: casters.get(i, i) for i in kept}
     least = MINOR * size[0] * size[1]
-    for i in sorted(range(len(found)), key=lambda i: extents[i]):
+    for i in sorted(kept, key=lambda i: extents[i]):
         if extents[i] < least and i not in casters:
             unit[i] = _host(found, i, unit)
     for i in unit:  # a speck's host may be a speck of another region
@@ -165,7 +197,7 @@ def _host(found, index: int, unit: dict[int, int]) -> int:
     best, host = 0, unit[index]
     for j, other in enumerate(found):
         inter = occlusion._intersection(region.box, other.box)
-        if j == index or inter is None:
+        if j == index or j not in unit or inter is None:
             continue
         shared = occlusion._count_inside(ring, region.box, other.visible, other.box)
         if shared > best:
@@ -182,10 +214,17 @@ def _transparent_ground(image: np.ndarray, background: segment.Background) -> bo
 
 
 def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:
-    """(premultiplied image, its flat pixels, its background)."""
+    """(premultiplied image, its flat pixels, its background); a picture inside the
+    design counts as one flat surface (segment.pictures)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
-    return f, flat, segment.estimate_background(f, flat)
+    background = segment.estimate_background(f, flat)
+    found = segment.pictures(image, flat, background)
+    if found.any():
+        flat = segment.with_pictures(flat, found)
+        if (background.mask & found).any():
+            background = segment.without(background, f, found)
+    return f, flat, background
 
 
 def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
@@ -193,7 +232,7 @@ def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
     the background, {index: veil} of overlays found across an edge, {index: canvas
     mask} of where each region goes on under others beyond its completed shape: a
     shape seen through such an overlay, a drop shadow under the whole shape that casts
-    it; {shadow: the shape that casts it})."""
+    it; {shadow: the shape that casts it}, the label pairs that touch)."""
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background)
@@ -209,7 +248,7 @@ def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
     for s_, n in casters.items():  # a shadow goes on under its caster
         seen[s_] = seen.get(s_, False) | (labels == n + 1)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return found, ranks, above, on_background, crossing, seen, casters
+    return found, ranks, above, on_background, crossing, seen, casters, touching
 
 
 def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
@@ -335,6 +374,9 @@ def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
         seen = f[region.box][..., :3][pixels][::step]
         under = background.model[region.box][..., :3][pixels][::step]
         fitted = veil.fit(seen, under, background.grain)
+        if fitted is not None and fitted.falloff and fitted.colour.min() > 127:
+            crop = f[region.box][..., :3], background.model[region.box][..., :3]
+            fitted = None if veil.steep(*crop, region.visible, fitted) else fitted
         if fitted is not None:
             found_veils[i] = fitted
     return found_veils

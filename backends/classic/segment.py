@@ -15,6 +15,13 @@ MIN_AREA = 6  # components smaller than this are noise, not elements
 SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
 JPEG_GRID = 0.04  # how many more zero DCT coefficients the 8×8 grid has than a shifted one
 JPEG_BLOCKS = 4000  # 8×8 blocks sampled per grid for that test
+PICTURE = 0.002  # share of the canvas from which a textured patch can be a picture
+PICTURE_COLOURS = 80  # colours (4 bits a channel) a picture shows; flat art shows ≲ 50
+FRAMED = 15.0  # colour σ (0..255) of the ring around a picture: a ground or a frame, not
+# more of a photograph that is the ground itself (≳ 20)
+GREY_PICTURE = (12, 0.62)  # a picture in few colours: this many, the two commonest holding
+# at most this share of it (text and flat art: mostly their own two colours, ≳ 0.7)
+PICTURE_SOLIDITY = 0.2  # share of its box a picture's texture fills; outlined text ≲ 0.1
 
 
 @dataclass
@@ -56,6 +63,14 @@ def estimate_background(f: np.ndarray, flat: np.ndarray) -> Background:
     model = smooth_model(f, _away_from_edges(mask))
     mask = _clean(largest_difference(f, model) < threshold)
     return Background(mask, model, threshold, noise)
+
+
+def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:
+    """``background`` less the pixels ``found`` (pictures whose light parts it took),
+    its model refitted without them: no ghost of a photograph under it."""
+    mask = background.mask & ~found
+    model = smooth_model(f, _away_from_edges(mask))
+    return Background(mask, model, background.threshold, background.grain)
 
 
 def compressed(image: np.ndarray) -> bool:
@@ -111,6 +126,99 @@ def unexplained(flat: np.ndarray, background: Background) -> float:
     explained = (big[labels] | background.mask).astype(np.uint8)
     explained = cv2.dilate(explained, np.ones((5, 5), np.uint8))
     return 1.0 - float(explained.mean())
+
+
+def pictures(image: np.ndarray, flat: np.ndarray, background: Background) -> np.ndarray:
+    """Where photographs sit inside a design (in frames, on cards, as avatars): bool.
+
+    A picture is a patch of texture (what is left of the foreground once its large
+    flat surfaces are taken out) of some size, filling a fair share of its box, that
+    shows many colours: text and flat art, anti-aliasing included, are blends of a
+    few; and that does not touch the canvas's edge and is framed by a plain ring
+    (texture at the edge or all around is the ground: a photograph, or a design on
+    one). It is the patch's convex hull, so the picture's
+    own flat areas (a sky, a wall the colour of the ground) belong to it; what lies on
+    the picture goes with it.
+    """
+    import cv2
+
+    fg = ~background.mask
+    count, pieces, stats, _ = cv2.connectedComponentsWithStats(
+        (flat & fg).astype(np.uint8), connectivity=4
+    )
+    surface = np.zeros(count, bool)
+    surface[1:] = stats[1:, cv2.CC_STAT_AREA] >= SURFACE * flat.size
+    texture = (fg & ~surface[pieces]).astype(np.uint8)
+    texture = cv2.morphologyEx(texture, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) & fg
+    count, patches, stats, _ = cv2.connectedComponentsWithStats(texture, connectivity=8)
+    found = np.zeros(flat.shape, bool)
+    for i in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= PICTURE * flat.size) + 1:
+        x, y, w, h, area = stats[i]
+        edge = x == 0 or y == 0 or x + w == flat.shape[1] or y + h == flat.shape[0]
+        if edge or area < PICTURE_SOLIDITY * w * h:
+            continue
+        patch = patches[y : y + h, x : x + w] == i
+        if not _many_colours(image[y : y + h, x : x + w][patch], _solid(patch)):
+            continue
+        hull = np.zeros(patch.shape, np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(patch.astype(np.uint8))), 1)
+        if _framed(image, hull.astype(bool), (y, x)):
+            found[y : y + h, x : x + w] |= hull.astype(bool)
+    return found
+
+
+def _framed(image: np.ndarray, hull: np.ndarray, corner: tuple[int, int]) -> bool:
+    """Whether the ring three pixels wide around ``hull`` (a crop at ``corner``) is
+    plain: one colour, or a gentle gradient."""
+    import cv2
+
+    (y, x), (h, w) = corner, hull.shape
+    top, left = max(0, y - 3), max(0, x - 3)
+    rows, cols = (
+        slice(top, min(image.shape[0], y + h + 3)),
+        slice(left, min(image.shape[1], x + w + 3)),
+    )
+    inside = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.uint8)
+    inside[y - top : y - top + h, x - left : x - left + w] = hull
+    ring = (cv2.dilate(inside, np.ones((7, 7), np.uint8)) > 0) & ~inside.astype(bool)
+    return bool(ring.any()) and float(image[rows, cols][ring][:, :3].std(axis=0).max()) <= FRAMED
+
+
+def _solid(patch: np.ndarray) -> bool:
+    """Whether most of ``patch`` is more than two pixels from its edge: a block of
+    texture, not strokes (small text is all anti-aliased rim)."""
+    import cv2
+
+    inner = cv2.erode(patch.astype(np.uint8), np.ones((5, 5), np.uint8))
+    return int(inner.sum()) >= 0.5 * int(patch.sum())
+
+
+def _many_colours(pixels: np.ndarray, solid: bool) -> bool:
+    """Whether ``pixels`` show the spread of colours of a photograph: many colours (4
+    bits a channel) that each hold a noticeable share, or, for a black-and-white one
+    (when ``solid``: thin text's rims spread over its two colours too), some, with no
+    two of them holding most of it."""
+    q = pixels[:, :3].astype(np.int32) >> 4
+    counts = np.bincount((q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2], minlength=4096)
+    colours = int((counts >= max(3, 0.0005 * len(pixels))).sum())
+    if colours >= PICTURE_COLOURS:
+        return True
+    least, share = GREY_PICTURE
+    if not solid or colours < least:
+        return False
+    top = np.argsort(counts)[-2:]
+    centres = np.stack([top >> 8, (top >> 4) & 15, top & 15], -1) * 16 + 8
+    near = np.abs(pixels[:, None, :3].astype(np.int32) - centres[None]).max(-1).min(-1) <= 24
+    return float(near.mean()) <= share
+
+
+def with_pictures(flat: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """``flat`` with each picture one flat surface (one region, lifted as it shows),
+    cut from the flat pixels around it by a one-pixel ring (a frame stays its own)."""
+    import cv2
+
+    inner = cv2.erode(found.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return (flat & ~found) | inner
 
 
 def _away_from_edges(mask: np.ndarray) -> np.ndarray:

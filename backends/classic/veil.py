@@ -27,6 +27,7 @@ MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
 MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
 FLAT_A = 0.03  # |a − median a| of the pixels that make up a flat core
 MAX_FLAT_CORE = 0.5  # share of flat-core pixels above which a varying a is only a rim
+STEEP = 0.15  # median change of a per pixel above which a "falloff" is an element's rims
 MIN_CHROMA = 40.0  # under a coloured U, R, G and B agreeing on a is evidence enough
 MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
 MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
@@ -74,7 +75,8 @@ def _soft(a: np.ndarray) -> bool:
 
     Dark text or a black shape over a light ground also reads as black at one opacity,
     its anti-aliased rim giving a some spread; but most of its pixels sit at that one
-    opacity (a flat core), while a shadow's crescent is falloff almost throughout.
+    opacity (a flat core), while a shadow's crescent is falloff almost throughout (small
+    text is all rim too: see ``steep``).
     """
     core = np.abs(a - np.median(a)) < FLAT_A
     return bool(a.std() >= MIN_FALLOFF and core.mean() < MAX_FLAT_CORE)
@@ -137,3 +139,18 @@ def neutral(over: np.ndarray, under: np.ndarray) -> np.ndarray | None:
         if np.ptp(a) <= MAX_SPREAD and 0.02 < a.mean() < 0.95:
             return np.full(3, k)
     return None
+
+
+def steep(image: np.ndarray, under: np.ndarray, mask: np.ndarray, fitted: Veil) -> bool:
+    """Whether the opacity of ``fitted`` over ``mask`` ((h, w) crops; image and under
+    RGB 0..255) changes in steps of a pixel or two, as an element's anti-aliased rims
+    do, not gently, as a blurred glow's falloff does: light text on a dark ground reads
+    as white at some opacity, all rim when it is small. (A drop shadow's thin crescent
+    can be as steep; the test is for white veils.)"""
+    den = fitted.colour - under
+    valid = np.abs(den) > MIN_CONTRAST
+    a = np.where(valid, (image - under) / np.where(valid, den, 1.0), 0.0).sum(axis=-1)
+    a /= np.maximum(valid.sum(axis=-1), 1)
+    a[~mask] = 0.0
+    rows, cols = np.gradient(a)
+    return float(np.median(np.hypot(rows, cols)[mask])) > STEEP

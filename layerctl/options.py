@@ -20,6 +20,13 @@ BATCH = "Batch"
 MODEL = "Model (qwen, onnx)"
 SPEED = "Speed and memory"
 
+
+def _or(kind: type) -> str:
+    """``a, b or c``: a choice's values, for help where ``[a|b|c]`` would not fit."""
+    values = [member.value for member in kind]
+    return ", ".join(values[:-1]) + " or " + values[-1]
+
+
 Force = Annotated[
     bool,
     typer.Option("--force", "-f", help="Overwrite existing outputs.", rich_help_panel=OUTPUT),
@@ -109,7 +116,10 @@ Layers = Annotated[
 MaxLayers = Annotated[
     int,
     typer.Option(
-        "--max-layers", min=2, max=64, help="Most layers -n auto picks.", rich_help_panel=LAYERS
+        "--max-layers",
+        metavar="N",
+        help="Most layers -n auto picks (2-64).",
+        rich_help_panel=LAYERS,
     ),
 ]
 Seed = Annotated[
@@ -167,7 +177,7 @@ NegativePrompt = Annotated[
     typer.Option("--negative-prompt", metavar="TEXT", help="For CFG.", rich_help_panel=MODEL),
 ]
 Steps = Annotated[
-    int, typer.Option("--steps", min=1, help="Sampling steps.", rich_help_panel=MODEL)
+    int, typer.Option("--steps", metavar="N", help="Sampling steps.", rich_help_panel=MODEL)
 ]
 Cfg = Annotated[float, typer.Option("--cfg", help="True CFG scale.", rich_help_panel=MODEL)]
 CfgNormalize = Annotated[
@@ -176,17 +186,27 @@ CfgNormalize = Annotated[
 ]
 Resolution = Annotated[
     choices.Resolution,
-    typer.Option("--resolution", help="Working size bucket.", rich_help_panel=MODEL),
+    typer.Option(
+        "--resolution",
+        metavar="N",
+        help=f"Size bucket: {_or(choices.Resolution)}.",
+        rich_help_panel=MODEL,
+    ),
 ]
 CaptionLang = Annotated[
     choices.CaptionLang,
-    typer.Option("--caption-lang", help="Auto-caption language.", rich_help_panel=MODEL),
+    typer.Option(
+        "--caption-lang",
+        metavar="LANG",
+        help=f"Caption: {_or(choices.CaptionLang)}.",
+        rich_help_panel=MODEL,
+    ),
 ]
 Weights = Annotated[
     str | None,
     typer.Option(
         "--weights",
-        metavar="DIR|NAME",
+        metavar="DIR",
         help="Model folder or registry name.",
         rich_help_panel=MODEL,
     ),
@@ -203,10 +223,20 @@ Providers = Annotated[
 
 # How the model runs: speed, memory, exactness.
 Device = Annotated[choices.Device, typer.Option("--device", help="qwen.", rich_help_panel=SPEED)]
-Dtype = Annotated[choices.Dtype, typer.Option("--dtype", help="qwen.", rich_help_panel=SPEED)]
+Dtype = Annotated[
+    choices.Dtype,
+    typer.Option(
+        "--dtype", metavar="DTYPE", help=f"qwen: {_or(choices.Dtype)}.", rich_help_panel=SPEED
+    ),
+]
 Offload = Annotated[
     choices.Offload,
-    typer.Option("--offload", help="qwen: weights off the GPU.", rich_help_panel=SPEED),
+    typer.Option(
+        "--offload",
+        metavar="MODE",
+        help=f"qwen: weights off the GPU: {_or(choices.Offload)}.",
+        rich_help_panel=SPEED,
+    ),
 ]
 VaeTiling = Annotated[
     bool,
@@ -232,7 +262,6 @@ StepCache = Annotated[
     float,
     typer.Option(
         "--step-cache",
-        min=0.0,
         metavar="T",
         help="qwen: reuse late blocks while the first changes < T (approximate).",
         rich_help_panel=SPEED,
@@ -242,8 +271,6 @@ CfgTruncate = Annotated[
     float,
     typer.Option(
         "--cfg-truncate",
-        min=0.0,
-        max=1.0,
         metavar="SIGMA",
         help="qwen: no negative prompt once sigma < SIGMA (approximate).",
         rich_help_panel=SPEED,

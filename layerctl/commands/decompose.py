@@ -108,7 +108,6 @@ def decompose(
         int,
         typer.Option(
             "--recursive",
-            min=0,
             metavar="DEPTH",
             help="Split the layers again, this deep.",
             rich_help_panel=LAYERS,
@@ -127,10 +126,8 @@ def decompose(
         float,
         typer.Option(
             "--min-coverage",
-            min=0.0,
-            max=1.0,
             metavar="F",
-            help="Skip layers covering less.",
+            help="Skip layers covering less (0-1).",
             rich_help_panel=LAYERS,
         ),
     ] = 0.01,
@@ -148,7 +145,6 @@ def decompose(
         int,
         typer.Option(
             "--workers",
-            min=0,
             metavar="N",
             help="Processes, one GPU each if any; 0: auto.",
             rich_help_panel=BATCH,
@@ -199,13 +195,16 @@ def decompose(
 
     Folders, globs, several files or - (paths on stdin): a batch into -o OUTDIR.
 
-    Any option's default can be set as LAYERCTL_<OPTION> or in layerctl.toml; a value
-    there for an option the backend does not take is ignored.
+    Defaults come from LAYERCTL_<OPTION> or layerctl.toml (see README).
+
+    A value there for an option the backend does not take is ignored.
     """
     from layerctl import batch
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
     options = build_options(ctx)  # every option checked: usage errors before any work
+    if workers < 0:
+        raise UsageError(f"--workers {workers}: must be 0 (one per GPU or core) or more")
     if batch.is_batch(inputs):
         if report is not None:
             from layerctl.report import check_writable

@@ -93,8 +93,8 @@ def split(
 ) -> None:
     """Split one layer of a PSD / ORA / PNG stack into a group; the others stay as they are.
 
-    With --json: one object on stdout, {"result", "output", "layer", "layers", "backend",
-    "seed"}; a failure is the usual one line on stderr and a non-zero exit.
+    With --json: one object on stdout with result, output, layer, layers (how many it
+    became), backend and seed; a failure is one line on stderr and a non-zero exit.
     """
     from layerctl import budget, formats, recursion
     from layerctl.commands.decompose import build_options

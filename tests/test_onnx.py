@@ -139,7 +139,7 @@ def test_decompose_never_imports_torch(onnx_export: Path, tmp_path: Path) -> Non
         "print('IMPORTED', heavy, 'EXIT', code)\n"
     )
     args = ["decompose", "in.png", "--backend", "onnx", "--weights", str(onnx_export)]
-    args += ["--prompt", "a disc", "--steps", "1", "--resolution", "64", "-n", "2"]
+    args += ["--prompt", "a disc", "--steps", "1", "--resolution", "640", "-n", "2"]
     args += ["--providers", "cpu", "-o", "out.psd"]
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True

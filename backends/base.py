@@ -196,10 +196,7 @@ def _resolve(
     """The backend class for ``name`` (``auto``: the best usable here) and its settings."""
 
     def usable(cls: type[Backend]) -> tuple[BackendSettings, bool, str]:
-        fields = settings_type(cls).model_fields
-        settings = build(
-            settings_type(cls), {k: v for k, v in options.items() if k in fields}, label
-        )
+        settings = settings_for(cls, options, label)
         return (settings, *cls.available(settings))
 
     if name != "auto":
@@ -217,10 +214,13 @@ def _resolve(
     raise BackendUnavailable("no backend can run here", hint="run `layerctl backends`")
 
 
-def settings_for(cls: type, **values: Any) -> BackendSettings:
+def settings_for(
+    cls: type, values: Mapping[str, Any] | None = None, label: Callable[[str], str] = str
+) -> BackendSettings:
     """Backend ``cls``'s settings from ``values``, those it does not take left out."""
     fields = settings_type(cls).model_fields
-    return build(settings_type(cls), {k: v for k, v in values.items() if k in fields})
+    taken = {k: v for k, v in (values or {}).items() if k in fields}
+    return build(settings_type(cls), taken, label)
 
 
 def resolve(name: str, settings: BackendSettings) -> type[Backend]:

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from layerctl.decomposer import AUTO, Decomposer, LayerCount
+from layerctl.decomposer import AUTO, Decomposer, LayerCount, configure
 
 if TYPE_CHECKING:
     from layerctl.decomposer import ImageLike
@@ -49,5 +49,5 @@ def decompose_file(
     ``layerctl decompose IN -o OUT`` does (``fmt``, ``force``, ``preview`` as its flags)."""
     from layerctl import batch
 
-    decomposer = Decomposer.open(layers=layers, **options)
-    return batch.single(batch.Job(Path(input_path), Path(output_path)), decomposer)
+    job = batch.Job(Path(input_path), Path(output_path))
+    return batch.single(job, configure(layers=layers, **options))

@@ -251,19 +251,19 @@ def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
     return jobs
 
 
-def single(job: Job, decomposer: Decomposer) -> LayerStack:
+def single(job: Job, options: Options) -> LayerStack:
     """One input to its named output (``decompose IN -o OUT``, ``api.decompose_file``):
-    the output's name and writability checked before any work, errors propagate."""
+    the output's name and writability checked before the model loads, errors propagate."""
     from layerctl import formats
+    from layerctl.decomposer import Decomposer
     from layerctl.outputs import check_writable
     from layerctl.preview import preview_path
 
-    options = decomposer.options
     formats.format_for(job.output, options.fmt)
     check_writable(job.output, options.force, [job.input])
     if options.preview:
         check_writable(preview_path(job.output), options.force, [job.input])
-    return process(job, decomposer)
+    return process(job, Decomposer(options))
 
 
 def process(job: Job, decomposer: Decomposer) -> LayerStack:

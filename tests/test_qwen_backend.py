@@ -43,4 +43,4 @@ def test_device_and_dtype_defaults():
 
 def test_unknown_offload_mode_is_a_usage_error(tiny_qwen):
     with pytest.raises(UsageError, match="offload 'half'"):
-        base.settings_for(backend.QwenBackend, weights=str(tiny_qwen), offload="half")
+        base.settings_for(backend.QwenBackend, {"weights": str(tiny_qwen), "offload": "half"})

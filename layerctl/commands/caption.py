@@ -28,6 +28,7 @@ def caption(
 
     source = read_image(image, max_pixels, max_memory=max_memory)
     qwen = base.backend_class("qwen")
-    engine = base.load("qwen", base.settings_for(qwen, weights=weights, device=device, dtype=dtype))
+    settings = base.settings_for(qwen, {"weights": weights, "device": device, "dtype": dtype})
+    engine = base.load("qwen", settings)
     request = base.build(qwen.Request, {"caption_lang": caption_lang, "resolution": resolution})
     typer.echo(engine.caption(source.pixels, request))

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -219,38 +219,24 @@ def decompose(
         _run_one(Path(inputs[0]), output, options, json_out)
 
 
-# The decomposition's core options, as decomposer.configure names them; the backends'
-# own are what their schemas declare (base.takers).
-CORE = (
-    "layers",
-    "max_layers",
-    "seed",
-    "lossless",
-    "output_size",
-    "recursive",
-    "split_layers",
-    "min_coverage",
-    "split_background",
-    "max_pixels",
-    "max_memory",
-    "fmt",
-    "force",
-    "preview",
-)
-
-
-def build_options(ctx: typer.Context, **overrides: Any) -> Options:
+def build_options(ctx: typer.Context) -> Options:
     """decomposer.Options from a command's parsed parameters, checked.
 
     The backend gets the values of its own options that were given (flag, environment,
     layerctl.toml); a flag for an option it does not take is a usage error naming the
     backends that take it, while an environment or file value for one is ignored.
     """
+    import inspect
+
     from layerctl.backends import base
-    from layerctl.choices import plain
     from layerctl.decomposer import configure
 
-    params = {**ctx.params, **overrides}
+    params = ctx.params
+    core = [  # the decomposition's own options, as configure names them
+        p.name
+        for p in inspect.signature(configure).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in {"strict", "label"}
+    ]
     flags = {p.name: p.opts[0] for p in ctx.command.params if p.opts}
     sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
     given = {k: s.name for k, s in sources.items() if s is not None and s.name != "DEFAULT"}
@@ -259,8 +245,8 @@ def build_options(ctx: typer.Context, **overrides: Any) -> Options:
     }
     strict = {k for k, source in given.items() if source == "COMMANDLINE"}
     return configure(
-        plain(params["backend"]),
-        **{k: params[k] for k in CORE if k in params},
+        params["backend"],
+        **{k: params[k] for k in core if k in params},
         strict=strict & set(backend_options),
         label=lambda key: flags.get(key, key),
         **backend_options,
@@ -269,12 +255,11 @@ def build_options(ctx: typer.Context, **overrides: Any) -> Options:
 
 def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:
     from layerctl import batch
-    from layerctl.decomposer import Decomposer
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
     start = time.perf_counter()
     with console.status(f"decomposing {input.name}"):
-        stack = batch.single(job, Decomposer(options))
+        stack = batch.single(job, options)
     result = batch.Result.done(job, stack, time.perf_counter() - start)
     _emit(result, json_out)
     count = console.counted(len(stack.leaves()), "layer")

@@ -13,10 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Decomposer", "Layer", "LayerStack", "__version__", "decompose", "open"]
+__all__ = [
+    "Decomposer",
+    "Layer",
+    "LayerStack",
+    "__version__",
+    "decompose",
+    "decompose_file",
+    "open",
+]
 
 if TYPE_CHECKING:
-    from layerctl.api import decompose, open
+    from layerctl.api import decompose, decompose_file, open
     from layerctl.decomposer import Decomposer
     from layerctl.stack import Layer, LayerStack
 
@@ -25,6 +33,7 @@ _LAZY = {
     "LayerStack": "layerctl.stack",
     "Decomposer": "layerctl.decomposer",
     "decompose": "layerctl.api",
+    "decompose_file": "layerctl.api",
     "open": "layerctl.api",
 }
 

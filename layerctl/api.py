@@ -5,7 +5,7 @@
 >>> run = layerctl.open(backend="qwen", steps=30, layers="auto")     # doctest: +SKIP
 >>> for path in paths:                                               # doctest: +SKIP
 ...     run(path).layers
->>> layerctl.api.decompose_file("poster.png", "poster.psd")          # doctest: +SKIP
+>>> layerctl.decompose_file("poster.png", "poster.psd")              # doctest: +SKIP
 
 Options are the CLI's, as keywords (``--max-layers`` is ``max_layers``): the core ones
 (layers, max_layers, seed, lossless, output_size, recursive, split_layers, …) and the

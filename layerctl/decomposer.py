@@ -7,8 +7,8 @@ Python API (``layerctl.open``, ``layerctl.decompose``) all go through it, so eac
 the same layers for the same input and options.
 
 >>> import layerctl
->>> with layerctl.open(backend="classic", layers="auto") as run:  # doctest: +SKIP
-...     stack = run("poster.png")
+>>> run = layerctl.open(backend="classic", layers="auto")  # doctest: +SKIP
+>>> stack = run("poster.png")                               # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -166,12 +166,6 @@ class Decomposer:
     def open(cls, backend: str = AUTO, **options: Any) -> Decomposer:
         """:func:`configure`, then load: a bad option fails here, before any image."""
         return cls(configure(backend, **options))
-
-    def __enter__(self) -> Decomposer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Nothing to release yet: the model stays cached for the process (base.load)."""
 
     def __call__(self, image: ImageLike) -> LayerStack:
         """The layer tree for one image (a path, an array, a PIL image or an InputImage)."""

@@ -10,7 +10,7 @@ from PIL import Image
 
 import layerctl
 from layerctl import formats
-from layerctl.errors import UsageError
+from layerctl.errors import OutputExists, UsageError
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def test_python_and_cli_give_bit_equal_layers(cli, poster, tmp_path, args):
 
 
 def test_open_once_for_many_images(poster, flat_design):
-    with layerctl.open(backend="classic", layers=3, seed=7) as run:
-        first, again, array = run(poster), run(poster), run(flat_design)
+    run = layerctl.open(backend="classic", layers=3, seed=7)
+    first, again, array = run(poster), run(poster), run(flat_design)
     assert first.metadata["seed"] == again.metadata["seed"] != 7  # mixed with the content
     for a, b in zip(_pixels(first), _pixels(again), strict=True):
         assert np.array_equal(a, b)
@@ -68,13 +68,13 @@ def test_open_once_for_many_images(poster, flat_design):
 
 def test_decompose_file_is_the_cli_path(poster, tmp_path):
     out = tmp_path / "api.ora"
-    stack = layerctl.api.decompose_file(poster, out, 3, backend="classic", preview=True)
+    stack = layerctl.decompose_file(poster, out, 3, backend="classic", preview=True)
     assert formats.read(out).metadata["source"]["sha256"] == stack.metadata["source"]["sha256"]
     assert (tmp_path / "api.ora.preview.png").is_file()
-    with pytest.raises(layerctl.errors.OutputExists):
-        layerctl.api.decompose_file(poster, out, 3, backend="classic")
+    with pytest.raises(OutputExists):
+        layerctl.decompose_file(poster, out, 3, backend="classic")
     with pytest.raises(UsageError, match="does not match"):
-        layerctl.api.decompose_file(poster, tmp_path / "x.psd", backend="classic", fmt="ora")
+        layerctl.decompose_file(poster, tmp_path / "x.psd", backend="classic", fmt="ora")
     assert not (tmp_path / "x.psd").exists()
 
 

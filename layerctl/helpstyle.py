@@ -24,6 +24,8 @@ _METAVARS = {
 def conventional(param: Any, ctx: Any) -> None:
     """Give ``param`` a conventional metavar, unless it declares its own."""
     if param.param_type_name == "argument":
+        if param.metavar is None:
+            param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
         # its name column says INPUT...; typer's type column would repeat <list[str]>
         param.display_type_rich = lambda ctx: None
         return

@@ -222,7 +222,10 @@ Providers = Annotated[
 ]
 
 # How the model runs: speed, memory, exactness.
-Device = Annotated[choices.Device, typer.Option("--device", help="qwen.", rich_help_panel=SPEED)]
+Device = Annotated[
+    choices.Device,
+    typer.Option("--device", help="qwen: where the model runs.", rich_help_panel=SPEED),
+]
 Dtype = Annotated[
     choices.Dtype,
     typer.Option(

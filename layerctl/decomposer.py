@@ -86,9 +86,10 @@ def configure(
 ) -> Options:
     """Check every option and resolve the backend, before any image is read or model loaded.
 
-    ``backend_options`` are the backend's own (``layerctl backends`` lists them: steps,
-    prompt, device, …). Those named in ``strict`` (default: all of them, as a Python
-    caller passes them on purpose) must be options of the chosen backend, else it is a
+    ``backend_options`` are the backend's own, as its schemas name them (steps, prompt,
+    device, …: layerctl/backends/model_options.py). Those named in ``strict`` (default:
+    all of them, as a Python caller passes them on purpose) must be options of the
+    chosen backend, else it is a
     usage error naming the backends that take them; the others it does not take are
     ignored (the CLI's config-file and environment values). ``label`` names an option in
     messages (the CLI: its flag).

@@ -89,10 +89,9 @@ def configure(
     ``backend_options`` are the backend's own, as its schemas name them (steps, prompt,
     device, …: layerctl/backends/model_options.py). Those named in ``strict`` (default:
     all of them, as a Python caller passes them on purpose) must be options of the
-    chosen backend, else it is a
-    usage error naming the backends that take them; the others it does not take are
-    ignored (the CLI's config-file and environment values). ``label`` names an option in
-    messages (the CLI: its flag).
+    chosen backend, else it is a usage error naming the backends that take them; the
+    others it does not take are ignored (the CLI's config-file and environment values).
+    ``label`` names an option in messages (the CLI: its flag).
     """
     layers = _layer_count(layers, label)
     if not 2 <= max_layers <= MAX_LAYERS:

@@ -11,7 +11,7 @@ Families: ``synthetic/<category>`` (bench/synthetic.py) and ``designs/<family>``
 takes family names or the group names ``synthetic``, ``designs``, ``real``, ``heldout``.
 The sheet shows, per family, the ``--worst`` samples: the truth's layers, then ours.
 
-Each sample's input is decomposed as the CLI does (``pipeline.decompose_source``: the
+Each sample's input is decomposed as the CLI does (``layerctl.decomposer.Decomposer``: the
 backend, then ``make_lossless``) into as many layers as its truth has, or the ``-n
 auto`` count with ``--auto``; colour under alpha 0 is cleared as files store it. Scores
 are ``layerctl.evaluate``'s soft IoU and RGB L1 at merge levels 0 and 5, on every k-th
@@ -150,16 +150,16 @@ def shrink(layers: list[Any], megapixels: float) -> list[Any]:
 
 def decompose(image: Any, layers: int | str, backend: str) -> tuple[list[Any], int, float]:
     """(layers as the CLI writes them, layer count asked, CPU seconds)."""
-    from layerctl import pipeline
+    from layerctl.decomposer import Decomposer
     from layerctl.digests import pixels_sha256
     from layerctl.formats.canvas import clear_transparent
     from layerctl.imageio import InputImage
 
-    options = pipeline.Options(layers=layers, backend=backend)
-    asked = pipeline.layer_count(image, options)
+    decomposer = Decomposer.open(backend, layers=layers)
+    asked = decomposer.layer_count(image)
     source = InputImage(image, Path("<bench>"), pixels_sha256(image))
     start = time.process_time()
-    stack = pipeline.decompose_source(source, options)
+    stack = decomposer(source)
     seconds = time.process_time() - start
     return [clear_transparent(layer.pixels) for layer in stack.leaves()], asked, seconds
 

@@ -432,15 +432,15 @@ class OursRunner:
         variant: str = "ours",
         **changes: Any,
     ) -> Run:
-        """One decomposition with the backend's defaults; ``changes`` are DecomposeRequest
+        """One decomposition with the backend's defaults; ``changes`` are QwenRequest
         fields (``quantize``, ``step_cache``, ``cfg_truncate``), as the CLI sets them."""
         import numpy as np
 
-        from layerctl.backends.base import DecomposeRequest
+        from layerctl.backends.model_options import QwenRequest
 
         text = TextStandIn({PROMPT: inputs.cond, " ": inputs.uncond}, self.backend.dtype)
         self.backend.parts.tokenizer, self.backend.parts.text_encoder = text.tokenizer, text
-        request = DecomposeRequest(
+        request = QwenRequest(
             layers=layers,
             seed=SEED,
             prompt=PROMPT,

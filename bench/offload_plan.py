@@ -82,16 +82,16 @@ def plan() -> None:
 def measure(weights: Path, mode: str, descend: bool) -> None:
     import numpy as np
 
-    from layerctl.backends.base import BackendSettings, DecomposeRequest
+    from layerctl.backends.model_options import QwenRequest, QwenSettings
     from layerctl.backends.qwen import memory
     from layerctl.backends.qwen.backend import QwenBackend
 
     image = np.full((48, 64, 4), 200, np.uint8)
-    request = DecomposeRequest(layers=2, steps=2, resolution=64, prompt="a red card")
+    request = QwenRequest(layers=2, steps=2, resolution=64, prompt="a red card")
     print(f"\nMeasured, {weights.name}, --offload {mode} on the CPU (bytes held at once):")
     print(f"{'model':<14}{'whole':>12}{'held':>12}{'share':>8}{'plan':>12}")
     for name in memory.STREAMED:
-        backend = QwenBackend(BackendSettings(weights=str(weights), device="cpu"))
+        backend = QwenBackend(QwenSettings(weights=str(weights), device="cpu"))
         module = getattr(backend.parts, name)
         sizes = memory.tensor_bytes(module)
         planned = memory.Streaming.of(sizes)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.model_options import OnnxSettings, QwenRequest, QwenSettings
 
 
 def main() -> None:
@@ -38,15 +38,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         weights = args.weights or _tiny(Path(tmp))
         export = args.export or _export(weights, Path(tmp) / "export")
-        request = DecomposeRequest(
+        request = QwenRequest(
             layers=args.layers, seed=0, prompt="a red disc", steps=args.steps,
             resolution=args.resolution,
         )  # fmt: skip
         image = _image()
         times = {}
         for name, settings in (
-            ("onnx", BackendSettings(weights=str(export), providers=("cpu",))),
-            ("torch", BackendSettings(weights=str(weights), device="cpu", dtype="float32")),
+            ("onnx", OnnxSettings(weights=str(export), providers=("cpu",))),
+            ("torch", QwenSettings(weights=str(weights), device="cpu", dtype="float32")),
         ):
             times[name] = _measure(name, settings, image, request)
     onnx, torch = times["onnx"], times["torch"]
@@ -75,7 +75,7 @@ def _export(weights: Path, folder: Path) -> Path:
     return folder
 
 
-def _measure(name: str, settings: BackendSettings, image: np.ndarray, request) -> float:
+def _measure(name: str, settings: OnnxSettings | QwenSettings, image: np.ndarray, request) -> float:
     """Median seconds per step of a timed run after a warm-up; prints load and total."""
     from layerctl.backends import base
 

@@ -103,11 +103,11 @@ def _measure(engine: str, args: argparse.Namespace) -> dict:
 
 
 def _ours(args: argparse.Namespace, mark):
-    from layerctl.backends.base import BackendSettings, DecomposeRequest
+    from layerctl.backends.model_options import QwenRequest, QwenSettings
     from layerctl.backends.qwen import QwenBackend
 
-    backend = QwenBackend(BackendSettings(weights=str(args.weights), device=args.device))
-    request = DecomposeRequest(
+    backend = QwenBackend(QwenSettings(weights=str(args.weights), device=args.device))
+    request = QwenRequest(
         layers=args.layers, seed=1, prompt="shapes", steps=args.steps, cfg_normalize=True
     )
     return lambda image: backend.decompose(image, request, callback=lambda i, x: mark())

@@ -37,7 +37,7 @@ import psutil
 from PIL import Image, ImageDraw
 
 from layerctl import batch, formats
-from layerctl.pipeline import Options
+from layerctl.decomposer import Decomposer
 
 SUFFIXES = [".psd", ".ora", ""]  # a PNG stack is a folder
 
@@ -65,14 +65,14 @@ def sample(process: psutil.Process) -> dict[str, float]:
 def soak(images: int, size: int, folder: Path) -> dict[str, object]:
     """Run ``images`` jobs in this process; the samples at start, after one and at the end."""
     process = psutil.Process()
-    options = Options(backend="classic", layers=4)
+    decomposer = Decomposer.open("classic", layers=4)
     start = sample(process)
     samples = []
     for index in range(images):
         source = folder / f"in{index}.png"
         make_image(source, index, size)
         output = folder / f"out{index}{SUFFIXES[index % len(SUFFIXES)]}"
-        result = batch.attempt(batch.Job(source, output), options)
+        result = batch.attempt(batch.Job(source, output), decomposer)
         if result.status != "ok":
             raise SystemExit(f"{source}: {result.error}")
         source.unlink()  # keep the disk small; the outputs go too

@@ -17,11 +17,14 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from layerctl.decomposer import Options
 from layerctl.errors import LayerctlError, OutputExists, UsageError
-from layerctl.pipeline import Options
 from layerctl.stack import Layer, LayerStack
+
+if TYPE_CHECKING:
+    from layerctl.decomposer import Decomposer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 OUTPUT_SUFFIX = {"psd": ".psd", "ora": ".ora", "png": ""}  # a PNG stack is a folder
@@ -248,13 +251,28 @@ def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
     return jobs
 
 
-def process(job: Job, options: Options) -> LayerStack:
+def single(job: Job, options: Options) -> LayerStack:
+    """One input to its named output (``decompose IN -o OUT``, ``api.decompose_file``):
+    the output's name and writability checked before the model loads, errors propagate."""
+    from layerctl import formats
+    from layerctl.decomposer import Decomposer
+    from layerctl.outputs import check_writable
+    from layerctl.preview import preview_path
+
+    formats.format_for(job.output, options.fmt)
+    check_writable(job.output, options.force, [job.input])
+    if options.preview:
+        check_writable(preview_path(job.output), options.force, [job.input])
+    return process(job, Decomposer(options))
+
+
+def process(job: Job, decomposer: Decomposer) -> LayerStack:
     """Read, decompose and write one job; errors propagate."""
     from layerctl import formats
-    from layerctl.pipeline import decompose_source, read_source
 
-    source = read_source(job.input, options)
-    stack = decompose_source(source, options)
+    options = decomposer.options
+    source = decomposer.read(job.input)
+    stack = decomposer(source)
     formats.write(stack, job.output, options.fmt, force=options.force, inputs=[job.input])
     if options.preview:
         _write_preview(job, stack, source.pixels, options)
@@ -318,11 +336,12 @@ def _is_result_of(job: Job, options: Options) -> bool:
         return False
 
 
-def attempt(job: Job, options: Options) -> Result:
+def attempt(job: Job, decomposer: Decomposer) -> Result:
     """Claim, check and run one job, with failures recorded instead of raised (Ctrl-C
     still stops). A job another run is writing is skipped; one it finished meanwhile too."""
     from layerctl.outputs import claim
 
+    options = decomposer.options
     start = time.perf_counter()
     try:
         with claim(job.output) as held:
@@ -331,7 +350,7 @@ def attempt(job: Job, options: Options) -> Result:
             left = left_to_do(job, options)
             if left is None:
                 return Result(job.input, job.output, "skipped")
-            stack = process(job, options) if left == "all" else add_preview(job, options)
+            stack = process(job, decomposer) if left == "all" else add_preview(job, options)
     except LayerctlError as exc:
         return failed(job, str(exc), time.perf_counter() - start)
     except MemoryError:  # this input's failure only: its arrays are freed as we return
@@ -376,8 +395,12 @@ def pending(jobs: Sequence[Job], options: Options) -> tuple[list[Job], list[Resu
 
 
 def run_local(jobs: Sequence[Job], options: Options, on_start=None) -> Iterator[Result]:
-    """Run jobs one after another in this process (the backend loads once)."""
+    """Run jobs one after another in this process (the backend loads once, at the first)."""
+    from layerctl.decomposer import Decomposer
+
+    decomposer = None
     for job in jobs:
         if on_start is not None:
             on_start(job.input)
-        yield attempt(job, options)
+        decomposer = decomposer or Decomposer(options)
+        yield attempt(job, decomposer)

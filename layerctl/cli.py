@@ -21,6 +21,7 @@ from layerctl.commands import caption as caption_command
 from layerctl.commands import eval as eval_command
 from layerctl.commands import export as export_command
 from layerctl.errors import LayerctlError, Terminated, raise_on_sigterm
+from layerctl.helpstyle import Command, Group
 
 app = typer.Typer(
     name="layerctl",
@@ -28,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -41,21 +43,21 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack)."""
 
 
-app.command()(decompose.decompose)
-app.command()(inspect.info)
-app.command()(inspect.compose)
-app.command("backends")(backends.list_backends)
-app.command()(preview.preview)
-app.command("eval")(eval_command.evaluate)
-app.command()(doctor.doctor)
-app.command()(split.split)
-app.command("caption")(caption_command.caption)
+app.command(cls=Command, epilog=decompose.EXAMPLES)(decompose.decompose)
+app.command(cls=Command)(inspect.info)
+app.command(cls=Command)(inspect.compose)
+app.command("backends", cls=Command)(backends.list_backends)
+app.command(cls=Command)(preview.preview)
+app.command("eval", cls=Command)(eval_command.evaluate)
+app.command(cls=Command)(doctor.doctor)
+app.command(cls=Command)(split.split)
+app.command("caption", cls=Command)(caption_command.caption)
 app.add_typer(weights.app)
 app.add_typer(export_command.app)
 
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> None:
     try:
         command = typer.main.get_command(app)
-        defaults = config.default_map(command)  # LAYERCTL_* and layerctl.toml
+        config.add_envvars(command)  # LAYERCTL_<OPTION>, shown in help
+        defaults = config.default_map(command)  # layerctl.toml
         code = command.main(
             args=argv, prog_name="layerctl", standalone_mode=False, default_map=defaults
         )

@@ -1,10 +1,11 @@
 """Option defaults from ``LAYERCTL_*`` environment variables and a ``layerctl.toml`` file.
 
 Precedence, highest first: a flag on the command line, an environment variable, the
-config file, the built-in default. Click already ranks the command line above its
-``default_map`` and the ``default_map`` above a parameter's default, so environment and
-file values are merged into one ``default_map`` (environment over file) and handed to
-the app; every option of every command is configurable that way, with no per-option code.
+config file, the built-in default. Click already ranks them so: each option reads its
+``LAYERCTL_<NAME>`` (``add_envvars``, which help then shows), and file values become the
+app's ``default_map``; every option of every command is configurable that way, with no
+per-option code. A value for an option the chosen backend does not take is ignored
+(layerctl/commands/decompose.py); the same flag on the command line is a usage error.
 
 Names: an option ``--max-layers`` is ``max_layers`` (or ``max-layers``) in the file and
 ``LAYERCTL_MAX_LAYERS`` in the environment. A top-level key or variable applies to every
@@ -47,19 +48,26 @@ def config_path() -> Path | None:
     return None
 
 
+def add_envvars(group: Any) -> None:
+    """Let every option of every command read ``LAYERCTL_<LONG_NAME>``."""
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            add_envvars(command)
+            continue
+        for param in command.params:
+            longs = [opt for opt in getattr(param, "opts", ()) if opt.startswith("--")]
+            if param.param_type_name == "option" and longs and param.name != "help":
+                param.envvar = ENV_PREFIX + _key(longs[0][2:]).upper()
+                param.show_envvar = True
+
+
 def default_map(group: Any) -> dict[str, dict[str, Any]]:
-    """``{command: {parameter: value}}`` for the app's click ``group``: file, then env."""
+    """``{command: {parameter: value}}`` for the app's click ``group``, from the file."""
     options = {name: _option_keys(cmd) for name, cmd in group.commands.items()}
     merged: dict[str, dict[str, Any]] = {name: {} for name in options}
     path = config_path()
     if path is not None:
         _apply(merged, options, _file_settings(path, options))
-    env = {
-        key[len(ENV_PREFIX) :].lower(): value
-        for key, value in os.environ.items()
-        if key.startswith(ENV_PREFIX) and key != CONFIG_ENV
-    }
-    _apply(merged, options, {"": env})
     return {name: values for name, values in merged.items() if values}
 
 

@@ -1,4 +1,9 @@
-"""CLI options declared once, as Annotated aliases every command reuses."""
+"""CLI options declared once, as Annotated aliases every command reuses.
+
+Each option of a decomposition sits in a help panel named after what reads it; closed
+sets of values are enums (layerctl/choices.py), so help lists them and shells complete
+them. Every option also reads ``LAYERCTL_<NAME>`` (layerctl/config.py).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,36 @@ from typing import Annotated
 
 import typer
 
-Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
+from layerctl import choices
+
+OUTPUT = "Output"
+LAYERS = "Layers"
+BATCH = "Batch"
+MODEL = "Model (qwen, onnx)"
+SPEED = "Speed and memory"
+
+
+def _or(kind: type) -> str:
+    """``a, b or c``: a choice's values, for help where ``[a|b|c]`` would not fit."""
+    values = [member.value for member in kind]
+    return ", ".join(values[:-1]) + " or " + values[-1]
+
+
+Force = Annotated[
+    bool,
+    typer.Option("--force", "-f", help="Overwrite existing outputs.", rich_help_panel=OUTPUT),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or info messages.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")]
 Format = Annotated[
-    str | None,
-    typer.Option("--format", help="psd, ora or png (a folder); default: by output suffix."),
+    choices.Format | None,
+    typer.Option(
+        "--format",
+        help="png: a folder of PNGs (default: by the output's suffix).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
 ResultPath = Annotated[
     Path, typer.Argument(help="A layered result: .psd, .ora or a PNG-stack folder.")
@@ -42,7 +69,8 @@ MaxPixels = Annotated[
         "--max-pixels",
         parser=_size("pixels"),
         metavar="N",
-        help="Refuse inputs over N pixels, e.g. 1e8 (default: as many as memory allows).",
+        help="Refuse inputs over N pixels, e.g. 1e8 (default: what memory allows).",
+        rich_help_panel=SPEED,
     ),
 ]
 MaxMemory = Annotated[
@@ -51,7 +79,8 @@ MaxMemory = Annotated[
         "--max-memory",
         parser=_size("bytes"),
         metavar="SIZE",
-        help="Memory one image may take, e.g. 4G (default: what is free; see README).",
+        help="Memory one image may take, e.g. 4G (default: what is free).",
+        rich_help_panel=SPEED,
     ),
 ]
 
@@ -71,87 +100,182 @@ def _layer_count(value: str) -> int | str:
     return count
 
 
-# Decomposition options shared by `decompose` and `split` (the defaults are
-# DecomposeRequest's; commands repeat them as the parameter default).
+# Decomposition options shared by `decompose` and `split`. Defaults are the schemas'
+# (layerctl/backends/model_options.py); a value the user did not give is not passed on.
 Layers = Annotated[
     str,
     typer.Option(
-        "--layers", "-n", parser=_layer_count, metavar="N|auto", help="Layers, or auto per image."
+        "--layers",
+        "-n",
+        parser=_layer_count,
+        metavar="N|auto",
+        help="Layers, or auto per image.",
+        rich_help_panel=LAYERS,
     ),
 ]
 MaxLayers = Annotated[
-    int, typer.Option("--max-layers", min=2, max=64, help="Most layers -n auto picks.")
+    int,
+    typer.Option(
+        "--max-layers",
+        metavar="N",
+        help="Most layers -n auto picks (2-64).",
+        rich_help_panel=LAYERS,
+    ),
 ]
-Backend = Annotated[str, typer.Option("--backend", "-b", help="auto, classic, qwen, onnx, …")]
 Seed = Annotated[
-    int, typer.Option("--seed", help="Random seed; each image's own is derived from it.")
+    int,
+    typer.Option(
+        "--seed", help="Random seed; each image's is derived from it.", rich_help_panel=LAYERS
+    ),
 ]
-Prompt = Annotated[
-    str | None, typer.Option("--prompt", help="Describe the image (default: auto-caption).")
+Lossless = Annotated[
+    bool,
+    typer.Option(
+        "--lossless/--no-lossless",
+        help="Make the composite equal the input.",
+        rich_help_panel=LAYERS,
+    ),
 ]
-NegativePrompt = Annotated[str, typer.Option("--negative-prompt", help="Negative prompt.")]
-Steps = Annotated[int, typer.Option("--steps", min=1, help="Sampling steps.")]
-Cfg = Annotated[float, typer.Option("--cfg", help="True CFG scale.")]
-CfgNormalize = Annotated[
-    bool, typer.Option("--cfg-normalize/--no-cfg-normalize", help="Rescale CFG output.")
+OutputSize = Annotated[
+    choices.OutputSize,
+    typer.Option("--output-size", help="model: at the model's resolution.", rich_help_panel=OUTPUT),
 ]
-Resolution = Annotated[int, typer.Option("--resolution", help="Model bucket: 640 or 1024.")]
-CaptionLang = Annotated[str, typer.Option("--caption-lang", help="Auto-caption language: en, zh.")]
-Weights = Annotated[str | None, typer.Option("--weights", help="Model folder or registry name.")]
-Device = Annotated[str, typer.Option("--device", help="auto, cuda, mps or cpu.")]
-Dtype = Annotated[str, typer.Option("--dtype", help="auto, bfloat16, float16 or float32.")]
-Offload = Annotated[
+
+
+def _installed() -> list[str]:
+    """``--backend`` values: auto and every installed backend (the registry's names)."""
+    from layerctl.backends.base import registered
+
+    return ["auto", *sorted(registered())]
+
+
+# A name, not an enum: a backend installed later (a plugin) is a choice too. The help
+# and shell completion list the installed ones; decomposer.configure checks the name.
+Backend = Annotated[
     str,
-    typer.Option("--offload", help="Weights off the GPU: auto, none, model, group, sequential."),
+    typer.Option(
+        "--backend",
+        "-b",
+        metavar="[" + "|".join(_installed()) + "]",
+        autocompletion=_installed,
+        help="auto: the best one usable here.",
+    ),
 ]
-VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (less memory).")]
+
+# The model's options (qwen and onnx): layerctl/backends/model_options.py.
+Prompt = Annotated[
+    str | None,
+    typer.Option(
+        "--prompt",
+        metavar="TEXT",
+        help="Describe the image (default: a caption).",
+        rich_help_panel=MODEL,
+    ),
+]
+NegativePrompt = Annotated[
+    str,
+    typer.Option("--negative-prompt", metavar="TEXT", help="For CFG.", rich_help_panel=MODEL),
+]
+Steps = Annotated[
+    int, typer.Option("--steps", metavar="N", help="Sampling steps.", rich_help_panel=MODEL)
+]
+Cfg = Annotated[float, typer.Option("--cfg", help="True CFG scale.", rich_help_panel=MODEL)]
+CfgNormalize = Annotated[
+    bool,
+    typer.Option("--cfg-normalize/--no-cfg-normalize", help="Rescale CFG.", rich_help_panel=MODEL),
+]
+Resolution = Annotated[
+    choices.Resolution,
+    typer.Option(
+        "--resolution",
+        metavar="N",
+        help=f"Size bucket: {_or(choices.Resolution)}.",
+        rich_help_panel=MODEL,
+    ),
+]
+CaptionLang = Annotated[
+    choices.CaptionLang,
+    typer.Option(
+        "--caption-lang",
+        metavar="LANG",
+        help=f"Caption: {_or(choices.CaptionLang)}.",
+        rich_help_panel=MODEL,
+    ),
+]
+Weights = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        metavar="DIR",
+        help="Model folder or registry name.",
+        rich_help_panel=MODEL,
+    ),
+]
 Providers = Annotated[
     str | None,
     typer.Option(
         "--providers",
         metavar="LIST",
-        help="ONNX Runtime providers, best first: e.g. cuda,cpu (default: TensorRT, CUDA, CPU).",
+        help="onnx: ONNX Runtime providers, best first, e.g. cuda,cpu.",
+        rich_help_panel=MODEL,
+    ),
+]
+
+# How the model runs: speed, memory, exactness.
+Device = Annotated[
+    choices.Device,
+    typer.Option("--device", help="qwen: where the model runs.", rich_help_panel=SPEED),
+]
+Dtype = Annotated[
+    choices.Dtype,
+    typer.Option(
+        "--dtype", metavar="DTYPE", help=f"qwen: {_or(choices.Dtype)}.", rich_help_panel=SPEED
+    ),
+]
+Offload = Annotated[
+    choices.Offload,
+    typer.Option(
+        "--offload",
+        metavar="MODE",
+        help=f"qwen: weights off the GPU: {_or(choices.Offload)}.",
+        rich_help_panel=SPEED,
+    ),
+]
+VaeTiling = Annotated[
+    bool,
+    typer.Option(
+        "--vae-tiling", help="qwen: decode in tiles (less memory).", rich_help_panel=SPEED
     ),
 ]
 Compile = Annotated[
-    bool, typer.Option("--compile", help="qwen: torch.compile the transformer blocks (exact).")
+    bool,
+    typer.Option(
+        "--compile", help="qwen: torch.compile the blocks (exact).", rich_help_panel=SPEED
+    ),
 ]
-
-
-def _quantize(value: str) -> str:
-    if value != "fp8":
-        raise typer.BadParameter(f"{value!r}: only fp8 is supported")
-    return value
-
-
 Quantize = Annotated[
-    str | None,
+    choices.Quantize | None,
     typer.Option(
         "--quantize",
-        parser=_quantize,
-        metavar="fp8",
-        help="qwen: float8 matrix products on Ada/Hopper GPUs (approximate).",
+        help="qwen: float8 matmuls, Ada/Hopper GPUs (approximate).",
+        rich_help_panel=SPEED,
     ),
 ]
 StepCache = Annotated[
     float,
     typer.Option(
         "--step-cache",
-        min=0.0,
-        metavar="THRESHOLD",
-        help="qwen: reuse late blocks while the first changes less than this (approximate).",
+        metavar="T",
+        help="qwen: reuse late blocks while the first changes < T (approximate).",
+        rich_help_panel=SPEED,
     ),
 ]
 CfgTruncate = Annotated[
     float,
     typer.Option(
         "--cfg-truncate",
-        min=0.0,
-        max=1.0,
         metavar="SIGMA",
-        help="qwen: skip the negative prompt once sigma < SIGMA (approximate).",
+        help="qwen: no negative prompt once sigma < SIGMA (approximate).",
+        rich_help_panel=SPEED,
     ),
-]
-Lossless = Annotated[
-    bool, typer.Option("--lossless/--no-lossless", help="Make the composite equal the input.")
 ]

@@ -22,8 +22,8 @@ from typing import Any
 
 from layerctl import batch
 from layerctl.batch import Job, Result
+from layerctl.decomposer import Decomposer, Options
 from layerctl.errors import BackendUnavailable, Terminated
-from layerctl.pipeline import Options
 
 OnStart = Callable[[Path], None]
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -32,7 +32,7 @@ _GRACE_S = 10.0  # for a worker's clean-up once its parent is gone
 
 def visible_gpus(options: Options) -> list[str]:
     """CUDA device ids a worker may be pinned to (none when the run is on CPU)."""
-    if options.settings.device == "cpu":
+    if _on_cpu(options):
         return []
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
@@ -45,6 +45,11 @@ def visible_gpus(options: Options) -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU")]
+
+
+def _on_cpu(options: Options) -> bool:
+    """Whether the run asked for the CPU (``--device cpu``, for backends that take it)."""
+    return getattr(options.settings, "device", None) == "cpu"
 
 
 def worker_count(requested: int, options: Options) -> int:
@@ -178,7 +183,7 @@ def _attempt(job: Job, options: Options) -> Result:
     """``batch.attempt`` in a worker, which ends once a stopped job has cleaned up: the
     pool would catch the SystemExit and wait for more work, maybe from a dead parent."""
     try:
-        return batch.attempt(job, options)
+        return batch.attempt(job, Decomposer(options))  # the model: loaded once per worker
     except SystemExit as exc:
         sys.stderr.flush()
         os._exit(exc.code if isinstance(exc.code, int) else 1)
@@ -264,7 +269,7 @@ def run_ray(jobs: Sequence[Job], options: Options, address: str, count: int) -> 
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        gpus = 0 if options.settings.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
+        gpus = 0 if _on_cpu(options) else int(ray.cluster_resources().get("GPU", 0))
         size = count if count > 1 else max(gpus, 1)
         items = [{"input": str(job.input), "output": str(job.output)} for job in jobs]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
@@ -285,16 +290,13 @@ class _RayDecomposer:
     """A Ray Data actor: loads the backend once, then decomposes one path per call."""
 
     def __init__(self, options: Options) -> None:
-        from layerctl.backends import base
-
-        self.options = options
-        base.load(options.backend, options.settings)  # the model, once per actor
+        self.decomposer = Decomposer(options)  # the model, once per actor
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list[Any]]:
         import json
 
         results = [
-            batch.attempt(Job(Path(i), Path(o)), self.options)
+            batch.attempt(Job(Path(i), Path(o)), self.decomposer)
             for i, o in zip(rows["input"], rows["output"], strict=True)
         ]
         return {

@@ -46,11 +46,11 @@ def test_transparent_pixels_are_ignored():
 def test_classic_finds_the_count_itself(flat_design):
     """A backend that never pads (classic) is asked for ``--max-layers`` and keeps what
     it finds; the count is not a shortfall to report."""
+    from layerctl.decomposer import Decomposer
     from layerctl.imageio import InputImage
-    from layerctl.pipeline import Options, decompose_source
 
     source = InputImage(flat_design, Path("design.png"), "0" * 64)
-    stack = decompose_source(source, Options(layers="auto", max_layers=6, backend="classic"))
+    stack = Decomposer.open("classic", layers="auto", max_layers=6)(source)
     assert [layer.name for layer in stack.layers] == ["Background", "Shape 1", "Shape 2"]
     assert stack.metadata["parameters"]["layers"] == 6
     assert stack.metadata["notes"] == []

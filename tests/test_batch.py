@@ -314,12 +314,12 @@ def test_a_missing_preview_is_added_without_decomposing_again(cli, stripes, tmp_
     assert cli("decompose", root, "-o", out, "--preview", *STRIPES).code == 0
     (out / "a.psd.preview.png").unlink()
     stamp = (out / "a.psd").stat().st_mtime_ns
-    from layerctl import pipeline
+    from layerctl.decomposer import Decomposer
 
     def no_decomposing(*args, **kwargs):
         raise AssertionError("decomposed again")
 
-    monkeypatch.setattr(pipeline, "decompose_source", no_decomposing)
+    monkeypatch.setattr(Decomposer, "__call__", no_decomposing)
     result = cli("decompose", root, "-o", out, "--preview", "--json", *STRIPES)
     assert result.code == 0, result.stderr
     assert _statuses(_records(result.stdout)) == {"a.png": "ok", "b.png": "skipped"}
@@ -375,13 +375,13 @@ def test_every_failure_line_names_its_input(cli, stripes, tmp_path, monkeypatch)
 
 def test_an_output_claimed_by_a_live_run_is_skipped_a_stale_claim_taken(stripes, tmp_path):
     from layerctl import batch, outputs
-    from layerctl.pipeline import Options
+    from layerctl.decomposer import Decomposer
 
     _image(tmp_path / "a.png", 0)
     job = batch.Job(tmp_path / "a.png", tmp_path / "out" / "a.psd")
     lock = tmp_path / "out" / ".a.psd.lock"
     lock.parent.mkdir()
-    options = Options(layers=3, backend="stripes")
+    options = Decomposer.open("stripes", layers=3)
     lock.write_text(f"{outputs._host()} {os.getppid()}\n")  # alive
     result = batch.attempt(job, options)
     assert (result.status, result.error) == ("skipped", "being written by another run")

@@ -173,15 +173,15 @@ def test_max_memory_comes_from_the_environment_too(tmp_path: Path, cli, monkeypa
 
 def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch) -> None:
     from layerctl import batch
-    from layerctl.pipeline import Options
+    from layerctl.decomposer import Decomposer
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("layerctl.pipeline.decompose_source", exhausted)
+    monkeypatch.setattr(Decomposer, "__call__", exhausted)
     Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
     job = batch.Job(tmp_path / "a.png", tmp_path / "a.psd")
-    result = batch.attempt(job, Options(backend="classic"))
+    result = batch.attempt(job, Decomposer.open("classic"))
     assert result.status == "failed" and result.error.endswith(
         "a.png: out of memory (the plan let it through: lower --max-memory)"
     )

@@ -62,7 +62,7 @@ def test_missing_input_and_unknown_backend(cli, tmp_path):
     image = tmp_path / "in.png"
     Image.new("RGB", (8, 8)).save(image)
     result = cli("decompose", image, "-o", tmp_path / "o.psd", "--backend", "nonesuch")
-    assert result.code == 2 and "unknown backend" in result.stderr
+    assert result.code == 2 and "unknown backend 'nonesuch'" in result.stderr
 
 
 def test_existing_output_needs_force(cli, tmp_path):

@@ -16,14 +16,14 @@ import bench_scripts
 import numpy as np
 import pytest
 
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.model_options import QwenRequest, QwenSettings
 from layerctl.backends.qwen import memory
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
-REQUEST = DecomposeRequest(layers=2, seed=3, prompt=None, steps=2, resolution=64)
+REQUEST = QwenRequest(layers=2, seed=3, prompt=None, steps=2, resolution=64)
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def resident() -> Iterator[list[int]]:
 def _backend(tiny_qwen):
     from layerctl.backends.qwen.backend import QwenBackend
 
-    return QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu"))
+    return QwenBackend(QwenSettings(weights=str(tiny_qwen), device="cpu"))
 
 
 def _image() -> np.ndarray:
@@ -140,7 +140,7 @@ def test_tiling_is_decided_per_request() -> None:
 def test_auto_tiles_the_decode_only_for_requests_that_need_it(tiny_qwen, monkeypatch) -> None:
     from layerctl.backends.qwen.backend import QwenBackend
 
-    qwen = QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu", offload="auto"))
+    qwen = QwenBackend(QwenSettings(weights=str(tiny_qwen), device="cpu", offload="auto"))
     vae = qwen.parts.vae
     GB = 10**9
     for free, tiled in ((8 * GB, False), (GB // 10, True), (8 * GB, False)):
@@ -149,7 +149,7 @@ def test_auto_tiles_the_decode_only_for_requests_that_need_it(tiny_qwen, monkeyp
         qwen.decompose(_image(), REQUEST)
         assert vae.use_tiling is tiled
     explicit = QwenBackend(
-        BackendSettings(weights=str(tiny_qwen), device="cpu", offload="auto", vae_tiling=True)
+        QwenSettings(weights=str(tiny_qwen), device="cpu", offload="auto", vae_tiling=True)
     )
     explicit.decompose(_image(), REQUEST)
     assert explicit.parts.vae.use_tiling  # --vae-tiling is kept whatever the memory

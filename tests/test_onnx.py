@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.model_options import OnnxSettings, QwenRequest, QwenSettings
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 pytest.importorskip("diffusers")
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
-REQUEST = DecomposeRequest(seed=5, prompt="a red disc on cream", steps=2, resolution=64)
+REQUEST = QwenRequest(seed=5, prompt="a red disc on cream", steps=2, resolution=64)
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +42,14 @@ def onnx_export(tiny_qwen: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def torch_backend(tiny_qwen: Path):
     from layerctl.backends.qwen import QwenBackend
 
-    return QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu", dtype="float32"))
+    return QwenBackend(QwenSettings(weights=str(tiny_qwen), device="cpu", dtype="float32"))
 
 
 @pytest.fixture(scope="module")
 def onnx_backend(onnx_export: Path):
     from layerctl.backends.onnx import OnnxBackend
 
-    return OnnxBackend(BackendSettings(weights=str(onnx_export)))
+    return OnnxBackend(OnnxSettings(weights=str(onnx_export)))
 
 
 def _image(width: int, height: int) -> np.ndarray:
@@ -60,7 +60,7 @@ def _image(width: int, height: int) -> np.ndarray:
     return np.asarray(img).copy()
 
 
-def _run(backend, image: np.ndarray, request: DecomposeRequest) -> tuple[list, np.ndarray]:
+def _run(backend, image: np.ndarray, request: QwenRequest) -> tuple[list, np.ndarray]:
     seen = {}
     layers = backend.decompose(image, request, callback=lambda i, x: seen.update(latents=x))
     latents = seen["latents"]
@@ -139,7 +139,7 @@ def test_decompose_never_imports_torch(onnx_export: Path, tmp_path: Path) -> Non
         "print('IMPORTED', heavy, 'EXIT', code)\n"
     )
     args = ["decompose", "in.png", "--backend", "onnx", "--weights", str(onnx_export)]
-    args += ["--prompt", "a disc", "--steps", "1", "--resolution", "64", "-n", "2"]
+    args += ["--prompt", "a disc", "--steps", "1", "--resolution", "640", "-n", "2"]
     args += ["--providers", "cpu", "-o", "out.psd"]
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerctl.backends.base import BackendSettings
+from layerctl.backends import base
+from layerctl.backends.model_options import QwenSettings
 from layerctl.backends.qwen import backend
 from layerctl.errors import BackendUnavailable, UsageError
 
 
 def test_available_explains_missing_weights(tmp_path):
     pytest.importorskip("diffusers")
-    ok, why = backend.QwenBackend.available(BackendSettings(weights=str(tmp_path / "none")))
+    ok, why = backend.QwenBackend.available(QwenSettings(weights=str(tmp_path / "none")))
     assert not ok and "none" in why
 
 
@@ -41,5 +42,5 @@ def test_device_and_dtype_defaults():
 
 
 def test_unknown_offload_mode_is_a_usage_error(tiny_qwen):
-    with pytest.raises(UsageError, match="--offload"):
-        backend.QwenBackend(BackendSettings(weights=str(tiny_qwen), offload="half"))
+    with pytest.raises(UsageError, match="offload 'half'"):
+        base.settings_for(backend.QwenBackend, {"weights": str(tiny_qwen), "offload": "half"})

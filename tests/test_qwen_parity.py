@@ -138,7 +138,7 @@ def test_auto_picks_qwen_when_torch_and_weights_are_present(tiny_qwen, monkeypat
     from layerctl.backends import base
 
     monkeypatch.setenv("LAYERCTL_WEIGHTS", str(tiny_qwen))
-    assert base.resolve("auto", base.BackendSettings()).name == "qwen"
+    assert base.configure("auto", {})[0] == "qwen"
     monkeypatch.setenv("LAYERCTL_WEIGHTS", str(tiny_qwen / "missing"))
-    ok, why = base.backend_class("qwen").available(base.BackendSettings())
+    ok, why = base.backend_class("qwen").available(base.settings_for(base.backend_class("qwen")))
     assert not ok and "missing" in why

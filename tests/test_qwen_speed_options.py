@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from layerctl import formats
-from layerctl.backends.base import BackendSettings, DecomposeRequest, resolve
+from layerctl.backends.base import configure
+from layerctl.backends.model_options import QwenRequest, QwenSettings
 
 pytest.importorskip("diffusers")
 from layerctl.backends.qwen import backend, speed
@@ -56,27 +57,22 @@ def test_fp8_needs_ada_or_hopper():
         speed.require_fp8("cpu")
 
 
-def test_options_are_recorded_in_the_result(cli, tmp_path):
-    """The classic backend ignores them; the result still says what was asked for."""
-    out = tmp_path / "out"
-    result = cli(
-        "decompose", _image(tmp_path), "-o", out, "--format", "png", "--backend", "classic",
-        "-n", "2", "--step-cache", "0.05", "--cfg-truncate", "0.4",
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
-    parameters = formats.read(out).metadata["parameters"]
-    assert parameters["step_cache"] == 0.05 and parameters["cfg_truncate"] == 0.4
-    assert parameters["quantize"] is None
+def test_classic_refuses_them(cli, tmp_path):
+    """Options the backend does not take are usage errors, not silently ignored."""
+    for flag, value in (("--step-cache", "0.05"), ("--cfg-truncate", "0.4")):
+        args = ["-o", tmp_path / "out", "--backend", "classic", flag, value]
+        result = cli("decompose", _image(tmp_path), *args)
+        assert result.code == 2, result.stderr
+        assert f"{flag} is not an option of the classic backend" in result.stderr
+        assert "it is for qwen" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
-def test_onnx_refuses_compile_and_quantize():
-    from layerctl.backends.onnx import OnnxBackend
-
-    with pytest.raises(UsageError, match="--compile"):
-        OnnxBackend(BackendSettings(weights="anything", compile=True))
-    onnx = OnnxBackend.__new__(OnnxBackend)
-    with pytest.raises(UsageError, match="--quantize"):
-        onnx.decompose(np.zeros((32, 32, 4), np.uint8), DecomposeRequest(quantize="fp8"))
+def test_onnx_refuses_compile_and_quantize(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "layerctl-onnx"}))
+    for option, value in (("compile", True), ("quantize", "fp8")):
+        with pytest.raises(UsageError, match=f"{option} is not an option of the onnx backend"):
+            configure("onnx", {"weights": str(tmp_path), option: value}, strict={option})
 
 
 class _Recorder:
@@ -151,8 +147,8 @@ def test_the_step_loop_never_waits_for_the_device(tiny_qwen, monkeypatch):
             return denoise(*args, **kwargs)
 
     monkeypatch.setattr(sampling, "denoise", recorded)
-    qwen = backend.QwenBackend(BackendSettings(weights=str(tiny_qwen), device="cpu"))
-    request = DecomposeRequest(layers=2, steps=2, resolution=64, prompt="a red card")
+    qwen = backend.QwenBackend(QwenSettings(weights=str(tiny_qwen), device="cpu"))
+    request = QwenRequest(layers=2, steps=2, resolution=64, prompt="a red card")
     qwen.decompose(np.full((32, 48, 4), 200, np.uint8), request)
     assert {"linear", "scaled_dot_product_attention"} <= ops  # it saw the model
     assert not ops & SYNCING_OPS
@@ -188,27 +184,27 @@ def test_an_onnx_export_is_not_a_qwen_checkpoint(tmp_path, monkeypatch):
     export = tmp_path / "export"
     export.mkdir()
     (export / "manifest.json").write_text(json.dumps({"format": "layerctl-onnx"}))
-    settings = BackendSettings(weights=str(export))
-    ok, why = backend.QwenBackend.available(settings)
+    settings = {"weights": str(export)}
+    ok, why = backend.QwenBackend.available(QwenSettings(**settings))
     assert not ok and "model_index.json" in why
-    assert resolve("auto", settings).name != "qwen"
+    assert configure("auto", settings)[0] != "qwen"
 
 
 def test_another_pipeline_is_not_a_qwen_checkpoint(tmp_path):
     folder = tmp_path / "sd"
     folder.mkdir()
     (folder / "model_index.json").write_text(json.dumps({"unet": ["diffusers", "UNet"]}))
-    ok, why = backend.QwenBackend.available(BackendSettings(weights=str(folder)))
+    ok, why = backend.QwenBackend.available(QwenSettings(weights=str(folder)))
     assert not ok and "transformer" in why
 
 
 @pytest.mark.slow
 def test_an_incomplete_download_is_refused(tiny_qwen, tmp_path):
-    assert backend.QwenBackend.available(BackendSettings(weights=str(tiny_qwen)))[0]
+    assert backend.QwenBackend.available(QwenSettings(weights=str(tiny_qwen)))[0]
     copy = shutil.copytree(tiny_qwen, tmp_path / "partial")
     shard = next((copy / "transformer").glob("*.safetensors"))
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
-    settings = BackendSettings(weights=str(copy))
-    ok, why = backend.QwenBackend.available(settings)
+    settings = {"weights": str(copy)}
+    ok, why = backend.QwenBackend.available(QwenSettings(**settings))
     assert not ok and "incomplete" in why and "transformer" in why
-    assert resolve("auto", settings).name != "qwen"
+    assert configure("auto", settings)[0] != "qwen"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from layerctl import formats, workers
-from layerctl.pipeline import Options
+from layerctl.decomposer import configure
 
 ARGS = ["-b", "classic", "-n", "3", "--json", "--seed", "3"]
 
@@ -102,14 +103,16 @@ def test_a_killed_worker_is_replaced_and_its_job_run_again(cli, folder, tmp_path
 
 def test_gpu_pinning_follows_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    assert workers.visible_gpus(Options()) == ["2", "5"]
-    assert workers.worker_count(0, Options()) == 2
-    assert workers.worker_count(3, Options()) == 3
-    from layerctl.backends.base import BackendSettings
+    options = configure("classic")
+    assert workers.visible_gpus(options) == ["2", "5"]
+    assert workers.worker_count(0, options) == 2
+    assert workers.worker_count(3, options) == 3
+    from layerctl.backends.model_options import QwenSettings
 
-    assert workers.visible_gpus(Options(settings=BackendSettings(device="cpu"))) == []
+    on_cpu = dataclasses.replace(options, settings=QwenSettings(device="cpu"))
+    assert workers.visible_gpus(on_cpu) == []
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert workers.visible_gpus(Options()) == []
+    assert workers.visible_gpus(options) == []
 
 
 def test_an_unreachable_ray_cluster_is_a_one_line_error(cli, folder, tmp_path, monkeypatch):

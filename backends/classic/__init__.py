@@ -22,6 +22,8 @@ class ClassicBackend:
     name: ClassVar[str] = "classic"
     summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
     extra: ClassVar[str | None] = "classic"
+    Settings: ClassVar[type[BackendSettings]] = BackendSettings  # no options of its own
+    Request: ClassVar[type[DecomposeRequest]] = DecomposeRequest
     output_is_input_size: ClassVar[bool] = True
     finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
     # `python bench/memory_per_pixel.py [--layers 8]` (bench/RESULTS.md): peak RSS slope

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from layerctl import budget, console
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.model_options import LayeredRequest, OnnxSettings
 from layerctl.errors import UsageError
 
 REQUIRES = ("onnxruntime", "tokenizers")
@@ -29,6 +29,8 @@ class OnnxBackend:
     name: ClassVar[str] = "onnx"
     summary: ClassVar[str] = "Qwen-Image-Layered on ONNX Runtime: needs `layerctl export onnx`"
     extra: ClassVar[str | None] = "onnx"
+    Settings: ClassVar[type[OnnxSettings]] = OnnxSettings
+    Request: ClassVar[type[LayeredRequest]] = LayeredRequest
     output_is_input_size: ClassVar[bool] = False
     # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
     # model's weights and activations are planned by qwen/memory.py.
@@ -38,7 +40,7 @@ class OnnxBackend:
     peak_bytes_per_layer: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_LAYER
 
     @classmethod
-    def available(cls, settings: BackendSettings) -> tuple[bool, str]:
+    def available(cls, settings: OnnxSettings) -> tuple[bool, str]:
         """onnxruntime installed and --weights naming an export folder (its files are
         checked when the backend loads)."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
@@ -52,11 +54,9 @@ class OnnxBackend:
             return False, f"{settings.weights} is not a folder written by `layerctl export onnx`"
         return True, f"export at {settings.weights}"
 
-    def __init__(self, settings: BackendSettings) -> None:
+    def __init__(self, settings: OnnxSettings) -> None:
         from layerctl.backends.onnx import runtime
 
-        if settings.compile:
-            raise UsageError("--compile is for the qwen backend", hint="leave it out with onnx")
         if not settings.weights:
             raise UsageError(
                 "--backend onnx needs --weights DIR",
@@ -65,15 +65,13 @@ class OnnxBackend:
         self.pipeline = runtime.Pipeline(Path(settings.weights).expanduser(), settings.providers)
 
     def decompose(
-        self, image: np.ndarray, request: DecomposeRequest, callback: Any = None
+        self, image: np.ndarray, request: LayeredRequest, callback: Any = None
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers at the model's working size, bottom first."""
         from PIL import Image
 
         from layerctl.backends.qwen import sampling
 
-        if request.quantize:
-            raise UsageError("--quantize is for the qwen backend", hint="leave it out with onnx")
         width, height = sampling.working_size(image.shape[1], image.shape[0], request.resolution)
         resized = Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
         prompt = request.prompt
@@ -81,7 +79,7 @@ class OnnxBackend:
             prompt = self._caption(image, resized, request)
         return self.pipeline.decompose(np.asarray(resized), prompt, request, callback)
 
-    def _caption(self, image: np.ndarray, resized: Any, request: DecomposeRequest) -> str:
+    def _caption(self, image: np.ndarray, resized: Any, request: LayeredRequest) -> str:
         """The qwen backend's captioner (and its caption cache) on the export's source
         checkpoint when torch and that folder are here, else :data:`FALLBACK_PROMPT`."""
         source = Path(self.pipeline.manifest.get("source", ""))

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from layerctl import budget, console
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.model_options import QwenRequest, QwenSettings
 from layerctl.backends.qwen import caption, encode, memory, sampling, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
@@ -32,6 +32,8 @@ class QwenBackend:
     name: ClassVar[str] = "qwen"
     summary: ClassVar[str] = "Qwen-Image-Layered (PyTorch): generative layers, needs weights"
     extra: ClassVar[str | None] = "torch"
+    Settings: ClassVar[type[QwenSettings]] = QwenSettings
+    Request: ClassVar[type[QwenRequest]] = QwenRequest
     output_is_input_size: ClassVar[bool] = False
     # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
     # model's weights and activations are planned by qwen/memory.py.
@@ -41,7 +43,7 @@ class QwenBackend:
     peak_bytes_per_layer: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_LAYER
 
     @classmethod
-    def available(cls, settings: BackendSettings) -> tuple[bool, str]:
+    def available(cls, settings: QwenSettings) -> tuple[bool, str]:
         """torch + diffusers installed and a complete Qwen-Image-Layered folder found (no
         torch import): an ONNX export or a half-finished download is refused, so
         ``--backend auto`` falls through to the next backend instead of failing later."""
@@ -59,7 +61,7 @@ class QwenBackend:
             return False, f"{folder}: {problem}"
         return True, f"weights at {folder}"
 
-    def __init__(self, settings: BackendSettings) -> None:
+    def __init__(self, settings: QwenSettings) -> None:
         from layerctl import weights
         from layerctl.backends.qwen import load
 
@@ -83,14 +85,14 @@ class QwenBackend:
             speed.compile_blocks(self.parts.transformer)
         self.fp8: speed.Float8Linears | None = None
 
-    def caption(self, image: np.ndarray, request: DecomposeRequest) -> str:
+    def caption(self, image: np.ndarray, request: QwenRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""
         return self._caption(image, _resize(image, *canvas(image, request.resolution)), request)
 
     def decompose(
         self,
         image: np.ndarray,
-        request: DecomposeRequest,
+        request: QwenRequest,
         callback: sampling.Callback | None = None,
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers at the working size, bottom first."""
@@ -134,7 +136,7 @@ class QwenBackend:
             self._tile_if_needed(request)
             return encode.decode_layers(p.vae, frames)
 
-    def _tile_if_needed(self, request: DecomposeRequest) -> None:
+    def _tile_if_needed(self, request: QwenRequest) -> None:
         """Under --offload auto, tile the VAE decode only when this request would not fit."""
         if self.footprint is None:
             return
@@ -162,7 +164,7 @@ class QwenBackend:
             self.fp8.restore()
             self.fp8 = None
 
-    def _caption(self, image: np.ndarray, resized: Any, request: DecomposeRequest) -> str:
+    def _caption(self, image: np.ndarray, resized: Any, request: QwenRequest) -> str:
         p = self.parts
         key = caption.cache_key(image, request.caption_lang, self.model_id, resized.size)
         return caption.cached(

@@ -13,12 +13,11 @@ def list_backends(json_out: Json = False) -> None:
     """List backends, whether each works here and, if not, why and how to fix it."""
     from layerctl.backends import base
 
-    settings = base.BackendSettings()
     rows = []
     for name in sorted(base.registered()):
         try:
             cls = base.backend_class(name)
-            ok, why = cls.available(settings)
+            ok, why = cls.available(base.settings_for(cls))
             summary, extra = cls.summary, cls.extra
         except Exception as exc:  # a broken third-party plugin must not hide the others
             ok, why, summary, extra = False, f"failed to load: {exc}", "", None

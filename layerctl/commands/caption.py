@@ -16,7 +16,7 @@ def caption(
     image: _IMAGE,
     weights: Weights = None,
     caption_lang: CaptionLang = "en",
-    resolution: Resolution = 640,
+    resolution: Resolution = "640",
     device: Device = "auto",
     dtype: Dtype = "auto",
     max_pixels: MaxPixels = None,
@@ -27,7 +27,8 @@ def caption(
     from layerctl.imageio import read_image
 
     source = read_image(image, max_pixels, max_memory=max_memory)
-    settings = base.BackendSettings(weights=weights, device=device, dtype=dtype)
+    qwen = base.backend_class("qwen")
+    settings = base.settings_for(qwen, {"weights": weights, "device": device, "dtype": dtype})
     engine = base.load("qwen", settings)
-    request = base.DecomposeRequest(caption_lang=caption_lang, resolution=resolution)
+    request = base.build(qwen.Request, {"caption_lang": caption_lang, "resolution": resolution})
     typer.echo(engine.caption(source.pixels, request))

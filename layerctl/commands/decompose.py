@@ -3,24 +3,25 @@
 One FILE argument is the single-image mode: ``-o`` names the output and any failure is
 the command's error. Anything else is a batch: ``-o`` names a folder, finished outputs
 are skipped, failures are recorded and the exit code is 3 when any input failed.
-The work itself lives in layerctl.batch, layerctl.pipeline and layerctl.recursion.
+The work itself lives in layerctl.batch and layerctl.decomposer.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from layerctl import console
-from layerctl.backends.base import BackendSettings, DecomposeRequest
 from layerctl.errors import Stopped, Terminated, UsageError
 from layerctl.options import (
+    BATCH,
+    LAYERS,
+    OUTPUT,
     Backend,
     CaptionLang,
     Cfg,
@@ -40,6 +41,7 @@ from layerctl.options import (
     MaxPixels,
     NegativePrompt,
     Offload,
+    OutputSize,
     Prompt,
     Providers,
     Quantize,
@@ -55,9 +57,17 @@ from layerctl.outputs import json_text
 
 if TYPE_CHECKING:
     from layerctl.batch import Job, Result
-    from layerctl.pipeline import Options
+    from layerctl.decomposer import Options
 
-_DEFAULTS = DecomposeRequest()
+EXAMPLES = """\
+[bold]Examples[/]
+
+  layerctl decompose poster.png -o poster.psd
+
+  layerctl decompose designs/ -o layered/ -n auto --json
+
+  layerctl decompose photo.jpg -b qwen --steps 30 --offload group
+"""
 
 
 def decompose(
@@ -65,88 +75,116 @@ def decompose(
     inputs: Annotated[
         list[str],
         typer.Argument(
+            metavar="INPUT...",
             help="Images (PNG, JPEG, WebP, TIFF, …), folders, globs, or - to read paths "
             "from stdin.",
             show_default=False,
         ),
     ],
-    layers: Layers = "4",
-    max_layers: MaxLayers = 8,
+    backend: Backend = "auto",
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="One input: the result (.psd, .ora or a folder). Several: the output folder "
             "(default: beside each input).",
+            rich_help_panel=OUTPUT,
         ),
     ] = None,
     fmt: Format = None,
-    recursive_dirs: Annotated[
-        bool, typer.Option("--recursive-dirs", help="Walk subfolders; outputs mirror them.")
+    output_size: OutputSize = "input",
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Also write <output>.preview.png.", rich_help_panel=OUTPUT),
     ] = False,
+    force: Force = False,
+    layers: Layers = "4",
+    max_layers: MaxLayers = 8,
+    seed: Seed = 0,
+    lossless: Lossless = True,
     recursive: Annotated[
-        int, typer.Option("--recursive", min=0, help="Split the layers again, this deep.")
+        int,
+        typer.Option(
+            "--recursive",
+            metavar="DEPTH",
+            help="Split the layers again, this deep.",
+            rich_help_panel=LAYERS,
+        ),
     ] = 0,
     split_layers: Annotated[
         str | None,
-        typer.Option("--split-layers", help="With --recursive: only these layers, e.g. 1,3."),
+        typer.Option(
+            "--split-layers",
+            metavar="I,J",
+            help="Only these layers, e.g. 1,3.",
+            rich_help_panel=LAYERS,
+        ),
     ] = None,
     min_coverage: Annotated[
         float,
         typer.Option(
-            "--min-coverage", min=0.0, max=1.0, help="With --recursive: skip smaller layers."
+            "--min-coverage",
+            metavar="F",
+            help="Skip layers covering less (0-1).",
+            rich_help_panel=LAYERS,
         ),
     ] = 0.01,
     split_background: Annotated[
-        bool, typer.Option("--split-background", help="With --recursive: split layer 0 too.")
+        bool,
+        typer.Option("--split-background", help="Layer 0 too.", rich_help_panel=LAYERS),
     ] = False,
-    backend: Backend = "auto",
-    seed: Seed = _DEFAULTS.seed,
-    prompt: Prompt = None,
-    negative_prompt: NegativePrompt = _DEFAULTS.negative_prompt,
-    steps: Steps = _DEFAULTS.steps,
-    cfg: Cfg = _DEFAULTS.cfg,
-    cfg_normalize: CfgNormalize = _DEFAULTS.cfg_normalize,
-    resolution: Resolution = _DEFAULTS.resolution,
-    caption_lang: CaptionLang = _DEFAULTS.caption_lang,
-    weights: Weights = None,
-    device: Device = "auto",
-    dtype: Dtype = "auto",
-    offload: Offload = "auto",
-    vae_tiling: VaeTiling = False,
-    providers: Providers = None,
-    compile: Compile = False,
-    quantize: Quantize = None,
-    step_cache: StepCache = _DEFAULTS.step_cache,
-    cfg_truncate: CfgTruncate = _DEFAULTS.cfg_truncate,
-    output_size: Annotated[
-        str, typer.Option("--output-size", help="input (default) or model resolution.")
-    ] = "input",
-    lossless: Lossless = True,
-    max_pixels: MaxPixels = None,
-    max_memory: MaxMemory = None,
+    recursive_dirs: Annotated[
+        bool,
+        typer.Option(
+            "--recursive-dirs", help="Walk subfolders; outputs mirror them.", rich_help_panel=BATCH
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", min=0, help="Worker processes, each on its own GPU if any; 0: auto."
+            "--workers",
+            metavar="N",
+            help="Processes, one GPU each if any; 0: auto.",
+            rich_help_panel=BATCH,
         ),
     ] = 1,
     ray: Annotated[
         str | None,
-        typer.Option("--ray", metavar="local|auto|ADDRESS", help="Run the batch on a Ray cluster."),
+        typer.Option(
+            "--ray", metavar="ADDRESS", help="On a Ray cluster (or local).", rich_help_panel=BATCH
+        ),
     ] = None,
-    force: Force = False,
     fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="Stop a batch at the first failure.")
-    ] = False,
-    preview: Annotated[
-        bool, typer.Option("--preview", help="Also write <output>.preview.png, a contact sheet.")
+        bool,
+        typer.Option("--fail-fast", help="Stop at the first failure.", rich_help_panel=BATCH),
     ] = False,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Batch: write a self-contained HTML report here."),
+        typer.Option(
+            "--report", metavar="HTML", help="Write an HTML report here.", rich_help_panel=BATCH
+        ),
     ] = None,
+    weights: Weights = None,
+    prompt: Prompt = None,
+    negative_prompt: NegativePrompt = " ",
+    steps: Steps = 50,
+    cfg: Cfg = 4.0,
+    cfg_normalize: CfgNormalize = True,
+    resolution: Resolution = "640",
+    caption_lang: CaptionLang = "en",
+    providers: Providers = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
+    offload: Offload = "auto",
+    vae_tiling: VaeTiling = False,
+    compile: Compile = False,
+    quantize: Quantize = None,
+    step_cache: StepCache = 0.0,
+    cfg_truncate: CfgTruncate = 0.0,
+    max_pixels: MaxPixels = None,
+    max_memory: MaxMemory = None,
     json_out: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -157,24 +195,23 @@ def decompose(
 
     Folders, globs, several files or - (paths on stdin): a batch into -o OUTDIR.
 
-    Any option's default can be set as LAYERCTL_<OPTION> or in layerctl.toml.
+    Defaults come from LAYERCTL_<OPTION> or layerctl.toml (see README).
+
+    A value there for an option the backend does not take is ignored.
     """
-    from layerctl import batch, recursion
+    from layerctl import batch
 
     console.state.quiet, console.state.debug = quiet, debug or console.state.debug
-    options = build_options(
-        ctx.params,
-        recursion=recursion.Plan(
-            recursive, recursion.parse_indices(split_layers), min_coverage, split_background
-        ),
-    )
+    options = build_options(ctx)  # every option checked: usage errors before any work
+    if workers < 0:
+        raise UsageError(f"--workers {workers}: must be 0 (one per GPU or core) or more")
     if batch.is_batch(inputs):
         if report is not None:
             from layerctl.report import check_writable
 
             check_writable(report, force)
         sources = batch.collect(inputs, recursive_dirs, _stdin(inputs), exclude=output)
-        jobs = batch.plan(sources, output, fmt or "psd")
+        jobs = batch.plan(sources, output, options.fmt or "psd")
         _run_batch(jobs, options, workers, ray, fail_fast, json_out, report)
     elif report is not None:
         raise UsageError("--report is for batches", hint="give a folder, a glob or several inputs")
@@ -182,43 +219,47 @@ def decompose(
         _run_one(Path(inputs[0]), output, options, json_out)
 
 
-def build_options(params: Mapping[str, Any], **overrides: Any) -> Options:
-    """pipeline.Options from a command's parsed parameters (``ctx.params``).
+def build_options(ctx: typer.Context) -> Options:
+    """decomposer.Options from a command's parsed parameters, checked.
 
-    Each value goes where its name says (DecomposeRequest, BackendSettings or Options),
-    so a command shares an option by declaring it, not by passing it on by hand.
+    The backend gets the values of its own options that were given (flag, environment,
+    layerctl.toml); a flag for an option it does not take is a usage error naming the
+    backends that take it, while an environment or file value for one is ignored.
     """
-    from layerctl.pipeline import Options
+    import inspect
 
-    values = {**params, **overrides}
+    from layerctl.backends import base
+    from layerctl.decomposer import configure
 
-    def pick(cls: type, skip: set[str] = frozenset()) -> dict[str, Any]:
-        return {
-            f.name: values[f.name] for f in fields(cls) if f.name in values and f.name not in skip
-        }
-
-    settings = pick(BackendSettings)
-    settings["providers"] = tuple(p for p in (settings.get("providers") or "").split(",") if p)
-    return Options(
-        request=DecomposeRequest(**pick(DecomposeRequest, skip={"layers"})),
-        settings=BackendSettings(**settings),
-        **pick(Options, skip={"request", "settings"}),
+    params = ctx.params
+    core = [  # the decomposition's own options, as configure names them
+        p.name
+        for p in inspect.signature(configure).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in {"strict", "label"}
+    ]
+    flags = {p.name: p.opts[0] for p in ctx.command.params if p.opts}
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    given = {k: s.name for k, s in sources.items() if s is not None and s.name != "DEFAULT"}
+    backend_options = {
+        name: params[name] for name in base.takers() if name in given and name in params
+    }
+    strict = {k for k, source in given.items() if source == "COMMANDLINE"}
+    return configure(
+        params["backend"],
+        **{k: params[k] for k in core if k in params},
+        strict=strict & set(backend_options),
+        label=lambda key: flags.get(key, key),
+        **backend_options,
     )
 
 
 def _run_one(input: Path, output: Path | None, options: Options, json_out: bool) -> None:
-    from layerctl import batch, formats
-    from layerctl.outputs import check_writable
-    from layerctl.preview import preview_path
+    from layerctl import batch
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
-    formats.format_for(job.output, options.fmt)  # usage errors before any work
-    check_writable(job.output, options.force, [input])
-    if options.preview:
-        check_writable(preview_path(job.output), options.force, [input])
     start = time.perf_counter()
     with console.status(f"decomposing {input.name}"):
-        stack = batch.process(job, options)
+        stack = batch.single(job, options)
     result = batch.Result.done(job, stack, time.perf_counter() - start)
     _emit(result, json_out)
     count = console.counted(len(stack.leaves()), "layer")
@@ -282,7 +323,10 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
     if options.preview:  # the report links each thumbnail to its contact sheet
         records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
     settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
-    del settings["request"]["layers"]  # set per image; the run's choice is options.layers
+    settings["settings"] = options.settings.model_dump(mode="json")
+    request = options.request.model_dump(mode="json")
+    del request["layers"]  # set per image; the run's choice is options.layers
+    settings["request"] = request
     report.write(records, path, force=True, settings=settings)  # checked before the batch
     console.info(f"wrote {path}")
 

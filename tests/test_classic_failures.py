@@ -161,6 +161,27 @@ def test_a_speckled_ground_keeps_its_specks():
     assert any(layer[120, 200, 3] == 255 or layer[110, 80, 3] > 0 for layer in layers[1:])
 
 
+def test_small_light_words_on_a_card_are_text_not_card():
+    """Small light text on a dark card is all anti-aliased rim: its plain mean colour is
+    half card, which read as a blend of the card and the next word, so one word went
+    into the card's layer (the README poster lost "concerts"). Every word is text."""
+    navy, pale = (40, 70, 120), (200, 215, 240)
+    font = ImageFont.load_default(size=13 * 4)
+
+    def paint(d, s):
+        d.rounded_rectangle((20 * s, 20 * s, 300 * s, 110 * s), 10 * s, fill=navy)
+        d.text((40 * s, 55 * s), "Open-air concerts · July", font=font, fill=pale)
+
+    image = draw((320, 130), CREAM, paint)
+    layers = run(image, 4)
+    assert layers.roles == ["Background", "Shape", "Text"]
+    words = np.abs(image[..., :3].astype(int) - pale).max(-1) < 30
+    assert (layers[2][..., 3][words] > 200).mean() > 0.9
+    card = layers[1][..., :3][words].astype(int)
+    off = np.abs(card - navy).max(axis=-1)
+    assert np.percentile(off, 98) <= 12  # the card goes on whole, navy, under the words
+
+
 def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     from layerctl import formats
 

@@ -15,6 +15,8 @@ import itertools
 import numpy as np
 
 POSITION_WEIGHT = 0.5  # how much distance on the canvas counts against colour difference
+ALIKE = 0.05  # Ward distance (colour 0..1, weighted position) below which a split separates
+# nothing a designer would tell apart: -n is an upper bound, not a quota
 
 
 def levels(ranks: list[int], above: list[set[int]]) -> list[int]:
@@ -35,7 +37,8 @@ def levels(ranks: list[int], above: list[set[int]]) -> list[int]:
 def plan(level: list[int], features: np.ndarray, areas: np.ndarray, count: int) -> list[list[int]]:
     """``count`` or fewer groups of region indices, bottom first.
 
-    Fewer only when there are fewer regions than ``count``.
+    Fewer when there are fewer regions than ``count``, or when no split left would
+    separate regions further apart than ALIKE.
     """
     by_level: dict[int, list[int]] = {}
     for index, lv in enumerate(level):
@@ -53,7 +56,7 @@ def plan(level: list[int], features: np.ndarray, areas: np.ndarray, count: int) 
             for tree, slot, members in zip(trees, slots, stacks, strict=True)
         ]
         k = int(np.argmax(gains))
-        if gains[k] < 0:
+        if gains[k] < ALIKE:
             break
         slots[k] += 1
     groups = []

@@ -235,7 +235,7 @@ def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
     it; {shadow: the shape that casts it}, the label pairs that touch)."""
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
-    labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background)
+    labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background, f)
     if crossing:
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
@@ -281,7 +281,7 @@ def _casters(found, shadows: frozenset[tuple[int, int]]) -> dict[int, int]:
     return {s_: n for s_, (_, n) in best.items()}
 
 
-def _overlays_across_edges(labels, found, touching, background):
+def _overlays_across_edges(labels, found, touching, background, f):
     """Overlays that cross a shape's edge: region P on the background and its
     neighbour Q over a region S, when one veil explains both (veil.across). Q joins
     P, S lies under P and goes on under it where Q was (S seen through the veil).
@@ -303,7 +303,10 @@ def _overlays_across_edges(labels, found, touching, background):
                 if not (opaque[q - 1] and opaque[s_ - 1]):
                     continue
                 fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
-                if fitted is not None and _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
+                if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
+                    continue
+                crop = f[region.box][..., :3], background.model[region.box][..., :3]
+                if not veil.steep(*crop, region.visible, fitted):
                     joins[q], veils[p] = p, fitted
                     forced.add((s_, p))
                     through[q] = s_
@@ -374,7 +377,8 @@ def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
         seen = f[region.box][..., :3][pixels][::step]
         under = background.model[region.box][..., :3][pixels][::step]
         fitted = veil.fit(seen, under, background.grain)
-        if fitted is not None and fitted.falloff and fitted.colour.min() > 127:
+        shadow = fitted is not None and fitted.falloff and fitted.colour.max() < 128
+        if fitted is not None and not shadow:
             crop = f[region.box][..., :3], background.model[region.box][..., :3]
             fitted = None if veil.steep(*crop, region.visible, fitted) else fitted
         if fitted is not None:

@@ -21,6 +21,8 @@ NEAR = 1.0  # same-coloured pieces this close (× their height) are one element:
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
 RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
+FOREIGN = 4 * SAME_COLOUR  # colour distance from its region that no pixel of it reaches
+PURE = 0.8  # share of the largest difference from its surroundings that marks a pure pixel
 SLIVER = 0.05  # area (share of the smaller neighbour) below which a mixed region is rim
 
 
@@ -45,9 +47,77 @@ def find_regions(
     """(label map: 0 background, i + 1 region i; the regions). ``flat``: see flat_pixels."""
     seeds = _seed_labels(flat, background.mask)
     labels = _reassign_strays(_grow(seeds, ~background.mask), seeds > 0)
+    labels = _fine_strokes(labels, f, flat, background.mask)
     labels = _compact(_merge_split_surfaces(labels, f, flat))
     labels = _compact(_absorb_slivers(labels, f, flat))
     return labels, describe(labels, f, flat)
+
+
+def _fine_strokes(
+    labels: np.ndarray, f: np.ndarray, flat: np.ndarray, ground: np.ndarray
+) -> np.ndarray:
+    """Split off strokes too fine to hold a flat pixel (small text on a card, one or two
+    pixels wide) from the region they grew into: pixels away from the ground that are
+    FOREIGN to their region's colour and no blend of it with a neighbouring region's
+    (the anti-aliased edge between two regions is) become a new region per connected
+    stroke that lies within that one region. Unsplit, the words would be part of the
+    card."""
+    import cv2
+    from scipy.ndimage import find_objects
+
+    count = int(labels.max())
+    if count == 0:
+        return labels
+    colour, known = _label_means(labels, flat, f, count)
+    inside = cv2.erode((~ground).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    own = colour[labels]
+    foreign = (np.abs(f - own).max(axis=-1) > FOREIGN) & ~flat & inside & (known[labels] > 0)
+    if not foreign.any():
+        return labels
+    neighbours: dict[int, list[int]] = {}
+    for a, b in adjacency(labels):
+        if a and b:
+            neighbours.setdefault(a, []).append(b)
+            neighbours.setdefault(b, []).append(a)
+    ys, xs = np.nonzero(foreign)
+    mine = labels[ys, xs]
+    blend = np.zeros(len(ys), bool)
+    for region in np.unique(mine):
+        at = mine == region
+        for other in neighbours.get(int(region), []):
+            if known[other]:
+                blend[at] |= _on_line(f[ys[at], xs[at]], colour[region], colour[other])
+    strokes = np.zeros(labels.shape, np.uint8)
+    strokes[ys[~blend], xs[~blend]] = 1
+    _, pieces = cv2.connectedComponents(strokes, connectivity=8)
+    out, next_label = labels.copy(), count + 1
+    for index, box in enumerate(find_objects(pieces), start=1):
+        rows = slice(max(0, box[0].start - 1), box[0].stop + 1)
+        cols = slice(max(0, box[1].start - 1), box[1].stop + 1)
+        stroke = pieces[rows, cols] == index
+        ring = cv2.dilate(stroke.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        around = np.unique(labels[rows, cols][ring & ~stroke])
+        host = np.bincount(labels[rows, cols][stroke]).argmax()
+        # drawn on one surface: beside nothing but it (or a counter of it that the
+        # letters cut off) and pieces of no known colour (other fine strokes). A
+        # shadow's edge across a shape meets its flat middle, the ground or a shape.
+        alone = all(
+            a == host
+            or (a and not known[a])
+            or (a and np.abs(colour[a] - colour[host]).max() < SAME_COLOUR)
+            for a in around
+        )
+        if stroke.sum() >= MIN_CORE // 2 and alone:
+            out[rows, cols][stroke] = next_label
+            next_label += 1
+    return out
+
+
+def _on_line(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which ``pixels`` (n, 4) are a blend of colours ``a`` and ``b``, within SAME_COLOUR."""
+    towards = a - b
+    t = np.clip((pixels - b) @ towards / max(float(towards @ towards), 1e-6), 0.0, 1.0)
+    return np.abs(pixels - b - t[:, None] * towards).max(axis=-1) <= SAME_COLOUR
 
 
 def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -257,16 +327,37 @@ def _near(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: int) -> np.ndarray:
-    """Mean premultiplied RGBA per label over its flat pixels (rims would blur it), or
-    over all of its pixels when it has no flat ones (hairlines)."""
-    means = []
-    for where in (flat, np.ones(labels.shape, bool)):
-        flat = np.where(where, labels, 0).ravel()
-        sums = np.stack([np.bincount(flat, f[..., c].ravel(), count + 1) for c in range(4)], -1)
-        counts = np.bincount(flat, minlength=count + 1)
-        means.append((sums / np.maximum(counts, 1)[:, None], counts))
-    (flat_mean, flat_count), (all_mean, _) = means
-    return np.where(flat_count[:, None] > 0, flat_mean, all_mean)
+    """Mean premultiplied RGBA per label over its flat pixels (rims would blur it), or,
+    when it has no flat ones (small text, hairlines: all rim), over its purest pixels:
+    those farthest from the colour around it, within PURE of the farthest. The plain
+    mean of a small light word on a dark card is half card; it would read as a blend
+    of the card and the next word, not as a word."""
+    flat_mean, flat_count = _label_means(labels, flat, f, count)
+    all_mean, _ = _label_means(labels, np.ones(labels.shape, bool), f, count)
+    mean = np.where(flat_count[:, None] > 0, flat_mean, all_mean)
+    rimmed = flat_count == 0
+    rimmed[0] = False
+    if not rimmed.any():
+        return mean
+    border = _border_lengths(labels, count)
+    np.fill_diagonal(border, 0)
+    around = mean[border.argmax(axis=1)]  # the colour each label is drawn on
+    mine = rimmed[labels]
+    distance = np.abs(f[mine] - around[labels[mine]]).max(axis=-1)
+    farthest = np.zeros(count + 1)
+    np.maximum.at(farthest, labels[mine], distance)
+    pure = np.zeros(labels.shape, bool)
+    pure[mine] = distance >= PURE * farthest[labels[mine]]
+    pure_mean, pure_count = _label_means(labels, pure, f, count)
+    return np.where((rimmed & (pure_count > 0))[:, None], pure_mean, mean)
+
+
+def _label_means(labels: np.ndarray, where: np.ndarray, f: np.ndarray, count: int):
+    """(mean premultiplied RGBA per label over ``where``, pixel count per label)."""
+    chosen = np.where(where, labels, 0).ravel()
+    sums = np.stack([np.bincount(chosen, f[..., c].ravel(), count + 1) for c in range(4)], -1)
+    counts = np.bincount(chosen, minlength=count + 1)
+    return sums / np.maximum(counts, 1)[:, None], counts
 
 
 def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region]:

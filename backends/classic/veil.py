@@ -144,9 +144,10 @@ def neutral(over: np.ndarray, under: np.ndarray) -> np.ndarray | None:
 def steep(image: np.ndarray, under: np.ndarray, mask: np.ndarray, fitted: Veil) -> bool:
     """Whether the opacity of ``fitted`` over ``mask`` ((h, w) crops; image and under
     RGB 0..255) changes in steps of a pixel or two, as an element's anti-aliased rims
-    do, not gently, as a blurred glow's falloff does: light text on a dark ground reads
-    as white at some opacity, all rim when it is small. (A drop shadow's thin crescent
-    can be as steep; the test is for white veils.)"""
+    do, not gently, as a blurred glow's falloff does, nor not at all, as a flat
+    overlay's: light text on a dark ground reads as white at some opacity, all rim when
+    it is small, and dark text across a shape as black over both. (A drop shadow's thin
+    crescent can be as steep: black veils that fall off are not asked.)"""
     den = fitted.colour - under
     valid = np.abs(den) > MIN_CONTRAST
     a = np.where(valid, (image - under) / np.where(valid, den, 1.0), 0.0).sum(axis=-1)

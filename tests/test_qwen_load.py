@@ -56,7 +56,7 @@ def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None
     import torch
     from safetensors.torch import load_file
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     parts = load(tiny_qwen, torch.float32)
     assert type(parts.transformer).__name__ == "QwenImageTransformer2DModel"
@@ -82,7 +82,7 @@ def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None
 def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) -> None:
     import torch
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     parts = load(tiny_qwen, torch.bfloat16, parts=["vae", "tokenizer"])
     assert parts.vae.dtype == torch.bfloat16
@@ -93,7 +93,7 @@ def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) 
 def test_missing_component_names_it_and_the_fetch_command(tiny_qwen: Path, tmp_path) -> None:
     import torch
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     root = _copy(tiny_qwen, tmp_path)
     shutil.rmtree(root / "vae")
@@ -131,7 +131,7 @@ def test_pickle_only_folder_is_refused_without_unpickling(
     import torch
     from safetensors.torch import load_file
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     root = _copy(tiny_qwen, tmp_path)
     vae = root / "vae" / "diffusion_pytorch_model.safetensors"

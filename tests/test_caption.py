@@ -132,3 +132,10 @@ def test_caption_command_without_weights_says_how_to_get_them(cli, tmp_path):
     assert result.code == 1
     assert "nowhere" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
+
+def test_caption_command_refuses_a_backend_that_cannot_caption(cli, tmp_path):
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(image)
+    result = cli("caption", image, "--backend", "classic")
+    assert result.code == 2
+    assert "cannot caption" in result.stderr and "qwen" in result.stderr

@@ -19,6 +19,7 @@ import numpy as np
 
 from layerctl import budget, console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.capabilities import MemoryPlan
 from layerctl.backends.layered import caption, flow
 from layerctl.backends.qwen import components, memory, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
@@ -60,6 +61,11 @@ class QwenBackend:
         if problem:
             return False, f"{folder}: {problem}"
         return True, f"weights at {folder}"
+
+    @classmethod
+    def memory_plan(cls, settings: BackendSettings, layers: int) -> MemoryPlan:
+        """Where ``--offload auto`` would put the model on this machine (no load)."""
+        return memory.plan(device_info(settings.device), settings.weights, layers)
 
     def __init__(self, settings: BackendSettings) -> None:
         from layerctl import weights
@@ -264,6 +270,35 @@ def pick_device(device: str) -> str:
     if torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def device_info(requested: str) -> dict[str, Any]:
+    """The device :func:`pick_device` gives for ``requested`` and, for a CUDA card, its
+    model and free memory; a note instead where torch or the device is missing."""
+    if find_spec("torch") is None:
+        return {
+            "name": "cpu",
+            "torch": None,
+            "note": "torch missing: pip install 'layerctl[torch]'",
+        }
+    import torch
+
+    info: dict[str, Any] = {"name": requested, "torch": torch.__version__}
+    try:
+        info["name"] = pick_device(requested)
+    except BackendUnavailable as exc:
+        return {**info, "note": str(exc)}
+    device = torch.device(info["name"])
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        free, total = memory.device_memory(device)
+        info.update(
+            model=props.name,
+            capability=f"{props.major}.{props.minor}",
+            free_bytes=free,
+            total_bytes=total,
+        )
+    return info
 
 
 def pick_dtype(dtype: str, device: str) -> Any:

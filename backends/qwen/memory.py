@@ -14,6 +14,7 @@ Public API::
     resolve(mode, device, footprint, resolution, layers) -> Choice   # auto -> a mode
     place(modules: {"text_encoder"|"transformer"|"vae": nn.Module}, mode, device)
     stream(module, "group"|"sequential", device)   # one model, diffusers' group offloading
+    plan(device_info, weights, layers) -> MemoryPlan   # doctor: auto's pick per bucket
     Streaming.of({tensor name: bytes}); block_modules(tensor names)
 
 Modes, from fastest to leanest (``need`` gives each one's device memory):
@@ -49,12 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from layerctl import console
+from layerctl.backends.capabilities import MemoryPlan, Placement
 from layerctl.budget import host_available  # the one reader of MemAvailable; re-exported
+from layerctl.errors import LayerctlError
 from layerctl.weights import tensor_sizes
 
 GB = 10**9
 GiB = 2**30
 MODES = ("auto", "none", "model", "group", "sequential")
+BUCKETS = (640, 1024)  # the resolutions a plan covers: the trained ones
 ORDER = ("text_encoder", "transformer", "vae")  # the order a decomposition uses them in
 STREAMED = ("text_encoder", "transformer")  # the VAE is small and always moved whole
 
@@ -335,6 +339,39 @@ def resolve(
     if memory is None:
         return Choice("none", need("none", fp, resolution, layers), 0, "not a CUDA device")
     return choose(*memory, fp, resolution, layers)
+
+
+def plan(device: dict[str, Any], weights: str | None, layers: int) -> MemoryPlan:
+    """What ``--offload auto`` would pick at each bucket before anything is loaded, on
+    ``device`` (``free_bytes``/``total_bytes`` when it is a CUDA card), from the sizes in
+    the weights folder when it is complete, else the published ones; host memory before
+    the load limits the offloading modes. Off CUDA: whether float32 fits the host."""
+    fp, source = _footprint(weights)
+    host = host_available()
+    placements = {}
+    for resolution in BUCKETS:
+        if "free_bytes" in device:
+            c = choose(device["free_bytes"], device["total_bytes"], fp, resolution, layers, host)
+            placements[resolution] = Placement(c.mode, c.reason, c.need)
+        else:
+            need_host = 2 * fp.total + working_bytes(resolution, layers)
+            fits = "" if host is None or host >= need_host else f", {host / GB:.1f} GB available"
+            why = f"not a CUDA device; float32 needs ~{need_host / GB:.1f} GB of host memory"
+            placements[resolution] = Placement("none", why + (fits and f"{fits}: too little"))
+    sizes = {"text_encoder": fp.text_encoder, "transformer": fp.transformer, "vae": fp.vae}
+    return MemoryPlan(device, sizes, source, placements)
+
+
+def _footprint(weights: str | None) -> tuple[Footprint, str]:
+    from layerctl import weights as registry
+
+    try:
+        root = registry.locate(weights)
+    except LayerctlError:
+        root = None
+    if root is None or registry.check(root):
+        return Footprint.published(), "published sizes (bf16)"
+    return Footprint.of_folder(root), "weights folder"
 
 
 def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:

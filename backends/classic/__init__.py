@@ -22,7 +22,6 @@ class ClassicBackend:
     name: ClassVar[str] = "classic"
     summary: ClassVar[str] = "weights-free, CPU: background + elements with soft edges"
     extra: ClassVar[str | None] = "classic"
-    output_is_input_size: ClassVar[bool] = True
     finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
     # `python bench/memory_per_pixel.py [--layers 8]` (bench/RESULTS.md): peak RSS slope
     # 112 B/px at 4 layers, 124 at 8, intercept ~40 MB (it was 646 and 1106 B/px before

@@ -29,7 +29,6 @@ class OnnxBackend:
     name: ClassVar[str] = "onnx"
     summary: ClassVar[str] = "Qwen-Image-Layered on ONNX Runtime: needs `layerctl export onnx`"
     extra: ClassVar[str | None] = "onnx"
-    output_is_input_size: ClassVar[bool] = False
     # On the host, per image: the core around the model (budget.MODEL_CORE_*); ONNX
     # Runtime's own allocations for the graphs are not planned.
     peak_bytes_per_pixel: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_PIXEL

@@ -35,7 +35,6 @@ class QwenBackend:
     name: ClassVar[str] = "qwen"
     summary: ClassVar[str] = "Qwen-Image-Layered (PyTorch): generative layers, needs weights"
     extra: ClassVar[str | None] = "torch"
-    output_is_input_size: ClassVar[bool] = False
     # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
     # model's weights and activations are planned by qwen/memory.py.
     peak_bytes_per_pixel: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_PIXEL

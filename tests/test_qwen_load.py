@@ -144,3 +144,34 @@ def test_pickle_only_folder_is_refused_without_unpickling(
     monkeypatch.setattr(torch, "load", no_unpickling)
     with pytest.raises(MissingWeights, match=r"refusing to load .*vae/: pickle weights only"):
         load(root, torch.float32)
+
+
+def test_pre_v5_rope_keys_load_without_warnings(tiny_qwen: Path, tmp_path) -> None:
+    """A text encoder config in the pre-v5 layout (RoPE keys as ``rope_scaling`` in
+    text_config and copied at the top level) gives the same text RoPE without the two
+    warnings transformers 5 prints for the top-level copies on every load."""
+    import logging
+
+    from transformers import Qwen2_5_VLConfig
+
+    from layerctl.backends.layered.load import text_encoder_config
+
+    raw = json.loads((tiny_qwen / "text_encoder" / "config.json").read_text())
+    rope = raw["text_config"].pop("rope_parameters")
+    legacy = {"mrope_section": rope["mrope_section"], "rope_type": "default", "type": "default"}
+    raw["text_config"].update(rope_scaling=dict(legacy), rope_theta=rope["rope_theta"])
+    raw.update(rope_scaling=dict(legacy), rope_theta=rope["rope_theta"])
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("transformers")  # the library's root: it does not propagate
+    logger.addHandler(handler)
+    try:
+        ours = text_encoder_config(tmp_path)
+        assert not [m for m in messages if "rope" in m]
+        theirs = Qwen2_5_VLConfig.from_pretrained(tmp_path)
+        assert any("key=rope_scaling" in m for m in messages)  # the warning avoided
+    finally:
+        logger.removeHandler(handler)
+    assert ours.text_config.rope_parameters == theirs.text_config.rope_parameters

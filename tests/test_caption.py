@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,9 @@ def test_caption_command_without_weights_says_how_to_get_them(cli, tmp_path):
     Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(image)
     result = cli("caption", image, "--weights", tmp_path / "nowhere")
     assert result.code == 1
-    assert "nowhere" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    torch_extra = all(find_spec(name) for name in ("torch", "diffusers", "transformers"))
+    fix = "nowhere" if torch_extra else "pip install 'layerctl[torch]'"  # the first thing missing
+    assert fix in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_caption_command_refuses_a_backend_that_cannot_caption(cli, tmp_path):

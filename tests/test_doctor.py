@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -104,7 +105,10 @@ def test_doctor_without_weights(cli) -> None:
     result = cli("doctor")
     assert result.code == 0, result.stderr
     assert "weights       not found" in result.stdout
-    assert "layerctl weights pull qwen-image-layered" in result.stdout
+    if find_spec("huggingface_hub"):
+        assert "layerctl weights pull qwen-image-layered" in result.stdout
+    else:  # the registry needs it: that is the first thing to fix
+        assert "needs huggingface_hub" in result.stdout
     assert "qwen 640      " in result.stdout
 
 

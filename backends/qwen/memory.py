@@ -79,10 +79,9 @@ HIDDEN = 3072
 # (token, d) bf16 tensors at the attention/MLP peak of a block (an estimate: the VAE's
 # peak hides it in the measurement below).
 ACT_TENSORS = 16
-# Measured by bench/gpu_fullscale.py (H200, bf16, diffusers 0.42.1, 4 layers): both
-# pipelines peak at 48.1 GB (640) and 58.9 GB (1024), 7.0 and 17.8 GB above the
-# weights, when the VAE decodes every layer in one batch: ≈ 22 full-resolution
-# 96-channel bf16 maps per layer at both sizes. 24 leaves a margin.
+# The activation peak is the VAE decoding every layer in one batch: ≈ 22 full-resolution
+# 96-channel bf16 maps per layer at 640 and at 1024 (bench/gpu_fullscale.py; the figures
+# are in bench/RESULTS.md). 24 leaves a margin.
 VAE_MAPS = 24 * 96
 VAE_TILE = 256  # diffusers' default decode tile (tile_sample_min_height/width)
 MAX_TEXT_TOKENS = 512

@@ -159,6 +159,7 @@ def decode_latents(parts: Components, frames: Array) -> list[np.ndarray]:
     b, f, c, h, w = x.shape
     x = x.reshape(b * f, c, 1, h, w)
     mean, std = _stats(parts, x)
+    # The reference's own arithmetic (its latents_std is 1/std): bit-equal, not x·std.
     images = parts.vae_decode(x / (1.0 / std) + mean)[:, :, 0]
     images = _clip01(images * 0.5 + 0.5)
     array = _host_float32(_permute(images, (0, 2, 3, 1)))

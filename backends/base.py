@@ -83,7 +83,6 @@ class Backend(Protocol):
     Request: ClassVar[type[DecomposeRequest]]  # its per-image options (base: layers, seed)
     summary: ClassVar[str]
     extra: ClassVar[str | None]  # the pip extra that provides its dependencies
-    output_is_input_size: ClassVar[bool]  # False when layers come at a model resolution
     # Host memory one image takes at its peak, read image and written result included:
     # pixels x (peak_bytes_per_pixel + layers x peak_bytes_per_layer_pixel) +
     # peak_fixed_bytes + layers x peak_bytes_per_layer. layerctl.budget checks it before

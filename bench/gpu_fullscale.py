@@ -261,7 +261,7 @@ def build_text_encoder(config: dict[str, Any], dtype: Any, device: Any = "cpu") 
 
 def encode_prompt(text_encoder: Any, device: Any, tokens: int = PROMPT_TOKENS) -> tuple[float, Any]:
     """(seconds, last hidden state) of one prompt-embedding forward on random token ids,
-    the call ``encode.prompt_embeds`` makes (hooks and offloading included)."""
+    the call ``flow.prompt_embeds`` makes (hooks and offloading included)."""
     import torch
 
     vocab = text_encoder.config.get_text_config().vocab_size
@@ -381,7 +381,7 @@ class TextStandIn:
     def tokenizer(self, texts: list[str], **_: Any) -> Any:
         import torch
 
-        from layerctl.backends.qwen.encode import DROP_TOKENS
+        from layerctl.backends.layered.flow import DROP_TOKENS
 
         index = next(i for i, p in enumerate(self.prompts) if f"\n{p}<|im_end|>" in texts[0])
         ids = torch.full((1, DROP_TOKENS + self.embeds[index].shape[1]), index)
@@ -390,7 +390,7 @@ class TextStandIn:
     def __call__(self, input_ids: Any, **_: Any) -> Any:
         import torch
 
-        from layerctl.backends.qwen.encode import DROP_TOKENS
+        from layerctl.backends.layered.flow import DROP_TOKENS
 
         e = self.embeds[int(input_ids[0, 0])]
         head = e.new_zeros(1, DROP_TOKENS, e.shape[2])
@@ -402,9 +402,9 @@ class OursRunner:
     modules: the instance is assembled from them instead of loaded from a folder."""
 
     def __init__(self, transformer: Any, vae: Any, dtype: Any, spec: Spec) -> None:
-        from layerctl.backends.qwen import sampling
+        from layerctl.backends.layered import flow
+        from layerctl.backends.layered.load import QwenComponents
         from layerctl.backends.qwen.backend import QwenBackend
-        from layerctl.backends.qwen.load import QwenComponents
 
         self.spec = spec
         self.device = transformer.device  # kept: an offloaded model reports the host
@@ -412,7 +412,7 @@ class OursRunner:
         self.backend.device = str(transformer.device)
         self.backend.dtype = dtype
         self.backend.model_id = "bench"
-        self.backend.scheduler = sampling.SchedulerConfig.from_dict(scheduler_config())
+        self.backend.scheduler = flow.SchedulerConfig.from_dict(scheduler_config())
         self.backend.uncompiled, self.backend.fp8 = False, None
         self.backend.offload, self.backend.footprint = "none", None  # offload_section sets
         self.backend.parts = QwenComponents(

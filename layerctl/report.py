@@ -31,7 +31,7 @@ GENERATOR = "layerctl-report"  # marks the reports a rerun of the batch may rewr
 # Fields every record has; anything else in a record is shown as a setting.
 CORE_FIELDS = ("input", "output", "status", "error", "seconds", "backend", "layers", "preview")
 # Failures sort first when sorting by status ascending: they need a look.
-STATUS_RANK = {"failed": 0, "error": 0, "skipped": 2, "ok": 3}
+STATUS_RANK = {"failed": 0, "skipped": 2, "ok": 3}
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; background: #fafafa; }
@@ -52,7 +52,7 @@ td.path, td.error, td.settings { overflow-wrap: anywhere; max-width: 28em; }
 td.error { color: #a00; }
 .status { font-weight: 600; }
 tr.status-ok .status { color: #070; }
-tr.status-failed .status, tr.status-error .status { color: #a00; }
+tr.status-failed .status { color: #a00; }
 tr.status-skipped .status { color: #777; }
 img.thumb { display: block; max-width: 96px; max-height: 96px;
   background: repeating-conic-gradient(#d6d6d6 0 25%, #fff 0 50%) 0 0 / 12px 12px; }

@@ -42,10 +42,10 @@ def portrait() -> np.ndarray:
 
 
 def portrait_at_working_size() -> Image.Image:
-    from layerctl.backends.qwen import sampling
+    from layerctl.backends.layered import flow
 
     pixels = portrait()
-    size = sampling.working_size(pixels.shape[1], pixels.shape[0], 640)
+    size = flow.working_size(pixels.shape[1], pixels.shape[0], 640)
     return Image.fromarray(pixels, "RGBA").resize(size, Image.Resampling.LANCZOS)
 
 
@@ -69,7 +69,7 @@ def short_caption_copy(tiny: Path, folder: Path) -> Path:
 def _early_tokens(folder: Path) -> list[int]:
     import torch
 
-    from layerctl.backends.qwen import caption, load
+    from layerctl.backends.layered import caption, load
 
     parts = load.load(folder, torch.float32, ("text_encoder", "tokenizer", "image_processor"))
     image = portrait_at_working_size()

@@ -23,7 +23,6 @@ class StripesBackend:
     name: ClassVar[str] = "stripes"
     summary: ClassVar[str] = "test stripes"
     extra: ClassVar[str | None] = None
-    output_is_input_size: ClassVar[bool] = True
     # Seconds per image, to interrupt a batch midway; from the environment so that
     # worker processes (tests/test_batch.py installs this as a plugin) slow down too.
     delay: ClassVar[float] = float(os.environ.get("STRIPES_DELAY", "0"))

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from qwen_reference import (
     short_caption_copy,
 )
 
-from layerctl.backends.qwen import caption
+from layerctl.backends.layered import caption
 from layerctl.errors import UsageError
 
 
@@ -61,7 +62,7 @@ def test_cache_key_depends_on_content_language_model_and_size():
 
 def test_importing_creates_no_folder(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    code = "import layerctl.backends.qwen.caption, layerctl.cli"
+    code = "import layerctl.backends.layered.caption, layerctl.cli"
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert not (tmp_path / "cache").exists()
 
@@ -73,15 +74,15 @@ def test_unknown_language_is_a_usage_error():
 
 @pytest.mark.torch
 def test_prompts_are_the_references(tiny_qwen):
-    from layerctl.backends.qwen import encode
+    from layerctl.backends.layered import flow
 
     pipe = reference_pipeline(tiny_qwen)
     assert {
         "en": pipe.image_caption_prompt_en,
         "zh": pipe.image_caption_prompt_cn,
     } == caption.PROMPTS
-    assert pipe.prompt_template_encode == encode.PROMPT_TEMPLATE
-    assert pipe.prompt_template_encode_start_idx == encode.DROP_TOKENS
+    assert pipe.prompt_template_encode == flow.PROMPT_TEMPLATE
+    assert pipe.prompt_template_encode_start_idx == flow.DROP_TOKENS
 
 
 @pytest.mark.torch
@@ -89,7 +90,7 @@ def test_prompts_are_the_references(tiny_qwen):
 def test_inputs_equal_the_vl_processors(tiny_qwen, lang):
     """Our tokenizer + image processor give what Qwen2VLProcessor gives the reference."""
     torch = pytest.importorskip("torch")
-    from layerctl.backends.qwen import load
+    from layerctl.backends.layered import load
 
     parts = load.load(tiny_qwen, torch.float32, ("tokenizer", "image_processor"))
     image = portrait_at_working_size()
@@ -130,4 +131,14 @@ def test_caption_command_without_weights_says_how_to_get_them(cli, tmp_path):
     Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(image)
     result = cli("caption", image, "--weights", tmp_path / "nowhere")
     assert result.code == 1
-    assert "nowhere" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    torch_extra = all(find_spec(name) for name in ("torch", "diffusers", "transformers"))
+    fix = "nowhere" if torch_extra else "pip install 'layerctl[torch]'"  # the first thing missing
+    assert fix in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_caption_command_refuses_a_backend_that_cannot_caption(cli, tmp_path):
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(image)
+    result = cli("caption", image, "--backend", "classic")
+    assert result.code == 2
+    assert "cannot caption" in result.stderr and "qwen" in result.stderr

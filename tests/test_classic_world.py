@@ -76,7 +76,7 @@ def _tiny_psd(path: Path, blend: str = "normal") -> list[np.ndarray]:
     from psd_tools.constants import BlendMode
 
     psd = PSDImage.new("RGBA", (64, 48), color=(0, 0, 0, 0))
-    psd._merged_alpha = True  # a merged image with real alpha (shared/NOTES.md)
+    psd._merged_alpha = True  # a merged image with real alpha (psd-tools 1.26)
     background = np.zeros((48, 64, 4), np.uint8)
     background[...] = (40, 120, 220, 255)
     square = np.zeros((16, 16, 4), np.uint8)

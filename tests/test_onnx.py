@@ -103,8 +103,8 @@ def test_onnx_equals_torch_backend(torch_backend, onnx_backend, size, layers) ->
 def test_tokenizer_matches_transformers(onnx_export: Path, tiny_qwen: Path) -> None:
     from transformers import Qwen2Tokenizer
 
+    from layerctl.backends.layered.flow import PROMPT_TEMPLATE
     from layerctl.backends.onnx.runtime import Tokenizer
-    from layerctl.backends.qwen.encode import PROMPT_TEMPLATE
 
     text = PROMPT_TEMPLATE.format("A red disc, 你好, and the word “hello”  twice.")
     expected = Qwen2Tokenizer.from_pretrained(tiny_qwen / "tokenizer")([text]).input_ids[0]

@@ -56,7 +56,7 @@ def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None
     import torch
     from safetensors.torch import load_file
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     parts = load(tiny_qwen, torch.float32)
     assert type(parts.transformer).__name__ == "QwenImageTransformer2DModel"
@@ -82,7 +82,7 @@ def test_loads_every_component_from_sharded_safetensors(tiny_qwen: Path) -> None
 def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) -> None:
     import torch
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     parts = load(tiny_qwen, torch.bfloat16, parts=["vae", "tokenizer"])
     assert parts.vae.dtype == torch.bfloat16
@@ -93,7 +93,7 @@ def test_loads_only_the_parts_asked_for_in_the_dtype_asked_for(tiny_qwen: Path) 
 def test_missing_component_names_it_and_the_fetch_command(tiny_qwen: Path, tmp_path) -> None:
     import torch
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     root = _copy(tiny_qwen, tmp_path)
     shutil.rmtree(root / "vae")
@@ -131,7 +131,7 @@ def test_pickle_only_folder_is_refused_without_unpickling(
     import torch
     from safetensors.torch import load_file
 
-    from layerctl.backends.qwen.load import load
+    from layerctl.backends.layered.load import load
 
     root = _copy(tiny_qwen, tmp_path)
     vae = root / "vae" / "diffusion_pytorch_model.safetensors"
@@ -144,3 +144,34 @@ def test_pickle_only_folder_is_refused_without_unpickling(
     monkeypatch.setattr(torch, "load", no_unpickling)
     with pytest.raises(MissingWeights, match=r"refusing to load .*vae/: pickle weights only"):
         load(root, torch.float32)
+
+
+def test_pre_v5_rope_keys_load_without_warnings(tiny_qwen: Path, tmp_path) -> None:
+    """A text encoder config in the pre-v5 layout (RoPE keys as ``rope_scaling`` in
+    text_config and copied at the top level) gives the same text RoPE without the two
+    warnings transformers 5 prints for the top-level copies on every load."""
+    import logging
+
+    from transformers import Qwen2_5_VLConfig
+
+    from layerctl.backends.layered.load import text_encoder_config
+
+    raw = json.loads((tiny_qwen / "text_encoder" / "config.json").read_text())
+    rope = raw["text_config"].pop("rope_parameters")
+    legacy = {"mrope_section": rope["mrope_section"], "rope_type": "default", "type": "default"}
+    raw["text_config"].update(rope_scaling=dict(legacy), rope_theta=rope["rope_theta"])
+    raw.update(rope_scaling=dict(legacy), rope_theta=rope["rope_theta"])
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("transformers")  # the library's root: it does not propagate
+    logger.addHandler(handler)
+    try:
+        ours = text_encoder_config(tmp_path)
+        assert not [m for m in messages if "rope" in m]
+        theirs = Qwen2_5_VLConfig.from_pretrained(tmp_path)
+        assert any("key=rope_scaling" in m for m in messages)  # the warning avoided
+    finally:
+        logger.removeHandler(handler)
+    assert ours.text_config.rope_parameters == theirs.text_config.rope_parameters

@@ -131,7 +131,7 @@ def test_the_step_loop_never_waits_for_the_device(tiny_qwen, monkeypatch):
     wait, so on a GPU the steps queue up without a sync."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from layerctl.backends.qwen import sampling
+    from layerctl.backends.layered import flow
 
     ops: set[str] = set()
 
@@ -140,13 +140,13 @@ def test_the_step_loop_never_waits_for_the_device(tiny_qwen, monkeypatch):
             ops.add(func.__name__.split(".")[0])
             return func(*args, **(kwargs or {}))
 
-    denoise = sampling.denoise
+    denoise = flow.denoise
 
     def recorded(*args, **kwargs):
         with Recorder():
             return denoise(*args, **kwargs)
 
-    monkeypatch.setattr(sampling, "denoise", recorded)
+    monkeypatch.setattr(flow, "denoise", recorded)
     qwen = backend.QwenBackend(QwenSettings(weights=str(tiny_qwen), device="cpu"))
     request = QwenRequest(layers=2, steps=2, resolution=64, prompt="a red card")
     qwen.decompose(np.full((32, 48, 4), 200, np.uint8), request)

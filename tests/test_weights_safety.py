@@ -97,7 +97,7 @@ def test_pickles_beside_the_safetensors_are_never_opened(
 ) -> None:
     """A planted .bin next to each model's safetensors: loading reads only the safetensors."""
     torch = pytest.importorskip("torch")
-    from layerctl.backends.qwen.load import MODELS, load
+    from layerctl.backends.layered.load import MODELS, load
 
     root = tmp_path / "ckpt"
     shutil.copytree(tiny_qwen, root)

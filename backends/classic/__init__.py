@@ -24,7 +24,6 @@ class ClassicBackend:
     extra: ClassVar[str | None] = "classic"
     Settings: ClassVar[type[BackendSettings]] = BackendSettings  # no options of its own
     Request: ClassVar[type[DecomposeRequest]] = DecomposeRequest
-    output_is_input_size: ClassVar[bool] = True
     finds_layer_count: ClassVar[bool] = True  # -n is an upper bound: -n auto asks for the most
     # `python bench/memory_per_pixel.py [--layers 8]` (bench/RESULTS.md): peak RSS slope
     # 112 B/px at 4 layers, 124 at 8, intercept ~40 MB (it was 646 and 1106 B/px before

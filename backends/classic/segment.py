@@ -270,28 +270,3 @@ def _clean(mask: np.ndarray) -> np.ndarray:
         if small.size:
             mask = np.where(np.isin(labels, small), not value, mask)
     return mask
-
-
-@dataclass
-class Element:
-    """One connected piece of foreground, described on its padded bounding box."""
-
-    box: tuple[slice, slice]  # rows, cols on the canvas
-    mask: np.ndarray  # (h, w) bool within box: the element's pixels, rim included
-    area: int
-
-
-def elements(background: Background, pad: int = 2) -> list[Element]:
-    """Connected components (8-connected) of everything that is not background."""
-    import cv2
-
-    fg = (~background.mask).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    h, w = fg.shape
-    found = []
-    for i in range(1, count):
-        x, y, bw, bh, area = stats[i]
-        rows = slice(max(0, y - pad), min(h, y + bh + pad))
-        cols = slice(max(0, x - pad), min(w, x + bw + pad))
-        found.append(Element((rows, cols), labels[rows, cols] == i, int(area)))
-    return found

@@ -31,9 +31,8 @@ class OnnxBackend:
     extra: ClassVar[str | None] = "onnx"
     Settings: ClassVar[type[OnnxSettings]] = OnnxSettings
     Request: ClassVar[type[LayeredRequest]] = LayeredRequest
-    output_is_input_size: ClassVar[bool] = False
-    # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
-    # model's weights and activations are planned by qwen/memory.py.
+    # On the host, per image: the core around the model (budget.MODEL_CORE_*); ONNX
+    # Runtime's own allocations for the graphs are not planned.
     peak_bytes_per_pixel: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_PIXEL
     peak_bytes_per_layer_pixel: ClassVar[int] = 0
     peak_fixed_bytes: ClassVar[int] = budget.CORE_FIXED_BYTES
@@ -68,19 +67,17 @@ class OnnxBackend:
         self, image: np.ndarray, request: LayeredRequest, callback: Any = None
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers at the model's working size, bottom first."""
-        from PIL import Image
+        from layerctl.backends.layered import flow
 
-        from layerctl.backends.qwen import sampling
-
-        width, height = sampling.working_size(image.shape[1], image.shape[0], request.resolution)
-        resized = Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
+        width, height = flow.working_size(image.shape[1], image.shape[0], request.resolution)
+        resized = flow.resize(image, width, height)
         prompt = request.prompt
         if prompt is None or prompt in {"", " "}:  # the reference captions these too
             prompt = self._caption(image, resized, request)
         return self.pipeline.decompose(np.asarray(resized), prompt, request, callback)
 
     def _caption(self, image: np.ndarray, resized: Any, request: LayeredRequest) -> str:
-        """The qwen backend's captioner (and its caption cache) on the export's source
+        """The Qwen2.5-VL captioner (and its caption cache) on the export's source
         checkpoint when torch and that folder are here, else :data:`FALLBACK_PROMPT`."""
         source = Path(self.pipeline.manifest.get("source", ""))
         if find_spec("torch") is None or not (source / "text_encoder").is_dir():
@@ -91,7 +88,7 @@ class OnnxBackend:
             return FALLBACK_PROMPT
         import torch
 
-        from layerctl.backends.qwen import caption, load
+        from layerctl.backends.layered import caption, load
 
         def generate() -> str:
             parts = load.load(

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from layerctl import __version__, console
+from layerctl.backends.layered import flow
 from layerctl.backends.onnx import manifest, rope
-from layerctl.backends.qwen import encode, sampling
 from layerctl.errors import LayerctlError, UsageError
 from layerctl.noise import torch_randn
 
@@ -69,7 +69,7 @@ def export_onnx(
     import torch
 
     from layerctl import weights as registry
-    from layerctl.backends.qwen import load
+    from layerctl.backends.layered import load
     from layerctl.outputs import atomic_output
 
     folder = registry.locate(weights)
@@ -249,14 +249,14 @@ def _verify(folder: Path, specs: list[GraphSpec]) -> dict[str, float]:
     tokenizer = runtime.Tokenizer(folder / "tokenizer")
     texts = []
     for prompt in (CHECK["prompt"], " "):
-        ids = torch.from_numpy(tokenizer.ids(encode.PROMPT_TEMPLATE.format(prompt)))[None]
+        ids = torch.from_numpy(tokenizer.ids(flow.PROMPT_TEMPLATE.format(prompt)))[None]
         hidden = compare("text_encoder", {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
-        texts.append(hidden[:, encode.DROP_TOKENS :].numpy())
+        texts.append(hidden[:, flow.DROP_TOKENS :].numpy())
     text, mask = runtime.text_batch(texts)
     layers, lh, lw = CHECK["layers"], CHECK["height"] // 8, CHECK["width"] // 8
-    noise = torch_randn(sampling.noise_shape(layers, lh, lw), 0)
+    noise = torch_randn(flow.noise_shape(layers, lh, lw), 0)
     cond = z.permute(0, 2, 1, 3, 4).numpy()
-    tokens = np.concatenate([sampling.pack(noise), sampling.pack(cond)], axis=1)
+    tokens = np.concatenate([flow.pack(noise), flow.pack(cond)], axis=1)
     axes = by_name["transformer"].module.model.config.axes_dims_rope
     tables = rope.tables(axes, layers + 1, lh // 2, lw // 2, text.shape[1])
     inputs = {

@@ -1,10 +1,9 @@
 """Qwen-Image-Layered on ONNX Runtime, numpy and tokenizers alone — torch is never imported.
 
-The steps are the qwen backend's (backends/qwen/backend.py) with the torch parts swapped:
-ONNX sessions for the four networks, the numpy RoPE tables of :mod:`.rope`, the numpy twin
-of torch's CPU ``randn`` (:mod:`layerctl.noise`) for bit-identical initial noise, and the
-same schedule, packing, true CFG and Euler loop (:mod:`layerctl.backends.qwen.sampling`,
-shared, not copied).
+:class:`Pipeline` is the ONNX provider of the flow's components
+(:mod:`layerctl.backends.layered.flow`, the same flow the qwen backend runs on torch):
+ONNX sessions for the four networks, the numpy RoPE tables of :mod:`.rope` and the numpy
+twin of torch's CPU ``randn`` (:mod:`layerctl.noise`) for bit-identical initial noise.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from layerctl import console
+from layerctl.backends.layered import flow
 from layerctl.backends.onnx import manifest, rope
-from layerctl.backends.qwen import encode, sampling
 from layerctl.errors import BackendUnavailable, MissingWeights
 from layerctl.noise import torch_randn
 
@@ -129,39 +128,38 @@ class Pipeline:
         self.sessions = Sessions(folder, choose_providers(providers))
         self.tokenizer = Tokenizer(folder / "tokenizer")
         scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
-        self.scheduler = sampling.SchedulerConfig.from_dict(scheduler)
+        self.scheduler = flow.SchedulerConfig.from_dict(scheduler)
 
-    def prompt_embeds(self, prompt: str) -> np.ndarray:
-        """The text encoder's last hidden state on the template, first 34 tokens dropped."""
-        ids = self.tokenizer.ids(encode.PROMPT_TEMPLATE.format(prompt))[None]
-        hidden = self.sessions.run(
+    @property
+    def latents_mean(self) -> list[float]:
+        return self.config["latents_mean"]
+
+    @property
+    def latents_std(self) -> list[float]:
+        return self.config["latents_std"]
+
+    def text_states(self, text: str) -> np.ndarray:
+        ids = self.tokenizer.ids(text)[None]
+        return self.sessions.run(
             "text_encoder", {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         )
-        return hidden[:, encode.DROP_TOKENS :][:, : encode.MAX_TEXT_TOKENS]
 
-    def condition_tokens(self, resized: np.ndarray) -> np.ndarray:
-        """RGBA uint8 at the working size -> packed, normalised VAE latents (1, N, 64)."""
-        image = (resized.astype(np.float32) / 255.0 * 2.0 - 1.0).transpose(2, 0, 1)
-        z = self.sessions.run("vae_encoder", {"image": image[None, :, None]}).astype(np.float32)
-        mean, std = self._stats()
-        z = (z - mean) / std
-        return sampling.pack(z.transpose(0, 2, 1, 3, 4))
+    def vae_encode(self, image: np.ndarray) -> np.ndarray:
+        return self.sessions.run("vae_encoder", {"image": image}).astype(np.float32)
 
-    def decode(self, frames: np.ndarray) -> list[np.ndarray]:
-        """(1, F, 16, h, w) -> F − 1 RGBA uint8 layers: frame 0 (the composite) dropped."""
-        x = frames[:, 1:].astype(np.float32)
-        b, f, c, h, w = x.shape
-        x = x.reshape(b * f, c, 1, h, w)
-        mean, std = self._stats()
-        x = x / (np.float32(1.0) / std) + mean
-        images = self.sessions.run("vae_decoder", {"latents": x})[:, :, 0].astype(np.float32)
-        images = np.clip(images * 0.5 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
-        return list(np.round(images * 255).astype(np.uint8))
+    def vae_decode(self, latents: np.ndarray) -> np.ndarray:
+        return self.sessions.run("vae_decoder", {"latents": latents}).astype(np.float32)
 
-    def model(self, cond_tokens: np.ndarray, text: np.ndarray, mask: np.ndarray, grid: tuple):
-        """``model(latents, t) -> (cond, uncond)`` for :func:`sampling.denoise`."""
+    def noise(self, shape: Sequence[int], seed: int, dtype: Any = None) -> np.ndarray:
+        """float32 whatever the graphs' dtype: the sessions cast their inputs."""
+        return torch_randn(shape, seed)
+
+    def model(self, cond_tokens: np.ndarray, embeds: list[np.ndarray], shapes: list) -> flow.Model:
+        """One transformer run per step, cond and uncond as one batch padded to the
+        longer prompt (masked)."""
+        text, mask = text_batch(embeds)
         batch = text.shape[0]
-        frames, gh, gw = grid
+        frames, (_, gh, gw) = len(shapes) - 1, shapes[0]
         tables = rope.tables(self.config["axes_dims_rope"], frames, gh, gw, text.shape[1])
         fixed = {
             "text": text,
@@ -186,24 +184,4 @@ class Pipeline:
         self, resized: np.ndarray, prompt: str, request: Any, callback: Any = None
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers of ``resized`` (already at the working size)."""
-        height, width = resized.shape[:2]
-        embeds = [self.prompt_embeds(prompt)]
-        guided = sampling.uses_cfg(request.cfg)
-        if guided:
-            embeds.append(self.prompt_embeds(request.negative_prompt))
-        text, mask = text_batch(embeds)
-        cond = self.condition_tokens(resized)
-        lh, lw = sampling.latent_size(width, height)
-        noise = torch_randn(sampling.noise_shape(request.layers, lh, lw), request.seed)
-        sched = sampling.schedule(request.steps, sampling.shift_mu(cond.shape[1]), self.scheduler)
-        model = self.model(cond, text, mask, (request.layers + 1, lh // 2, lw // 2))
-        latents = sampling.denoise(
-            model, sampling.pack(noise), sched, request.cfg, request.cfg_normalize, callback
-        )
-        return self.decode(sampling.unpack(latents, request.layers + 1, lh, lw))
-
-    def _stats(self) -> tuple[np.ndarray, np.ndarray]:
-        shape = (1, self.config["z_dim"], 1, 1, 1)
-        mean = np.asarray(self.config["latents_mean"], np.float32).reshape(shape)
-        std = np.asarray(self.config["latents_std"], np.float32).reshape(shape)
-        return mean, std
+        return flow.decompose(self, resized, prompt, request, callback)

@@ -1,8 +1,9 @@
 """``--backend qwen``: Qwen-Image-Layered in PyTorch with our own sampling loop.
 
-The model classes come from diffusers/transformers; everything around them (working size,
-captions, prompt embeddings, condition latents, noise, schedule, true CFG — see
-:func:`transformer_model` for how cond and uncond run —, Euler steps, decoding) is ours
+The model classes come from diffusers/transformers (called through
+:mod:`.components`); everything around them (working size, captions, prompt embeddings,
+condition latents, noise, schedule, true CFG — see :func:`transformer_model` for how cond
+and uncond run —, Euler steps, decoding: :mod:`layerctl.backends.layered.flow`) is ours
 and equals diffusers' ``QwenImageLayeredPipeline`` on the same checkpoint, seed and settings
 (tests/test_qwen_parity.py). Nothing heavy is imported until the class is instantiated.
 """
@@ -17,13 +18,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from layerctl import budget, console
+from layerctl.backends.capabilities import MemoryPlan
+from layerctl.backends.layered import caption, flow
 from layerctl.backends.model_options import QwenRequest, QwenSettings
-from layerctl.backends.qwen import caption, encode, memory, sampling, speed
+from layerctl.backends.qwen import components, memory, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
-# model_index.json entries a Qwen-Image-Layered folder must declare (load.COMPONENTS
-# without importing load, which imports torch).
+INSTALL = "pip install 'layerctl[torch]'"
+# model_index.json entries a Qwen-Image-Layered folder must declare.
 PIPELINE_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -34,7 +37,6 @@ class QwenBackend:
     extra: ClassVar[str | None] = "torch"
     Settings: ClassVar[type[QwenSettings]] = QwenSettings
     Request: ClassVar[type[QwenRequest]] = QwenRequest
-    output_is_input_size: ClassVar[bool] = False
     # On the host, per image: the core around the model (budget.MODEL_CORE_*); the
     # model's weights and activations are planned by qwen/memory.py.
     peak_bytes_per_pixel: ClassVar[int] = budget.MODEL_CORE_BYTES_PER_PIXEL
@@ -49,7 +51,7 @@ class QwenBackend:
         ``--backend auto`` falls through to the next backend instead of failing later."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
-            return False, f"{', '.join(missing)} not installed: pip install 'layerctl[torch]'"
+            return False, f"{', '.join(missing)} not installed: {INSTALL}"
         from layerctl import weights
 
         try:
@@ -61,16 +63,21 @@ class QwenBackend:
             return False, f"{folder}: {problem}"
         return True, f"weights at {folder}"
 
+    @classmethod
+    def memory_plan(cls, settings: QwenSettings, layers: int) -> MemoryPlan:
+        """Where ``--offload auto`` would put the model on this machine (no load)."""
+        return memory.plan(device_info(settings.device), settings.weights, layers)
+
     def __init__(self, settings: QwenSettings) -> None:
         from layerctl import weights
-        from layerctl.backends.qwen import load
+        from layerctl.backends.layered import load
 
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
         folder = weights.locate(settings.weights)
         self.parts = load.load(folder, dtype=self.dtype)
         self.model_id = str(folder.resolve())
-        self.scheduler = sampling.SchedulerConfig.from_dict(self.parts.scheduler_config)
+        self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)
         if settings.vae_tiling:
             self.parts.vae.enable_tiling()
@@ -87,54 +94,39 @@ class QwenBackend:
 
     def caption(self, image: np.ndarray, request: QwenRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""
-        return self._caption(image, _resize(image, *canvas(image, request.resolution)), request)
+        return self._caption(image, flow.resize(image, *canvas(image, request.resolution)), request)
 
     def decompose(
         self,
         image: np.ndarray,
         request: QwenRequest,
-        callback: sampling.Callback | None = None,
+        callback: flow.Callback | None = None,
     ) -> list[np.ndarray]:
         """``request.layers`` RGBA layers at the working size, bottom first."""
         import torch
 
-        p, device = self.parts, self.device
         width, height = canvas(image, request.resolution)
-        resized = _resize(image, width, height)
+        resized = flow.resize(image, width, height)
         prompt = request.prompt
         if prompt is None or prompt in {"", " "}:  # the reference captions these too
             prompt = self._caption(image, resized, request)
         options = speed.SpeedOptions.of(request.quantize, request.step_cache, request.cfg_truncate)
         self._set_fp8(options.fp8)
-        with torch.inference_mode():
-            embeds = [encode.prompt_embeds(prompt, p.text_encoder, p.tokenizer, device)]
-            if sampling.uses_cfg(request.cfg):
-                negative = request.negative_prompt
-                embeds.append(encode.prompt_embeds(negative, p.text_encoder, p.tokenizer, device))
-            dtype = embeds[0].dtype
-            cond = encode.condition_latents(p.vae, encode.image_tensor(resized).to(device))
-            cond_tokens = sampling.pack(cond.to(dtype))
-            lh, lw = sampling.latent_size(width, height)
-            shape = sampling.noise_shape(request.layers, lh, lw)
-            noise = sampling.reference_noise(shape, request.seed, _dtype_name(dtype))
-            latents = sampling.pack(noise.to(device))
-            mu = sampling.shift_mu(cond_tokens.shape[1])
-            sched = sampling.schedule(request.steps, mu, self.scheduler)
-            shapes = sampling.img_shapes(request.layers, lh, lw)
-            factory = speed.model_factory(transformer_model, options)
-            start = time.perf_counter()
-            with speed.step_cache(p.transformer, options.step_cache):
-                model = factory(p.transformer, cond_tokens, embeds, shapes)
-                latents = sampling.denoise(
-                    model, latents, sched, request.cfg, request.cfg_normalize, callback
-                )
-            if self.uncompiled:
-                self.uncompiled = False
-                seconds = time.perf_counter() - start
-                console.info(f"--compile: first sampling took {seconds:.1f} s (compiling)")
-            frames = sampling.unpack(latents, request.layers + 1, lh, lw)
-            self._tile_if_needed(request)
-            return encode.decode_layers(p.vae, frames)
+        parts = components.TorchComponents(
+            self.parts,
+            self.device,
+            self.scheduler,
+            speed.model_factory(transformer_model, options),
+            before_decode=lambda: self._tile_if_needed(request),
+        )
+        start = time.perf_counter()
+        with torch.inference_mode(), speed.step_cache(self.parts.transformer, options.step_cache):
+            layers = flow.decompose(parts, np.asarray(resized), prompt, request, callback)
+        if self.uncompiled:
+            self.uncompiled = False
+            seconds = time.perf_counter() - start
+            console.info(f"--compile: the first image took {seconds:.1f} s (compiling)")
+        return layers
 
     def _tile_if_needed(self, request: QwenRequest) -> None:
         """Under --offload auto, tile the VAE decode only when this request would not fit."""
@@ -182,9 +174,9 @@ class QwenBackend:
 
 def canvas(image: np.ndarray, resolution: int) -> tuple[int, int]:
     """The working size (w, h) for ``image``; warns off the trained 640/1024 buckets."""
-    if resolution not in sampling.TRAINED_RESOLUTIONS:
+    if resolution not in flow.TRAINED_RESOLUTIONS:
         console.warn(f"resolution {resolution}: the model was trained on 640 and 1024 only")
-    return sampling.working_size(image.shape[1], image.shape[0], resolution)
+    return flow.working_size(image.shape[1], image.shape[0], resolution)
 
 
 def transformer_model(transformer: Any, cond_tokens: Any, embeds: list[Any], shapes: list) -> Any:
@@ -192,14 +184,11 @@ def transformer_model(transformer: Any, cond_tokens: Any, embeds: list[Any], sha
     condition image's tokens appended, the same timestep and ``additional_t_cond = 0``
     (RGB-free layered mode) for every prompt in ``embeds`` (cond, then uncond if any).
 
-    One unpadded forward per prompt, as the reference runs them. Measured
-    (bench/RESULTS.md, H200, bf16): one batch padded to the longer prompt needs an
-    attention mask, which rules out flash attention: 0.89× (640) / 0.82× (1024) of the
-    reference; two unpadded forwards: 1.00×, since at ~10k tokens per sequence the GEMMs
-    gain nothing from a batch of 2. A batch without padding (prompts of equal length)
-    is not the reference's arithmetic either: 0.12 max |Δ| in bf16 even on the CPU
-    (bench/gpu_fullscale.py --tiny --dtype bfloat16 --equal-prompts), whereas this
-    layout is bit-equal there (tests/test_gpu_bench_tiny.py).
+    One unpadded forward per prompt, as the reference runs them: a batch padded to the
+    longer prompt needs an attention mask, which rules out flash attention, and even a
+    batch of prompts of equal length is not the reference's arithmetic in bf16; two
+    forwards run at the reference's speed and are bit-equal to it (bench/RESULTS.md has
+    the measurements; tests/test_gpu_bench_tiny.py the check).
     """
     forwards = [_forward(transformer, cond_tokens, e, shapes) for e in embeds]
 
@@ -284,6 +273,35 @@ def pick_device(device: str) -> str:
     return "cpu"
 
 
+def device_info(requested: str) -> dict[str, Any]:
+    """The device :func:`pick_device` gives for ``requested`` and, for a CUDA card, its
+    model and free memory; a note instead where torch or the device is missing."""
+    if find_spec("torch") is None:
+        return {
+            "name": "cpu",
+            "torch": None,
+            "note": "torch missing: pip install 'layerctl[torch]'",
+        }
+    import torch
+
+    info: dict[str, Any] = {"name": requested, "torch": torch.__version__}
+    try:
+        info["name"] = pick_device(requested)
+    except BackendUnavailable as exc:
+        return {**info, "note": str(exc)}
+    device = torch.device(info["name"])
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        free, total = memory.device_memory(device)
+        info.update(
+            model=props.name,
+            capability=f"{props.major}.{props.minor}",
+            free_bytes=free,
+            total_bytes=total,
+        )
+    return info
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     """``auto``: bfloat16 on a GPU, float32 on the CPU."""
     import torch
@@ -302,14 +320,3 @@ def place(parts: Any, offload: str, device: str) -> str:
         raise UsageError(f"--offload must be one of {', '.join(memory.MODES)}, not {offload!r}")
     modules = {name: getattr(parts, name) for name in memory.ORDER}
     return memory.place(modules, offload, device)
-
-
-def _resize(image: np.ndarray, width: int, height: int) -> Any:
-    """``VaeImageProcessor.resize``: Lanczos on the RGBA image (alpha included)."""
-    from PIL import Image
-
-    return Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
-
-
-def _dtype_name(dtype: Any) -> str:
-    return str(dtype).removeprefix("torch.")

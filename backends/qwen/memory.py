@@ -14,6 +14,7 @@ Public API::
     resolve(mode, device, footprint, resolution, layers) -> Choice   # auto -> a mode
     place(modules: {"text_encoder"|"transformer"|"vae": nn.Module}, mode, device)
     stream(module, "group"|"sequential", device)   # one model, diffusers' group offloading
+    plan(device_info, weights, layers) -> MemoryPlan   # doctor: auto's pick per bucket
     Streaming.of({tensor name: bytes}); block_modules(tensor names)
 
 Modes, from fastest to leanest (``need`` gives each one's device memory):
@@ -49,12 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from layerctl import console
+from layerctl.backends.capabilities import MemoryPlan, Placement
 from layerctl.budget import host_available  # the one reader of MemAvailable; re-exported
+from layerctl.errors import LayerctlError
 from layerctl.weights import tensor_sizes
 
 GB = 10**9
 GiB = 2**30
 MODES = ("auto", "none", "model", "group", "sequential")
+BUCKETS = (640, 1024)  # the resolutions a plan covers: the trained ones
 ORDER = ("text_encoder", "transformer", "vae")  # the order a decomposition uses them in
 STREAMED = ("text_encoder", "transformer")  # the VAE is small and always moved whole
 
@@ -75,10 +79,9 @@ HIDDEN = 3072
 # (token, d) bf16 tensors at the attention/MLP peak of a block (an estimate: the VAE's
 # peak hides it in the measurement below).
 ACT_TENSORS = 16
-# Measured by bench/gpu_fullscale.py (H200, bf16, diffusers 0.42.1, 4 layers): both
-# pipelines peak at 48.1 GB (640) and 58.9 GB (1024), 7.0 and 17.8 GB above the
-# weights, when the VAE decodes every layer in one batch: ≈ 22 full-resolution
-# 96-channel bf16 maps per layer at both sizes. 24 leaves a margin.
+# The activation peak is the VAE decoding every layer in one batch: ≈ 22 full-resolution
+# 96-channel bf16 maps per layer at 640 and at 1024 (bench/gpu_fullscale.py; the figures
+# are in bench/RESULTS.md). 24 leaves a margin.
 VAE_MAPS = 24 * 96
 VAE_TILE = 256  # diffusers' default decode tile (tile_sample_min_height/width)
 MAX_TEXT_TOKENS = 512
@@ -335,6 +338,39 @@ def resolve(
     if memory is None:
         return Choice("none", need("none", fp, resolution, layers), 0, "not a CUDA device")
     return choose(*memory, fp, resolution, layers)
+
+
+def plan(device: dict[str, Any], weights: str | None, layers: int) -> MemoryPlan:
+    """What ``--offload auto`` would pick at each bucket before anything is loaded, on
+    ``device`` (``free_bytes``/``total_bytes`` when it is a CUDA card), from the sizes in
+    the weights folder when it is complete, else the published ones; host memory before
+    the load limits the offloading modes. Off CUDA: whether float32 fits the host."""
+    fp, source = _footprint(weights)
+    host = host_available()
+    placements = {}
+    for resolution in BUCKETS:
+        if "free_bytes" in device:
+            c = choose(device["free_bytes"], device["total_bytes"], fp, resolution, layers, host)
+            placements[resolution] = Placement(c.mode, c.reason, c.need)
+        else:
+            need_host = 2 * fp.total + working_bytes(resolution, layers)
+            fits = "" if host is None or host >= need_host else f", {host / GB:.1f} GB available"
+            why = f"not a CUDA device; float32 needs ~{need_host / GB:.1f} GB of host memory"
+            placements[resolution] = Placement("none", why + (fits and f"{fits}: too little"))
+    sizes = {"text_encoder": fp.text_encoder, "transformer": fp.transformer, "vae": fp.vae}
+    return MemoryPlan(device, sizes, source, placements)
+
+
+def _footprint(weights: str | None) -> tuple[Footprint, str]:
+    from layerctl import weights as registry
+
+    try:
+        root = registry.locate(weights)
+    except LayerctlError:
+        root = None
+    if root is None or registry.check(root):
+        return Footprint.published(), "published sizes (bf16)"
+    return Footprint.of_folder(root), "weights folder"
 
 
 def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:

@@ -3,7 +3,6 @@
 Public API::
 
     SpeedOptions.of(quantize, step_cache, cfg_truncate)   # a request's approximate modes
-    attention(device)              # context: fastest SDPA kernel first (exact)
     compile_blocks(transformer)    # regional torch.compile of the 60 blocks (exact)
     uncompile_blocks(transformer)
     Float8Linears.apply(transformer) -> handle; handle.restore()   # fp8 GEMMs (approximate)
@@ -11,12 +10,10 @@ Public API::
     step_cache(transformer, threshold)   # context: First Block Cache hooks
     model_factory(factory, options) -> factory   # step cache + CFG truncation (approximate)
 
-*Exact* changes compute the same function with other kernels (bf16 rounding may differ
-in the last bits): ``attention`` lets PyTorch's SDPA pick cuDNN's fused attention before
-flash / memory-efficient (diffusers' "native" dispatcher calls plain
-``F.scaled_dot_product_attention``; measured: no gain once no mask is passed);
-``compile_blocks`` is diffusers' ``compile_repeated_blocks`` (one compiled graph shared
-by all blocks; ``--compile``).
+*Exact*: ``compile_blocks`` is diffusers' ``compile_repeated_blocks`` (one compiled graph
+shared by all blocks; ``--compile``): the same function with other kernels (bf16
+rounding may differ in the last bits). A cuDNN-first SDPA order was measured and gained
+nothing once no attention mask is passed (bench/RESULTS.md), so it is not offered.
 
 *Approximate* modes, each measured against the exact path by bench/gpu_fullscale.py:
 
@@ -69,26 +66,6 @@ class SpeedOptions:
         if not 0 <= cfg_truncate <= 1:
             raise UsageError(f"--cfg-truncate must be a sigma between 0 and 1, not {cfg_truncate}")
         return cls(quantize == "fp8", step_cache, cfg_truncate)
-
-
-@contextlib.contextmanager
-def attention(device: Any) -> Iterator[None]:
-    """On CUDA, SDPA tries cuDNN attention first, then flash, memory-efficient, math."""
-    import torch
-
-    if torch.device(device).type != "cuda":
-        yield
-        return
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    order = [
-        SDPBackend.CUDNN_ATTENTION,
-        SDPBackend.FLASH_ATTENTION,
-        SDPBackend.EFFICIENT_ATTENTION,
-        SDPBackend.MATH,
-    ]
-    with sdpa_kernel(order, set_priority=True):
-        yield
 
 
 def compile_blocks(transformer: Any) -> None:

@@ -1,13 +1,22 @@
-"""``layerctl caption``: the prompt the qwen backend would use for an image, on stdout."""
+"""``layerctl caption``: the prompt a captioning backend would use for an image, on stdout."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
-from layerctl.options import CaptionLang, Device, Dtype, MaxMemory, MaxPixels, Resolution, Weights
+from layerctl.options import (
+    Backend,
+    CaptionLang,
+    Device,
+    Dtype,
+    MaxMemory,
+    MaxPixels,
+    Resolution,
+    Weights,
+)
 
 _IMAGE = Annotated[Path, typer.Argument(help="The image to describe.")]
 
@@ -15,6 +24,7 @@ _IMAGE = Annotated[Path, typer.Argument(help="The image to describe.")]
 def caption(
     image: _IMAGE,
     weights: Weights = None,
+    backend: Backend = "auto",
     caption_lang: CaptionLang = "en",
     resolution: Resolution = "640",
     device: Device = "auto",
@@ -22,13 +32,16 @@ def caption(
     max_pixels: MaxPixels = None,
     max_memory: MaxMemory = None,
 ) -> None:
-    """Caption an image with the Qwen2.5-VL text encoder (cached by image content)."""
-    from layerctl.backends import base
+    """Caption an image as a backend that captions would (qwen: the Qwen2.5-VL text
+    encoder; cached by image content)."""
+    from layerctl.backends import base, capabilities
     from layerctl.imageio import read_image
 
+    values = {"weights": weights, "device": device, "dtype": dtype}
+    cls = capabilities.resolve(backend, values, capabilities.Captioner, "caption")
     source = read_image(image, max_pixels, max_memory=max_memory)
-    qwen = base.backend_class("qwen")
-    settings = base.settings_for(qwen, {"weights": weights, "device": device, "dtype": dtype})
-    engine = base.load("qwen", settings)
-    request = base.build(qwen.Request, {"caption_lang": caption_lang, "resolution": resolution})
+    engine = cast(capabilities.Captioner, base.load(cls.name, base.settings_for(cls, values)))
+    request = base.build(
+        base.request_type(cls), {"caption_lang": caption_lang, "resolution": resolution}
+    )
     typer.echo(engine.caption(source.pixels, request))

@@ -1,22 +1,34 @@
-"""``layerctl doctor``: what this machine can run, and how the qwen backend would place itself.
+"""``layerctl doctor``: what this machine can run, and how each backend that plans its
+memory (``capabilities.MemoryPlanner``: qwen) would place its model here.
 
-Prints the device and its free memory, the host's memory, the weights it finds, and the
-mode ``--offload auto`` would pick at each resolution bucket (the rule is in
-``layerctl.backends.qwen.memory``). torch is imported only when the command runs.
+``--json`` prints one object (sizes in GB, 10⁹ bytes, one decimal; null where unknown)::
+
+    {"python": "3.12.3",
+     "host_available_gb": 30.1,
+     "weights": {"found": false, "path": null, "problems": ["…"]},
+     "plans": {"qwen": {
+         "device": {"name": "cuda", "torch": "2.13.0", "note": "…",
+                    "model": "…", "capability": "9.0", "free_gb": 80.1, "total_gb": 85.0},
+         "model_gb": {"source": "weights folder", "text_encoder": 16.6,
+                      "transformer": 40.9, "vae": 0.3},
+         "placements": {"640": {"mode": "none", "need_gb": 48.0, "reason": "…"},
+                        "1024": {…}}}}}
+
+``device`` has ``note`` only where something is missing, ``model``/``capability``/``free_gb``
+/``total_gb`` only for a CUDA card; ``need_gb`` is null off CUDA. Exit 0 whatever it finds
+(missing weights are a finding, not a failure); ``-q`` silences messages on stderr.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import platform
 from typing import Any
 
 import typer
 
-from layerctl.options import Device, Json, Weights
+from layerctl.options import Device, Json, Quiet, Weights
 
-BUCKETS = (640, 1024)
 GB = 10**9
 
 
@@ -25,69 +37,33 @@ def doctor(
     device: Device = "auto",
     layers: int = typer.Option(4, "--layers", "-n", min=1, max=64, help="Layers to plan for."),
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Check the device, memory and weights, and show what --offload auto would pick."""
-    from layerctl.backends.qwen import memory
+    from layerctl import console
 
-    report: dict[str, Any] = {"python": platform.python_version()}
-    report["device"] = _device(device)
-    report["host_available_gb"] = _gb(memory.host_available())
-    report["weights"] = _weights(weights)
-    if report["weights"]["found"] and not report["weights"]["problems"]:
-        from pathlib import Path
-
-        footprint = memory.Footprint.of_folder(Path(report["weights"]["path"]))
-        report["model_gb"] = {"source": "weights folder"}
-    else:
-        footprint = memory.Footprint.published()
-        report["model_gb"] = {"source": "published sizes (bf16)"}
-    report["model_gb"].update(
-        text_encoder=_gb(footprint.text_encoder),
-        transformer=_gb(footprint.transformer),
-        vae=_gb(footprint.vae),
-    )
-    report["offload_auto"] = _plans(report["device"], footprint, layers)
-    if json_out:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    typer.echo(_text(report))
+    console.state.quiet = quiet or console.state.quiet
+    report = check(weights, device, layers)
+    typer.echo(json.dumps(report, indent=2) if json_out else _text(report))
 
 
-def _device(requested: str) -> dict[str, Any]:
-    """The device auto would use (cuda, then mps, then cpu) or the requested one."""
-    if importlib.util.find_spec("torch") is None:
-        return {
-            "name": "cpu",
-            "torch": None,
-            "note": "torch missing: pip install 'layerctl[torch]'",
-        }
-    import torch
+def check(weights: str | None, device: str, layers: int) -> dict[str, Any]:
+    """The report ``--json`` prints (the shape is in the module docstring)."""
+    from layerctl.backends import base, capabilities
+    from layerctl.budget import host_available
 
-    from layerctl.backends.qwen import memory
-
-    if requested == "auto":
-        if torch.cuda.is_available():
-            requested = "cuda"
-        elif torch.backends.mps.is_available():
-            requested = "mps"
-        else:
-            requested = "cpu"
-    info: dict[str, Any] = {"name": requested, "torch": torch.__version__}
-    dev = torch.device(requested)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            return {**info, "note": "CUDA requested but torch sees no CUDA device"}
-        props = torch.cuda.get_device_properties(dev)
-        free, total = memory.device_memory(dev)
-        info.update(
-            model=props.name,
-            capability=f"{props.major}.{props.minor}",
-            free_gb=_gb(free),
-            total_gb=_gb(total),
-            free_bytes=free,
-            total_bytes=total,
-        )
-    return info
+    values = {"weights": weights, "device": device}
+    planners = capabilities.backends_with(capabilities.MemoryPlanner)
+    plans = {
+        name: _plan(cls.memory_plan(base.settings_for(cls, values), layers))
+        for name, cls in planners.items()
+    }
+    return {
+        "python": platform.python_version(),
+        "host_available_gb": _gb(host_available()),
+        "weights": _weights(weights),
+        "plans": plans,
+    }
 
 
 def _weights(ref: str | None) -> dict[str, Any]:
@@ -102,41 +78,18 @@ def _weights(ref: str | None) -> dict[str, Any]:
     return {"found": True, "path": str(root), "problems": problems}
 
 
-def _plans(device: dict[str, Any], footprint: Any, layers: int) -> dict[str, Any]:
-    from layerctl.backends.qwen import memory
-
-    plans = {}
-    for resolution in BUCKETS:
-        if "free_bytes" in device:
-            choice = memory.choose(
-                device["free_bytes"],
-                device["total_bytes"],
-                footprint,
-                resolution,
-                layers,
-                memory.host_available(),
-            )
-            plans[str(resolution)] = {
-                "mode": choice.mode,
-                "need_gb": _gb(choice.need),
-                "reason": choice.reason,
-            }
-        else:
-            plans[str(resolution)] = {
-                "mode": "none",
-                "reason": _host_fit(footprint, resolution, layers),
-            }
-    return plans
-
-
-def _host_fit(footprint: Any, resolution: int, layers: int) -> str:
-    """Off CUDA the models run from host memory in float32: say whether they fit."""
-    from layerctl.backends.qwen import memory
-
-    need = 2 * footprint.total + memory.working_bytes(resolution, layers)
-    host = memory.host_available()
-    fits = "" if host is None or host >= need else f", {_gb(host)} GB available: too little"
-    return f"not a CUDA device; float32 needs ~{_gb(need)} GB of host memory{fits}"
+def _plan(plan: Any) -> dict[str, Any]:
+    device = {k: v for k, v in plan.device.items() if not k.endswith("_bytes")}
+    if "total_bytes" in plan.device:
+        device.update(
+            free_gb=_gb(plan.device["free_bytes"]), total_gb=_gb(plan.device["total_bytes"])
+        )
+    model = {"source": plan.model_source, **{k: _gb(v) for k, v in plan.model_bytes.items()}}
+    placements = {
+        str(resolution): {"mode": p.mode, "need_gb": _gb(p.need_bytes), "reason": p.reason}
+        for resolution, p in plan.placements.items()
+    }
+    return {"device": device, "model_gb": model, "placements": placements}
 
 
 def _gb(n: int | None) -> float | None:
@@ -144,17 +97,7 @@ def _gb(n: int | None) -> float | None:
 
 
 def _text(report: dict[str, Any]) -> str:
-    dev = report["device"]
-    lines = [f"python        {report['python']}, torch {dev.get('torch') or 'not installed'}"]
-    where = dev["name"]
-    if "model" in dev:
-        where += (
-            f" — {dev['model']} (compute {dev['capability']}),"
-            f" {dev['free_gb']} GB free of {dev['total_gb']} GB"
-        )
-    if "note" in dev:
-        where += f" ({dev['note']})"
-    lines.append(f"device        {where}")
+    lines = [f"python        {report['python']}"]
     host = report["host_available_gb"]
     lines.append(f"host memory   {host if host is not None else '?'} GB available")
     w = report["weights"]
@@ -163,11 +106,20 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"weights       {w['path']} ({state})")
     else:
         lines.append(f"weights       not found: {w['problems'][0]}")
-    m = report["model_gb"]
-    lines.append(
-        f"model         text encoder {m['text_encoder']} GB, transformer {m['transformer']} GB,"
-        f" VAE {m['vae']} GB ({m['source']})"
-    )
-    for resolution, plan in report["offload_auto"].items():
-        lines.append(f"offload auto  {resolution}: {plan['mode']} ({plan['reason']})")
+    for name, plan in report["plans"].items():
+        dev = plan["device"]
+        where = f"{dev['name']}, torch {dev.get('torch') or 'not installed'}"
+        if "model" in dev:
+            where += (
+                f" — {dev['model']} (compute {dev['capability']}),"
+                f" {dev['free_gb']} GB free of {dev['total_gb']} GB"
+            )
+        if "note" in dev:
+            where += f" ({dev['note']})"
+        lines.append(f"{name + ' device':<14}{where}")
+        m = plan["model_gb"]
+        sizes = ", ".join(f"{k.replace('_', ' ')} {v} GB" for k, v in m.items() if k != "source")
+        lines.append(f"{name + ' model':<14}{sizes} ({m['source']})")
+        for resolution, p in plan["placements"].items():
+            lines.append(f"{name + ' ' + resolution:<14}{p['mode']} ({p['reason']})")
     return "\n".join(lines)

@@ -103,7 +103,7 @@ def _add_layers(parent: Any, layers: list[Layer]) -> None:
                 image, name="Layer", left=left, top=top, compression=Compression.RLE
             )
         # Set after creation: a non-MacRoman name given at creation crashes save(),
-        # while the setter also writes the Unicode name block (shared/NOTES.md).
+        # while the setter also writes the Unicode name block (checked with psd-tools 1.26).
         node.name = readable(layer.name)[:MAX_NAME]
         node.visible = layer.visible
 

@@ -1,14 +1,20 @@
-"""Flow-matching sampling for Qwen-Image-Layered, shared by the torch and ONNX paths.
+"""The Qwen-Image-Layered flow, one copy for every engine: schedule, packing, true CFG,
+latent (de)normalisation, the Euler loop and the decode steps.
 
-The loop knows nothing about the network (k-diffusion's contract, see shared/STYLE.md):
-the torch transformer and the ONNX session are both adapters to one callable. Every
-function takes numpy arrays or torch tensors alike; torch is imported only inside
-:func:`reference_noise`. Numbers follow diffusers 0.42.1
+The loop knows nothing about the network (k-diffusion's contract): an engine supplies
+:class:`Components` — text encoder, VAE encode/decode, transformer call and noise — and
+:func:`decompose` runs the rest. The qwen backend (torch, ``qwen/components.py``) and the
+onnx backend (ONNX Runtime, ``onnx/runtime.py``) are the two providers. Every function
+takes numpy arrays or torch tensors alike; this module imports neither torch nor a
+backend (torch only inside :func:`reference_noise` and the torch branches of the array
+helpers, reached only with torch tensors). Numbers follow diffusers 0.42.1
 ``QwenImageLayeredPipeline`` + ``FlowMatchEulerDiscreteScheduler`` operation by operation,
 so that the same seed gives the same layers.
 
 Public API::
 
+    decompose(components, image, prompt, request, callback=None) -> [RGBA uint8]
+    resize(image, w, h) -> PIL image                         # the reference's Lanczos
     working_size(width, height, resolution=640) -> (w, h)    # the model's canvas, /32
     latent_size(w, h) -> (lh, lw)                            # VAE grid: h/8, w/8
     noise_shape(layers, lh, lw, batch=1) -> (B, layers+1, 16, lh, lw)
@@ -24,13 +30,15 @@ Public API::
     step_sizes(schedule, like) -> σ_{i+1} − σ_i, float32, on like's device
     euler_step(latents, velocity, dt) -> latents
     denoise(model, latents, schedule, cfg, cfg_normalize, callback=None) -> latents
+    prompt_embeds, condition_tokens, decode_latents        # the once-per-image steps
 
     Model = Callable[[latents, timestep], tuple[cond, uncond | None]]
 
 ``model(latents, t)`` gets the packed noisy latents (B, N, 64) and ``t`` as a Python float
 on the scheduler's 0..1000 scale; it appends the condition tokens itself, runs cond and
-uncond in one batched forward and returns both velocities for the first N tokens
-(``uncond`` is None when CFG is off). ``callback(i, latents)`` runs after every step.
+uncond (as the engine sees fit: the torch one runs two unpadded forwards, the ONNX one a
+padded batch) and returns both velocities for the first N tokens (``uncond`` is None when
+CFG is off). ``callback(i, latents)`` runs after every step.
 """
 
 from __future__ import annotations
@@ -38,11 +46,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from layerctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from layerctl.backends.base import DecomposeRequest
 
 Array = Any  # numpy.ndarray or torch.Tensor
 Model = Callable[[Array, float], tuple[Array, Array | None]]
@@ -53,6 +66,111 @@ LATENT_CHANNELS = 16  # RGBA-VAE z_dim
 VAE_SCALE = 8  # the VAE's spatial downsampling
 PATCH = 2  # latents are packed 2×2 into tokens
 BASE_TOKENS = 256 * 256 / 16 / 16  # the reference's base_seqlen for mu
+# QwenImageLayeredPipeline.prompt_template_encode and its start index: the template's
+# system prompt is dropped from the text encoder's output.
+PROMPT_TEMPLATE = (
+    "<|im_start|>system\n"
+    "Describe the image by detailing the color, shape, size, texture, quantity, "
+    "text, spatial relationships of the objects and background:<|im_end|>\n"
+    "<|im_start|>user\n"
+    "{}<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+DROP_TOKENS = 34
+MAX_TEXT_TOKENS = 512  # the reference's max_sequence_length
+
+
+class Components(Protocol):
+    """What an engine supplies to :func:`decompose`; arrays stay in the engine's own type
+    (torch tensors on its device, or numpy) and dtype."""
+
+    scheduler: SchedulerConfig
+    latents_mean: Sequence[float]  # the VAE config's per-channel latent statistics
+    latents_std: Sequence[float]
+
+    def text_states(self, text: str) -> Array:
+        """The text encoder's last hidden state on ``text`` (templated already): (1, L, D)."""
+        ...
+
+    def vae_encode(self, image: np.ndarray) -> Array:
+        """(1, 4, 1, H, W) float32 in [-1, 1] -> the posterior's mode (1, 16, 1, h, w)."""
+        ...
+
+    def vae_decode(self, latents: Array) -> Array:
+        """De-normalised latents (N, 16, 1, h, w) -> images (N, 4, 1, H, W) in [-1, 1]."""
+        ...
+
+    def noise(self, shape: Sequence[int], seed: int, dtype: Any) -> Array:
+        """The initial noise (:func:`reference_noise` or its numpy twin), where the
+        latents live; ``dtype`` is the prompt embeddings' (the working dtype)."""
+        ...
+
+    def model(self, cond_tokens: Array, embeds: list[Array], shapes: list) -> Model:
+        """The transformer as ``model(latents, t)``: condition tokens appended, one
+        prompt embedding per branch (cond, then uncond when CFG is on)."""
+        ...
+
+
+def decompose(
+    parts: Components,
+    image: np.ndarray,
+    prompt: str,
+    request: DecomposeRequest,
+    callback: Callback | None = None,
+) -> list[np.ndarray]:
+    """``request.layers`` RGBA uint8 layers of ``image`` (RGBA uint8, already at the
+    working size), bottom first: the reference pipeline's ``__call__`` after captioning."""
+    height, width = image.shape[:2]
+    embeds = [prompt_embeds(parts, prompt)]
+    if uses_cfg(request.cfg):
+        embeds.append(prompt_embeds(parts, request.negative_prompt))
+    cond_tokens = _cast(condition_tokens(parts, image), embeds[0].dtype)
+    lh, lw = latent_size(width, height)
+    noise = parts.noise(noise_shape(request.layers, lh, lw), request.seed, embeds[0].dtype)
+    sched = schedule(request.steps, shift_mu(cond_tokens.shape[1]), parts.scheduler)
+    model = parts.model(cond_tokens, embeds, img_shapes(request.layers, lh, lw))
+    latents = denoise(model, pack(noise), sched, request.cfg, request.cfg_normalize, callback)
+    return decode_latents(parts, unpack(latents, request.layers + 1, lh, lw))
+
+
+def prompt_embeds(parts: Components, prompt: str) -> Array:
+    """``_get_qwen_prompt_embeds`` + ``encode_prompt`` for one prompt: the text encoder's
+    last hidden state on the template, first 34 tokens dropped, (1, L, D)."""
+    hidden = parts.text_states(PROMPT_TEMPLATE.format(prompt))
+    return hidden[:, DROP_TOKENS:][:, :MAX_TEXT_TOKENS]
+
+
+def condition_tokens(parts: Components, image: np.ndarray) -> Array:
+    """``_encode_vae_image`` then packing: the posterior's mode, normalised by
+    latents_mean/std, frames first, as (1, N, 64) tokens. ``image``: RGBA uint8 at the
+    working size, scaled to [-1, 1] as ``VaeImageProcessor.preprocess`` does."""
+    pixels = (image.astype(np.float32) / 255.0 * 2.0 - 1.0).transpose(2, 0, 1)
+    z = parts.vae_encode(np.ascontiguousarray(pixels[None, :, None]))
+    mean, std = _stats(parts, z)
+    z = (z - mean) / std
+    return pack(_permute(z, (0, 2, 1, 3, 4)))
+
+
+def decode_latents(parts: Components, frames: Array) -> list[np.ndarray]:
+    """The reference's decode: drop frame 0 (the composite), de-normalise, decode every
+    layer in one VAE batch, then ``postprocess`` to RGBA uint8. ``frames`` is
+    (1, F, 16, h, w) frames-first."""
+    x = frames[:, 1:]
+    b, f, c, h, w = x.shape
+    x = x.reshape(b * f, c, 1, h, w)
+    mean, std = _stats(parts, x)
+    # The reference's own arithmetic (its latents_std is 1/std): bit-equal, not x·std.
+    images = parts.vae_decode(x / (1.0 / std) + mean)[:, :, 0]
+    images = _clip01(images * 0.5 + 0.5)
+    array = _host_float32(_permute(images, (0, 2, 3, 1)))
+    return list(np.round(array * 255).astype(np.uint8))
+
+
+def resize(image: np.ndarray, width: int, height: int) -> Image.Image:
+    """``VaeImageProcessor.resize``: Lanczos on the RGBA image (alpha included)."""
+    from PIL import Image
+
+    return Image.fromarray(image, "RGBA").resize((width, height), Image.Resampling.LANCZOS)
 
 
 def working_size(width: int, height: int, resolution: int = 640) -> tuple[int, int]:
@@ -257,6 +375,30 @@ def denoise(
         if callback is not None:
             callback(i, latents)
     return latents
+
+
+def _stats(parts: Components, like: Array) -> tuple[Array, Array]:
+    """latents_mean/std as (1, C, 1, 1, 1) arrays of ``like``'s type, dtype and device."""
+    shape = (1, len(parts.latents_mean), 1, 1, 1)
+    if isinstance(like, np.ndarray):
+        mean = np.asarray(parts.latents_mean, np.float32).reshape(shape).astype(like.dtype)
+        std = np.asarray(parts.latents_std, np.float32).reshape(shape).astype(like.dtype)
+        return mean, std
+    import torch
+
+    mean = torch.tensor(parts.latents_mean).view(shape).to(like.device, like.dtype)
+    std = torch.tensor(parts.latents_std).view(shape).to(like.device, like.dtype)
+    return mean, std
+
+
+def _clip01(x: Array) -> Array:
+    return np.clip(x, 0.0, 1.0) if isinstance(x, np.ndarray) else x.clamp(0, 1)
+
+
+def _host_float32(x: Array) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float32, copy=False)
+    return x.cpu().float().numpy()
 
 
 def _permute(x: Array, axes: tuple[int, ...]) -> Array:

@@ -67,7 +67,11 @@ def load(root: Path, dtype: Any, parts: Iterable[str] = COMPONENTS) -> QwenCompo
         from transformers import Qwen2_5_VLForConditionalGeneration
 
         loaded.text_encoder = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            root / "text_encoder", dtype=dtype, trust_remote_code=False, **local
+            root / "text_encoder",
+            config=text_encoder_config(root / "text_encoder"),
+            dtype=dtype,
+            trust_remote_code=False,
+            **local,
         ).eval()
     if "tokenizer" in wanted:
         from transformers import Qwen2Tokenizer
@@ -81,3 +85,18 @@ def load(root: Path, dtype: Any, parts: Iterable[str] = COMPONENTS) -> QwenCompo
             root / "processor", local_files_only=True
         )
     return loaded
+
+
+def text_encoder_config(folder: Path) -> Any:
+    """The text encoder's config without the pre-v5 top-level RoPE keys when text_config
+    has its own: the model reads text_config's, and transformers 5 warns about the
+    top-level copies on every load ("got `key=rope_scaling`", "Unrecognized keys in
+    `rope_parameters`")."""
+    from transformers import Qwen2_5_VLConfig
+
+    raw = json.loads((folder / "config.json").read_text("utf-8"))
+    text = raw.get("text_config")
+    if isinstance(text, dict) and ({"rope_scaling", "rope_parameters"} & set(text)):
+        raw.pop("rope_scaling", None)
+        raw.pop("rope_theta", None)
+    return Qwen2_5_VLConfig.from_dict(raw)

@@ -19,7 +19,7 @@ import typer
 
 from layerctl import console
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.errors import Stopped, Terminated, UsageError
+from layerctl.errors import LayerctlError, Stopped, Terminated, UsageError
 from layerctl.options import (
     Backend,
     CaptionLang,
@@ -213,12 +213,18 @@ def _run_one(input: Path, output: Path | None, options: Options, json_out: bool)
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
     formats.format_for(job.output, options.fmt)  # usage errors before any work
-    check_writable(job.output, options.force, [input])
-    if options.preview:
-        check_writable(preview_path(job.output), options.force, [input])
     start = time.perf_counter()
-    with console.status(f"decomposing {input.name}"):
-        stack = batch.process(job, options)
+    try:
+        check_writable(job.output, options.force, [input])
+        if options.preview:
+            check_writable(preview_path(job.output), options.force, [input])
+        with console.status(f"decomposing {input.name}"):
+            stack = batch.process(job, options)
+    except Exception as exc:  # --json: this input's record, as in a batch; then the error
+        if not isinstance(exc, UsageError):
+            message = str(exc) if isinstance(exc, LayerctlError) else type(exc).__name__
+            _emit(batch.failed(job, message, time.perf_counter() - start), json_out)
+        raise
     result = batch.Result.done(job, stack, time.perf_counter() - start)
     _emit(result, json_out)
     count = console.counted(len(stack.leaves()), "layer")
@@ -264,15 +270,23 @@ def _run_batch(
             raise Stopped(isinstance(exc, Terminated)) from None
         finally:
             stream.close()
+        for result in batch.not_tried(jobs, results):
+            results.append(result)
+            _emit(result, json_out)
     progress.summary(results, time.perf_counter() - start)
     if report is not None:
-        _write_report(report, results, options)
+        _write_report(report, results, options, time.perf_counter() - start)
     failed = sum(result.status == "failed" for result in results)
     if failed:
-        raise BatchFailed(f"{failed} of {len(jobs)} inputs failed", hint="see the errors above")
+        untried = sum(result.status == "not tried" for result in results)
+        more = f", {untried} not tried" if untried else ""
+        raise BatchFailed(
+            f"{failed} of {console.counted(len(jobs), 'input')} failed{more}",
+            hint="see the errors above",
+        )
 
 
-def _write_report(path: Path, results: list[Result], options: Options) -> None:
+def _write_report(path: Path, results: list[Result], options: Options, seconds: float) -> None:
     from dataclasses import asdict
 
     from layerctl import report
@@ -282,8 +296,13 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
     if options.preview:  # the report links each thumbnail to its contact sheet
         records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
     settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
-    del settings["request"]["layers"]  # set per image; the run's choice is options.layers
-    report.write(records, path, force=True, settings=settings)  # checked before the batch
+    # The backend's own options only as given: with each backend's options checked, a
+    # value given is one it uses, and defaults of options it ignores are noise.
+    for group, defaults in (("request", DecomposeRequest()), ("settings", BackendSettings())):
+        given = {k: v for k, v in settings[group].items() if getattr(defaults, k) != v}
+        settings[group] = {k: v for k, v in given.items() if k != "layers"}  # options.layers
+    settings["request"]["seed"] = options.request.seed  # every backend draws from it
+    report.write(records, path, force=True, settings=settings, seconds=seconds)
     console.info(f"wrote {path}")
 
 

@@ -51,9 +51,12 @@ def interactive() -> bool:
 
 @contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
-    """A spinner on a terminal; nothing at all when piped or --quiet."""
+    """A spinner on a terminal; nothing at all when piped or --quiet. ``message`` is
+    text, never markup: a file named ``bad[red].png`` shows as named."""
     if interactive():
-        with stderr().status(message):
+        from rich.markup import escape
+
+        with stderr().status(escape(readable(message))):
             yield
     else:
         yield

@@ -68,8 +68,11 @@ class Limits:
             raise BadInput(f"{path}: image has no pixels ({dimensions(w, h)})")
         what = f"{dimensions(w, h)} ({human_pixels(w * h)})"
         if self.max_pixels is not None and w * h > self.max_pixels:
+            size, limit = human_pixels(w * h), human_pixels(self.max_pixels)
+            if size == limit:  # rounded alike: the exact counts say which is larger
+                size, limit = f"{w * h} pixels", f"{self.max_pixels} pixels"
             raise BadInput(
-                f"{path}: {what} is over the {human_pixels(self.max_pixels)} limit",
+                f"{path}: {dimensions(w, h)} is {size}, over the {limit} limit",
                 hint="raise it with --max-pixels",
             )
         need = self.cost.of(w * h)

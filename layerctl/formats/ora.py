@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__, budget
+from layerctl.console import counted
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
@@ -120,7 +121,7 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
                 path,
                 canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
                 max_memory,
-                f"{nodes} layers of {budget.dimensions(*size)} ",
+                f"{counted(nodes, 'layer')} of {budget.dimensions(*size)} ",
                 BadResult,
             )
             icc: list[bytes] = []

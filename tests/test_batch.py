@@ -474,3 +474,40 @@ def test_two_batches_over_one_folder_split_the_work(tmp_path):
     done = sorted(Path(r["input"]).name for run in runs for r in run if r["status"] == "ok")
     assert done == [f"img{i}.png" for i in range(6)]  # each exactly once
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.psd" for i in range(6)]
+
+
+def test_a_canvas_too_wide_for_psd_fails_before_decomposing(cli, stripes, tmp_path, monkeypatch):
+    """Over 30 000 px a side a PSD cannot hold it: fail before the backend runs; a .psb
+    (version 2) or an ORA holds it."""
+    from stripes_backend import StripesBackend
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (30_001, 2), (200, 40, 40)).save(wide)
+    calls = []
+    real = StripesBackend.decompose
+    monkeypatch.setattr(
+        StripesBackend, "decompose", lambda self, *a: calls.append(1) or real(self, *a)
+    )
+    result = cli("decompose", wide, "-o", tmp_path / "wide.psd", *STRIPES)
+    assert result.code == 1 and "PSD holds at most 30000 px" in result.stderr
+    assert ".psb" in result.stderr and calls == []
+    assert not (tmp_path / "wide.psd").exists()
+    assert cli("decompose", wide, "-o", tmp_path / "wide.psb", *STRIPES).code == 0
+    assert (tmp_path / "wide.psb").read_bytes()[:6] == b"8BPS\0\2" and calls == [1]
+
+
+def test_a_16_bit_grey_png_leaves_no_python_warnings_on_stderr(tmp_path):
+    """In a real process (pytest would capture warnings in-process), every warning shown."""
+    grey = np.full((60, 80), 9000, np.uint16)
+    grey[10:40, 20:60] = 52000
+    grey = (grey + np.arange(80, dtype=np.uint16) * 60).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-m", "layerctl", "decompose", "g16.png", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAYERCTL_BACKEND": "classic"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(line.startswith("warning: g16.png: ") for line in done.stderr.splitlines())

@@ -154,3 +154,40 @@ def test_verify_does_not_suggest_an_option_it_lacks(cli, monkeypatch):
     done = cli("weights", "verify", "qwen-image-layered")
     assert done.code == 1 and "--weights" not in done.stderr
     assert "checkpoint folder" in done.stderr
+
+
+def test_native_stderr_is_silenced_but_our_messages_show():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from layerctl import console\n"
+        "with console.native_stderr_silenced():\n"
+        "    os.write(2, b'[E core_worker.cc] native noise\\n')\n"
+        "    console.warn('ours')\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ["warning: ours", "after"]
+
+
+@pytest.mark.slow
+def test_a_ray_batch_prints_no_ray_log_lines(tmp_path):
+    """Ray's driver logs from C++ straight to fd 2 (an actor warning on every run)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray.data")
+    from PIL import Image
+
+    for i in range(2):
+        Image.new("RGB", (24, 16), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
+    command = [sys.executable, "-m", "layerctl", "decompose", str(tmp_path), "-o"]
+    command += [str(tmp_path / "out"), "--ray", "local", "-b", "classic", "-n", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("2 inputs in "), done.stderr
+    assert not [line for line in lines if "core_worker" in line or line.startswith("[20")]

@@ -8,6 +8,7 @@ The work itself lives in layerctl.batch, layerctl.pipeline and layerctl.recursio
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Mapping
@@ -247,7 +248,9 @@ def _run_batch(
     start = time.perf_counter()
     todo, results = batch.pending(jobs, options)
     bar = progress.Progress(len(jobs))
-    with bar.shown():
+    # Ray's core worker logs to stderr from C++, whatever its Python logging level.
+    ray_logs = console.native_stderr_silenced() if ray is not None else contextlib.nullcontext()
+    with bar.shown(), ray_logs:
         for result in results:
             bar.finished(result)
             _emit(result, json_out)

@@ -191,3 +191,20 @@ def test_a_ray_batch_prints_no_ray_log_lines(tmp_path):
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("2 inputs in "), done.stderr
     assert not [line for line in lines if "core_worker" in line or line.startswith("[20")]
+
+
+def test_compose_never_writes_a_foreign_profile(cli, tmp_path):
+    """A result from another program may carry a CMYK profile: not on an RGB image."""
+    from PIL import Image, ImageCms
+
+    from layerctl.formats import pngstack
+    from layerctl.stack import LayerStack
+
+    stack = make_stack()
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    folder = tmp_path / "stack"
+    pngstack.write(LayerStack(stack.layers, stack.metadata, lab), folder)
+    assert cli("compose", folder, "-o", tmp_path / "flat.png").code == 0
+    with Image.open(tmp_path / "flat.png") as flat:
+        assert "icc_profile" not in flat.info
+    assert cli("compose", tmp_path / "x.psd", "-o", tmp_path / "x.png").code == 1

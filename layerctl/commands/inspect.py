@@ -77,6 +77,7 @@ def compose(
     from PIL import Image
 
     from layerctl import formats
+    from layerctl.imageio import rgb_profile
     from layerctl.outputs import atomic_output
 
     console.state.quiet = quiet or console.state.quiet
@@ -89,9 +90,9 @@ def compose(
     image = Image.fromarray(stack.composite(), "RGBA")
     if fmt == "JPEG":
         image = image.convert("RGB")
+    icc = rgb_profile(stack.icc_profile)  # another program's CMYK profile is no RGB's
     with atomic_output(output, force=force, inputs=[path]) as tmp:
-        extra = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
-        image.save(tmp, format=fmt, **extra)
+        image.save(tmp, format=fmt, **({"icc_profile": icc} if icc else {}))
     width, height = stack.size
     if json_out:
         record = {"input": str(path), "output": str(output), "width": width, "height": height}

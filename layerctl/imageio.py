@@ -216,6 +216,13 @@ def open_psd(data: bytes) -> PSDImage:
 
 
 def _open_psd_composite(path: Path, data: bytes, limits: Limits) -> Image.Image:
+    from layerctl.errors import BadResult
+    from layerctl.formats.psd import read_metadata as check_whole
+
+    try:  # psd-tools decodes a cut-off RLE merged image without a word
+        check_whole(path)
+    except BadResult as exc:
+        raise BadInput(exc.message, exc.hint) from None
     try:
         psd = open_psd(data)
         limits.check(path, psd.size)  # before composite() allocates the canvas

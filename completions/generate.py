@@ -3,7 +3,13 @@
 Run ``python completions/generate.py`` after changing the CLI; tests/test_completions.py
 fails while the committed scripts differ from what this writes. Each script asks
 ``layerctl`` itself for candidates at completion time (``_LAYERCTL_COMPLETE=complete_*``),
-so commands and options stay current with the installed version.
+so commands, options and the values of options with choices stay current with the
+installed version.
+
+Two fixes to Typer's scripts: a zsh completion file must start with ``#compdef`` (Typer's
+starts with a blank line, so zsh's ``compinit`` ignores the file), and one autoloaded from
+``$fpath`` must complete on the first Tab too, not only bind the function for the next
+one (Click's own zsh script does the same).
 """
 
 from __future__ import annotations
@@ -23,7 +29,20 @@ def script(shell: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "layerctl"], env=env, capture_output=True, text=True, check=True
     )
-    return done.stdout
+    text = done.stdout.lstrip("\n")
+    if shell == "zsh":
+        text = text.replace(ZSH_BIND, ZSH_AUTOLOAD)
+    return text
+
+
+ZSH_BIND = "compdef _layerctl_completion layerctl\n"
+ZSH_AUTOLOAD = """\
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+  _layerctl_completion "$@"  # autoloaded from $fpath: complete now
+else
+  compdef _layerctl_completion layerctl  # sourced: bind for later
+fi
+"""
 
 
 def main() -> None:

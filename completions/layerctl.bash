@@ -1,4 +1,3 @@
-
 _layerctl_completion() {
     local IFS=$'
 '

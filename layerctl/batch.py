@@ -1,6 +1,9 @@
 """Batches: expand DIR / GLOB / FILE / ``-`` into jobs, skip finished work, record results.
 
-Outputs mirror the inputs' folders below their root (``OUTDIR / src.relative_to(root)``).
+An input's output path depends on that input alone, never on the others in the batch:
+one found in a folder or by a glob mirrors its place below that folder or the glob's
+fixed part (``OUTDIR / src.relative_to(root)``); a file named on the command line or on
+stdin is written by its file name (two such names that clash are a usage error).
 An input counts as done only when its output is a whole layerctl result of this very
 input (its recorded sha256) and its requested preview exists; a result missing only its
 preview gets the preview, and anything else at the output path fails unless ``force``.
@@ -50,7 +53,7 @@ class Result:
 
     input: Path
     output: Path
-    status: str  # ok | skipped | failed
+    status: str  # ok | skipped | failed | not tried (after --fail-fast stopped the batch)
     error: str | None = None
     seconds: float = 0.0
     backend: str | None = None
@@ -121,9 +124,7 @@ def collect(
     for arg in args:
         if arg == "-":
             paths = [Path(line.strip()) for line in stdin if line.strip()]
-            if paths:  # mirror the tree they come from, as for a folder
-                root = Path(os.path.commonpath([p.parent.absolute() for p in paths]))
-                sources += [Source(p, root) for p in paths]
+            sources += [Source(p, p.parent) for p in paths]  # by name, as a FILE argument
         elif Path(arg).is_dir():
             sources += _walk(Path(arg), recursive_dirs, exclude)
         elif _is_glob(arg) and not Path(arg).exists():
@@ -272,6 +273,9 @@ def process(job: Job, decomposer: Decomposer) -> LayerStack:
 
     options = decomposer.options
     source = decomposer.read(job.input)
+    if options.output_size == "input":  # a canvas the format cannot hold fails before work
+        height, width = source.pixels.shape[:2]
+        formats.check_canvas(job.output, options.fmt, (width, height))
     stack = decomposer(source)
     formats.write(stack, job.output, options.fmt, force=options.force, inputs=[job.input])
     if options.preview:
@@ -373,6 +377,12 @@ def failed(job: Job, message: str, seconds: float = 0.0) -> Result:
     if not message.startswith(str(job.input)):
         message = f"{job.input}: {message}"
     return Result(job.input, job.output, "failed", message, seconds)
+
+
+def not_tried(jobs: Sequence[Job], results: Sequence[Result]) -> list[Result]:
+    """A ``not tried`` result for each job without a result (--fail-fast stopped early)."""
+    tried = {result.input for result in results}
+    return [Result(job.input, job.output, "not tried") for job in jobs if job.input not in tried]
 
 
 def pending(jobs: Sequence[Job], options: Options) -> tuple[list[Job], list[Result]]:

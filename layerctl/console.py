@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,9 +53,44 @@ def interactive() -> bool:
 
 @contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
-    """A spinner on a terminal; nothing at all when piped or --quiet."""
+    """A spinner on a terminal; nothing at all when piped or --quiet. ``message`` is
+    text, never markup: a file named ``bad[red].png`` shows as named."""
     if interactive():
-        with stderr().status(message):
+        from rich.markup import escape
+
+        with stderr().status(escape(readable(message))):
             yield
     else:
         yield
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Silence what libraries write to file descriptor 2 from native code (Ray's core
+    worker logs there, whatever its Python logging level): fd 2 goes to /dev/null while
+    our own messages go on to the terminal through a copy of it. Ray keeps its logs in
+    its session folder; --debug shows them here."""
+    if state.debug:
+        yield
+        return
+    ours = sys.stderr
+    ours.flush()
+    saved = os.dup(2)
+    try:
+        try:
+            real = ours.fileno() == 2
+        except (AttributeError, OSError, ValueError):  # a test's capture object: keep it
+            real = False
+        if real:
+            encoding, errors = ours.encoding, ours.errors
+            sys.stderr = open(os.dup(saved), "w", 1, encoding=encoding, errors=errors)  # noqa: SIM115
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        if sys.stderr is not ours:
+            sys.stderr.close()
+            sys.stderr = ours
+        os.dup2(saved, 2)
+        os.close(saved)

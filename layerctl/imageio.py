@@ -1,8 +1,11 @@
 """Reading input images into RGBA uint8 (outputs are written by layerctl.outputs).
 
 Every input mode Pillow knows (L, LA, P with transparency, RGB, RGBA, I;16, CMYK, …)
-becomes straight-alpha RGBA uint8 with EXIF orientation applied; the ICC profile is kept
-so writers can carry it. Failures become :class:`BadInput` with one line of text.
+becomes straight-alpha RGBA uint8 with EXIF orientation applied. An RGB ICC profile is
+kept so writers can carry it; CMYK pixels are converted to sRGB through their embedded
+profile (Pillow's ImageCms, relative colorimetric) and no profile is kept, since one
+describing CMYK or grey would misdescribe the RGB layers (GIMP and ImageMagick reject
+such files). Failures become :class:`BadInput` with one line of text.
 """
 
 from __future__ import annotations
@@ -65,8 +68,11 @@ class Limits:
             raise BadInput(f"{path}: image has no pixels ({dimensions(w, h)})")
         what = f"{dimensions(w, h)} ({human_pixels(w * h)})"
         if self.max_pixels is not None and w * h > self.max_pixels:
+            size, limit = human_pixels(w * h), human_pixels(self.max_pixels)
+            if size == limit:  # rounded alike: the exact counts say which is larger
+                size, limit = f"{w * h} pixels", f"{self.max_pixels} pixels"
             raise BadInput(
-                f"{path}: {what} is over the {human_pixels(self.max_pixels)} limit",
+                f"{path}: {dimensions(w, h)} is {size}, over the {limit} limit",
                 hint="raise it with --max-pixels",
             )
         need = self.cost.of(w * h)
@@ -108,12 +114,37 @@ def read_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image = ImageOps.exif_transpose(image) or image
+            if image.mode == "CMYK":
+                image = _cmyk_to_srgb(image, icc)
             pixels = to_rgba(image)
     except MemoryError:
         raise
     except Exception as exc:  # damaged EXIF or pixel data: Pillow raises many types
         raise BadInput(f"{path}: corrupt or truncated image ({_short(exc)})") from None
-    return InputImage(pixels, path, digest, icc, notes)
+    return InputImage(pixels, path, digest, rgb_profile(icc), notes)
+
+
+def rgb_profile(icc: bytes | None) -> bytes | None:
+    """``icc`` when it is an ICC profile of an RGB colour space, else None: the data
+    colour space sits at bytes 16-20 of the header (ICC.1:2022, 7.2.6)."""
+    return icc if icc and len(icc) >= 128 and icc[16:20] == b"RGB " else None
+
+
+def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """CMYK to sRGB through the embedded profile; without one (or with one LittleCMS
+    cannot use), Pillow's naive formula, the best guess there is."""
+    if icc:
+        import io
+
+        from PIL import ImageCms
+
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return image.convert("RGB")
 
 
 def quiet_decoders() -> None:
@@ -185,6 +216,13 @@ def open_psd(data: bytes) -> PSDImage:
 
 
 def _open_psd_composite(path: Path, data: bytes, limits: Limits) -> Image.Image:
+    from layerctl.errors import BadResult
+    from layerctl.formats.psd import read_metadata as check_whole
+
+    try:  # psd-tools decodes a cut-off RLE merged image without a word
+        check_whole(path)
+    except BadResult as exc:
+        raise BadInput(exc.message, exc.hint) from None
     try:
         psd = open_psd(data)
         limits.check(path, psd.size)  # before composite() allocates the canvas

@@ -219,8 +219,8 @@ def original_from_metadata(stack: LayerStack, near: Path | None = None) -> np.nd
         return None
     recorded = Path(str(source["path"]))
     candidates = [recorded]
-    if near is not None and not recorded.is_absolute():
-        candidates.append(near.parent / recorded)
+    if near is not None and not recorded.is_absolute():  # results record it shareably
+        candidates += [near.parent / recorded, near.parent / recorded.name]
     for candidate in candidates:
         try:
             if not candidate.is_file() or file_sha256(candidate) != recorded_sha:

@@ -65,9 +65,10 @@ def summary(results: Sequence[Result], seconds: float) -> None:
 
     out = console.stderr()
     table = Table("status", "inputs", "seconds", show_edge=False)
-    for status in ("ok", "skipped", "failed"):
+    for status in ("ok", "skipped", "failed", "not tried"):
         chosen = [r for r in results if r.status == status]
-        table.add_row(status, str(len(chosen)), f"{sum(r.seconds for r in chosen):.1f}")
+        if chosen or status != "not tried":  # inputs --fail-fast left out
+            table.add_row(status, str(len(chosen)), f"{sum(r.seconds for r in chosen):.1f}")
     out.print(table)
     for result in results:
         if result.status == "failed":

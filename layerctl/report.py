@@ -31,7 +31,7 @@ GENERATOR = "layerctl-report"  # marks the reports a rerun of the batch may rewr
 # Fields every record has; anything else in a record is shown as a setting.
 CORE_FIELDS = ("input", "output", "status", "error", "seconds", "backend", "layers", "preview")
 # Failures sort first when sorting by status ascending: they need a look.
-STATUS_RANK = {"failed": 0, "skipped": 2, "ok": 3}
+STATUS_RANK = {"failed": 0, "not tried": 1, "skipped": 2, "ok": 3}
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; background: #fafafa; }
@@ -53,7 +53,7 @@ td.error { color: #a00; }
 .status { font-weight: 600; }
 tr.status-ok .status { color: #070; }
 tr.status-failed .status { color: #a00; }
-tr.status-skipped .status { color: #777; }
+tr.status-skipped .status, tr.status-nottried .status { color: #777; }
 img.thumb { display: block; max-width: 96px; max-height: 96px;
   background: repeating-conic-gradient(#d6d6d6 0 25%, #fff 0 50%) 0 0 / 12px 12px; }
 p.settings { color: #555; overflow-wrap: anywhere; }
@@ -104,12 +104,14 @@ def render(
     settings: Mapping[str, Any] | None = None,
     base: Path | None = None,
     generated: datetime | None = None,
+    seconds: float | None = None,
 ) -> str:
     """The report for ``records`` (the per-input dicts of ``decompose --json``).
 
     ``settings`` are the run's options, shown once under the summary; fields a record
     has beyond the usual ones get a settings column. ``base`` is the folder the report
     will live in: a row whose preview sheet exists links its thumbnail to it.
+    ``seconds``: the run's wall time (workers overlap, so it is not the records' sum).
     """
     generated = generated or datetime.now(timezone.utc)
     csp = "; ".join(
@@ -144,7 +146,7 @@ def render(
 </head>
 <body>
 <h1>{_e(title)}</h1>
-{_summary(records)}
+{_summary(records, seconds)}
 {_settings_line(settings or {})}
 <table id="results">
 <thead><tr>{head}</tr></thead>
@@ -182,24 +184,28 @@ def write(
     force: bool = False,
     title: str = "layerctl batch report",
     settings: Mapping[str, Any] | None = None,
+    seconds: float | None = None,
 ) -> Path:
     """Render and write the report atomically; refuse to overwrite without ``force``."""
     target = Path(path)
-    text = render(records, title=title, settings=settings, base=target.parent.resolve())
+    base = target.parent.resolve()
+    text = render(records, title=title, settings=settings, base=base, seconds=seconds)
     with atomic_output(target, force=force) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
 
 
-def summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The figures shown on top: counts by status, time and layers."""
+def summary(records: Sequence[Mapping[str, Any]], seconds: float | None = None) -> dict[str, Any]:
+    """The figures shown on top: counts by status, time and layers. "total seconds" is
+    the run's wall time ``seconds``; without it, the records' sum (one process)."""
     statuses = Counter(str(r.get("status", "unknown")) for r in records)
-    seconds = [float(r["seconds"]) for r in records if _is_number(r.get("seconds"))]
+    if seconds is None:
+        seconds = sum(float(r["seconds"]) for r in records if _is_number(r.get("seconds")))
     done = [r for r in records if r.get("status") == "ok"]
     return {
         "inputs": len(records),
         **{status: statuses[status] for status in sorted(statuses, key=_status_rank)},
-        "total seconds": round(sum(seconds), 1),
+        "total seconds": round(seconds, 1),
         "seconds per ok input": round(
             sum(float(r.get("seconds") or 0) for r in done) / len(done), 2
         )
@@ -209,10 +215,10 @@ def summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _summary(records: Sequence[Mapping[str, Any]]) -> str:
+def _summary(records: Sequence[Mapping[str, Any]], seconds: float | None) -> str:
     items = "".join(
         f"<div><dt>{_e(name)}</dt><dd>{_e('–' if value is None else value)}</dd></div>"
-        for name, value in summary(records).items()
+        for name, value in summary(records, seconds).items()
     )
     return f'<dl class="summary">{items}</dl>'
 

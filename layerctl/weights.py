@@ -150,9 +150,12 @@ def pull(name: str, local_dir: Path | None = None, progress: bool = True) -> Pat
             local_dir=local_dir,
         )
     except (hub.errors.OfflineModeIsEnabled, hub.errors.LocalEntryNotFoundError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
         raise MissingWeights(
             f"cannot download {ckpt.repo}: {_first_line(exc)}",
-            hint="check the network connection; unset HF_HUB_OFFLINE to allow downloads",
+            hint="unset HF_HUB_OFFLINE to allow downloads"
+            if offline
+            else "check the network connection",
         ) from None
     except hub.errors.HfHubHTTPError as exc:
         raise MissingWeights(
@@ -170,7 +173,7 @@ def _hub():
     except ModuleNotFoundError:
         raise MissingWeights(
             "finding and fetching registry checkpoints needs huggingface_hub",
-            hint="pip install 'layerctl[torch]', or pass --weights PATH",
+            hint="pip install 'layerctl[torch]', or give a checkpoint folder instead of a name",
         ) from None
     return huggingface_hub
 

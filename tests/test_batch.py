@@ -96,8 +96,65 @@ def test_six_inputs_one_corrupt_then_rerun_skips(cli, stripes, folder, tmp_path)
 def test_fail_fast_stops_at_the_first_failure(cli, stripes, folder, tmp_path):
     result = cli("decompose", folder, "-o", tmp_path / "out", "--json", "--fail-fast", *STRIPES)
     assert result.code == 3
-    assert [r["status"] for r in _records(result.stdout)] == ["failed"]
+    assert [r["status"] for r in _records(result.stdout)] == ["failed"] + ["not tried"] * 5
     assert not (tmp_path / "out").exists()
+    assert "1 of 6 inputs failed, 5 not tried" in result.stderr
+    assert "not tried" in result.stderr.split("failed:")[0]  # a row of the summary table
+
+
+def test_an_output_path_does_not_depend_on_the_other_inputs(cli, stripes, tmp_path, monkeypatch):
+    """Adding an input from another folder must not move the others' outputs (the
+    image would be redone and a resume would not find it)."""
+    monkeypatch.chdir(tmp_path)
+    _image(tmp_path / "designs" / "d00.png", 0)
+    _image(tmp_path / "other" / "x.png", 1)
+    _image(tmp_path / "more" / "d00.png", 2)
+    out = tmp_path / "eo3"
+
+    def run(*lines: str, extra: tuple[str, ...] = ()):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{line}\n" for line in lines)))
+        return cli("decompose", "-", *extra, "-o", out, "--json", *STRIPES)
+
+    assert run("designs/d00.png").code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["d00.psd"]
+    again = run("designs/d00.png", "other/x.png")
+    assert again.code == 0
+    assert _statuses(_records(again.stdout)) == {"d00.png": "skipped", "x.png": "ok"}
+    assert sorted(p.name for p in out.iterdir()) == ["d00.psd", "x.psd"]
+    # a plain FILE argument is named the same way; a folder mirrors below itself
+    assert cli("decompose", "other/x.png", "designs", "-o", out, *STRIPES).code == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.psd")) == ["d00.psd", "x.psd"]
+    clash = run("designs/d00.png", "more/d00.png")
+    assert clash.code == 2 and "would both be written to" in clash.stderr
+
+
+def test_single_input_failure_prints_its_json_record(cli, stripes, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n corrupt")
+    result = cli("decompose", bad, "--json", *STRIPES)
+    assert result.code == 1
+    (record,) = _records(result.stdout)
+    assert record["status"] == "failed" and record["input"] == str(bad)
+    assert "corrupt" in record["error"] and record["output"] == str(tmp_path / "bad.psd")
+    _image(tmp_path / "ok.png", 0)
+    (tmp_path / "ok.psd").write_bytes(b"not ours")
+    exists = cli("decompose", tmp_path / "ok.png", "--json", *STRIPES)
+    assert exists.code == 1 and _records(exists.stdout)[0]["status"] == "failed"
+
+
+def test_report_shows_wall_time_and_only_the_settings_given(cli, stripes, folder, tmp_path):
+    from layerctl import report as reports
+
+    report = tmp_path / "report.html"
+    result = cli("decompose", folder, "-o", tmp_path / "out", "--report", report, *STRIPES)
+    assert result.code == 3
+    text = report.read_text()
+    assert "seed=0" in text and "steps=" not in text and "device=" not in text
+    wall = float(result.stderr.rsplit(" in ", 1)[1].split()[0])
+    figures = reports.summary([{"seconds": 5.0}, {"seconds": 5.0}], seconds=wall)
+    assert figures["total seconds"] == round(wall, 1)
+    shown = float(text.split("<dt>total seconds</dt><dd>")[1].split("<")[0])
+    assert abs(shown - wall) <= 0.2  # the run's clock, not the records' sum
 
 
 def test_batch_equals_single_file_and_ignores_order(cli, stripes, folder, tmp_path):
@@ -146,8 +203,8 @@ def test_folders_mirror_globs_and_stdin(cli, stripes, tmp_path, monkeypatch):
     piped = tmp_path / "piped"
     result = cli("decompose", "-", "-o", piped, "--format", "png", "--json", *STRIPES)
     assert result.code == 0 and len(_records(result.stdout)) == 2
-    assert (piped / "a" / "manifest.json").is_file()
-    assert (piped / "sub" / "deep" / "b" / "manifest.json").is_file()
+    assert (piped / "a" / "manifest.json").is_file()  # stdin lines: by file name
+    assert (piped / "b" / "manifest.json").is_file()
 
 
 def test_outputs_beside_inputs_are_not_taken_for_inputs(cli, stripes, tmp_path):
@@ -417,3 +474,40 @@ def test_two_batches_over_one_folder_split_the_work(tmp_path):
     done = sorted(Path(r["input"]).name for run in runs for r in run if r["status"] == "ok")
     assert done == [f"img{i}.png" for i in range(6)]  # each exactly once
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.psd" for i in range(6)]
+
+
+def test_a_canvas_too_wide_for_psd_fails_before_decomposing(cli, stripes, tmp_path, monkeypatch):
+    """Over 30 000 px a side a PSD cannot hold it: fail before the backend runs; a .psb
+    (version 2) or an ORA holds it."""
+    from stripes_backend import StripesBackend
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (30_001, 2), (200, 40, 40)).save(wide)
+    calls = []
+    real = StripesBackend.decompose
+    monkeypatch.setattr(
+        StripesBackend, "decompose", lambda self, *a: calls.append(1) or real(self, *a)
+    )
+    result = cli("decompose", wide, "-o", tmp_path / "wide.psd", *STRIPES)
+    assert result.code == 1 and "PSD holds at most 30000 px" in result.stderr
+    assert ".psb" in result.stderr and calls == []
+    assert not (tmp_path / "wide.psd").exists()
+    assert cli("decompose", wide, "-o", tmp_path / "wide.psb", *STRIPES).code == 0
+    assert (tmp_path / "wide.psb").read_bytes()[:6] == b"8BPS\0\2" and calls == [1]
+
+
+def test_a_16_bit_grey_png_leaves_no_python_warnings_on_stderr(tmp_path):
+    """In a real process (pytest would capture warnings in-process), every warning shown."""
+    grey = np.full((60, 80), 9000, np.uint16)
+    grey[10:40, 20:60] = 52000
+    grey = (grey + np.arange(80, dtype=np.uint16) * 60).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-m", "layerctl", "decompose", "g16.png", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAYERCTL_BACKEND": "classic"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(line.startswith("warning: g16.png: ") for line in done.stderr.splitlines())

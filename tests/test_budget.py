@@ -126,7 +126,7 @@ def test_an_image_over_the_plan_is_refused_before_decoding(tmp_path: Path) -> No
         read_image(path, cost=budget.Cost(1000), max_memory=2 * 10**6)
     message = str(caught.value)
     assert "64x64 (4096 pixels) needs 4.1 MB of memory, 2 MB is allowed" in message
-    with pytest.raises(BadInput, match=r"64x64 \(4096 pixels\) is over the 1000 pixels limit"):
+    with pytest.raises(BadInput, match=r"64x64 is 4096 pixels, over the 1000 pixels limit"):
         read_image(path, 1000)
     assert read_image(path, cost=budget.Cost(1000), max_memory=1000 * 4096).pixels.shape[0] == 64
 
@@ -228,3 +228,13 @@ def test_a_sheet_of_a_tall_stack_is_cut_with_a_note() -> None:
     assert len(plan.layer_tiles()) == preview.MAX_LAYER_TILES
     assert "the first 100 of 500 layers and groups shown" in plan.header
     assert plan.size[0] * plan.size[1] < 25_000_000
+
+
+def test_the_pixel_limit_message_tells_the_sizes_apart(tmp_path: Path) -> None:
+    """Rounded alike ("1 MP, over the 1 MP limit") the sizes are given exactly."""
+    path = tmp_path / "a.png"
+    Image.new("RGB", (1001, 1000)).save(path)
+    with pytest.raises(BadInput, match=r"1001x1000 is 1001000 pixels, over the 1000000 pixels"):
+        read_image(path, 10**6)
+    with pytest.raises(BadInput, match=r"1001x1000 is 1 MP, over the 500000 pixels limit"):
+        read_image(path, 500_000)

@@ -35,11 +35,11 @@ def flat(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[LayerStack, Path]:
-    """Our stack written once as PSD and ORA, into a folder the clients share."""
+    """Our stack written once as PSD, PSB and ORA, into a folder the clients share."""
     folder = tmp_path_factory.mktemp("clients")
     stack = make_stack()
-    formats.write(stack, folder / "stack.psd")
-    formats.write(stack, folder / "stack.ora")
+    for name in ("stack.psd", "stack.psb", "stack.ora"):
+        formats.write(stack, folder / name)
     return stack, folder
 
 
@@ -62,10 +62,13 @@ def _imagemagick() -> tuple[str, str]:
     pytest.skip("ImageMagick is not installed (Debian package imagemagick)")
 
 
-def test_imagemagick_lists_merged_and_layers_and_flattens_psd(results, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["stack.psd", "stack.psb"])
+def test_imagemagick_lists_merged_and_layers_and_flattens_psd(
+    results, tmp_path: Path, name: str
+) -> None:
     convert, identify = _imagemagick()
     stack, folder = results
-    psd = folder / "stack.psd"
+    psd = folder / name
     frames = _run([identify, str(psd)]).stdout.strip().splitlines()
     # ImageMagick lists the merged image, then the pixel layers; it skips groups and
     # 0×0 (empty) layers.
@@ -107,6 +110,18 @@ def test_gimp_sees_every_layer_and_group_and_flattens_psd(results, tmp_path: Pat
     assert psnr(flat(png), stack.composite()) >= MIN_PSNR
 
 
+def test_gimp_loads_our_psd_without_warnings(results) -> None:
+    """The full ``gimp`` (not gimp-console) reports exiv2's complaints about our XMP."""
+    gimp = shutil.which("gimp")
+    if gimp is None:
+        pytest.skip("GIMP is not installed (Debian package gimp)")
+    _, folder = results
+    psd = folder / "stack.psd"
+    load = f'(gimp-file-load RUN-NONINTERACTIVE "{psd}" "{psd}")'
+    done = _run([gimp, "-i", "-b", load, "-b", "(gimp-quit 0)"])
+    assert "XMP" not in done.stderr and "namespace" not in done.stderr
+
+
 def _krita() -> list[str]:
     krita, xvfb = shutil.which("krita"), shutil.which("xvfb-run")
     if krita is None or xvfb is None:
@@ -125,7 +140,8 @@ def _run_krita(args: list[str], tries: int = 3) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ours", "theirs"), [("stack.ora", "krita.psd"), ("stack.psd", "krita.ora")]
+    ("ours", "theirs"),
+    [("stack.ora", "krita.psd"), ("stack.psd", "krita.ora"), ("stack.psb", "krita.ora")],
 )
 def test_krita_flattens_our_file_and_keeps_its_layers(
     results, tmp_path: Path, ours: str, theirs: str

@@ -83,3 +83,12 @@ def test_missing_explicit_config_is_an_error(cli, image, monkeypatch):
     monkeypatch.setenv("LAYERCTL_CONFIG", str(image.parent / "absent.toml"))
     result = cli("decompose", "in.png", "-b", "stripes")
     assert result.code == 2 and "LAYERCTL_CONFIG" in result.stderr
+
+
+def test_a_configured_format_must_match_the_output_name(cli, image):
+    """format = "ora" with -o res1 would write a zip without a suffix no reader takes."""
+    (image.parent / "layerctl.toml").write_text('format = "ora"\n')
+    result = cli("decompose", "in.png", "-o", "res1", "-b", "stripes", "-n", "2")
+    assert result.code == 2 and "does not match" in result.stderr
+    assert not (image.parent / "res1").exists()
+    assert cli("decompose", "in.png", "-o", "res1.ora", "-b", "stripes", "-n", "2").code == 0

@@ -242,3 +242,112 @@ def test_format_and_suffix_must_agree():
             format_for(Path(path), fmt)
     assert format_for(Path("x.ora"), "ora") == "ora" and format_for(Path("res"), "png") == "png"
     assert format_for(Path(), "psd") == "psd"
+
+
+def test_psd_merged_image_is_rle_compressed(tmp_path: Path) -> None:
+    """psd-tools stores a new document's merged image raw: 4 bytes a pixel of any poster."""
+    from psd_tools import PSDImage
+    from psd_tools.constants import Compression
+
+    pixels = np.zeros((400, 600, 4), np.uint8)
+    pixels[..., 3] = 255
+    pixels[100:200, 100:300] = (200, 30, 30, 255)
+    formats.write(LayerStack([Layer("flat", pixels)]), tmp_path / "out.psd")
+    assert PSDImage.open(tmp_path / "out.psd")._record.image_data.compression == Compression.RLE
+    assert (tmp_path / "out.psd").stat().st_size < 400 * 600  # raw would be 4x that
+
+
+def test_psb_is_version_2_and_reads_back(tmp_path: Path) -> None:
+    stack = make_stack()
+    formats.write(stack, tmp_path / "out.psb")
+    assert (tmp_path / "out.psb").read_bytes()[:6] == b"8BPS\0\2"
+    assert (tmp_path / "out.psd").exists() is False
+    back = formats.read(tmp_path / "out.psb")
+    assert tree(back) == tree(stack) and back.metadata == stack.metadata
+    formats.write(stack, tmp_path / "out.psd")
+    assert (tmp_path / "out.psd").read_bytes()[:6] == b"8BPS\0\1"
+
+
+def test_over_30000_px_a_side_needs_a_psb(tmp_path: Path) -> None:
+    """The check runs on a size alone, so a run fails before it decomposes anything."""
+    from layerctl.errors import OutputError
+
+    with pytest.raises(OutputError, match="PSD holds at most 30000 px"):
+        formats.check_canvas(tmp_path / "big.psd", None, (30_001, 10))
+    formats.check_canvas(tmp_path / "big.ora", None, (30_001, 10))
+    formats.check_canvas(tmp_path / "big.psb", None, (30_001, 10))
+    with pytest.raises(OutputError, match="PSB holds at most 300000 px"):
+        formats.check_canvas(tmp_path / "big.psb", None, (300_001, 10))
+    wide = np.zeros((4, 30_001, 4), np.uint8)
+    wide[:, :9] = 255
+    formats.write(LayerStack([Layer("wide", wide)]), tmp_path / "wide.psb")
+    assert formats.read(tmp_path / "wide.psb").size == (30_001, 4)
+
+
+@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+def test_files_record_no_absolute_source_path_and_no_foreign_profile(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the working folder the path is kept relative to it; elsewhere the file name
+    alone. A CMYK profile would misdescribe RGB layers: GIMP and ImageMagick reject it."""
+    from PIL import ImageCms
+
+    monkeypatch.chdir(tmp_path)
+    stack = make_stack()
+    grey = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    for number, (given_path, recorded) in enumerate(
+        [
+            (str(tmp_path / "in" / "a.png"), "in/a.png"),
+            ("/elsewhere/secret/b.png", "b.png"),
+            ("../up/c.png", "c.png"),
+        ]
+    ):
+        stack.metadata["source"]["path"] = given_path
+        foreign = LayerStack(stack.layers, stack.metadata, grey)
+        out = tmp_path / f"{number}{SUFFIX[fmt]}"
+        formats.write(foreign, out)
+        back = formats.read(out)
+        assert back.metadata["source"]["path"] == recorded
+        assert back.icc_profile is None
+    assert stack.metadata["source"]["path"] == "../up/c.png"  # the caller's stack untouched
+
+
+def test_psd_provenance_is_no_custom_xmp_and_old_results_still_read(tmp_path: Path) -> None:
+    """exiv2 (GIMP) warns on an XMP namespace it does not ship: provenance has its own
+    resource; results written with it in XMP keep being recognised."""
+    from psd_tools import PSDImage
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    from layerctl.formats import psd
+
+    stack = make_stack()
+    formats.write(stack, tmp_path / "new.psd")
+    xmp = PSDImage.open(tmp_path / "new.psd").image_resources.get_data(Resource.XMP_METADATA)
+    assert b"layerctl:" not in xmp and b"CreatorTool" in xmp
+    old = PSDImage.open(tmp_path / "new.psd")
+    del old.image_resources[psd.PROVENANCE_RESOURCE]
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:layerctl="urn:layerctl:xmp:1.0/" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:RDF>'
+        '<rdf:Description rdf:about=""><layerctl:provenance>{"seed": 5}</layerctl:provenance>'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    key = Resource.XMP_METADATA
+    old.image_resources[key] = ImageResource(key=key, data=packet.encode())
+    old.save(tmp_path / "old.psd")
+    assert formats.read_metadata(tmp_path / "old.psd") == {"seed": 5}
+    assert formats.read(tmp_path / "old.psd").metadata == {"seed": 5}
+    assert formats.read_metadata(tmp_path / "new.psd") == stack.metadata
+
+
+def test_ora_bytes_do_not_depend_on_the_day(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    stack = make_stack()
+    formats.write(stack, tmp_path / "a.ora")
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # 2033
+    formats.write(stack, tmp_path / "b.ora")
+    assert (tmp_path / "a.ora").read_bytes() == (tmp_path / "b.ora").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.ora") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}

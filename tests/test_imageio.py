@@ -134,3 +134,70 @@ def test_pixel_limit_is_configurable(tmp_path):
     with pytest.raises(BadInput, match="--max-pixels"):
         read_image(path, max_pixels=9_999)
     assert read_image(path, max_pixels=10_000).pixels.shape == (100, 100, 4)
+
+
+CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
+
+
+def _cmyk_jpeg(path: Path, icc: bytes | None) -> Path:
+    """A CMYK JPEG: a cyan patch on white (ink 0), with or without an embedded profile."""
+    ink = np.zeros((24, 32, 4), np.uint8)
+    ink[4:20, 6:26] = (200, 10, 0, 0)
+    extra = {"icc_profile": icc} if icc else {}
+    return _save(path, Image.fromarray(ink, "CMYK"), quality=95, **extra)
+
+
+@pytest.mark.skipif(not CMYK_PROFILE.is_file(), reason="needs Debian's ghostscript profiles")
+def test_cmyk_is_converted_through_its_profile_and_the_profile_dropped(tmp_path):
+    from PIL import ImageCms
+
+    icc = CMYK_PROFILE.read_bytes()
+    path = _cmyk_jpeg(tmp_path / "cmyk.jpg", icc)
+    got = read_image(path)
+    assert got.icc_profile is None  # a CMYK profile would misdescribe RGB layers
+    with Image.open(path) as image:
+        naive = np.asarray(image.convert("RGB"))
+        srgb = ImageCms.createProfile("sRGB")
+        cmyk = ImageCms.getOpenProfile(io.BytesIO(icc))
+        managed = ImageCms.profileToProfile(image, cmyk, srgb, outputMode="RGB")
+    np.testing.assert_array_equal(got.pixels[..., :3], np.asarray(managed.convert("RGB")))
+    assert np.abs(got.pixels[..., :3].astype(int) - naive).max() > 10  # not the naive formula
+    assert (got.pixels[..., 3] == 255).all()
+
+
+def test_cmyk_without_profile_is_converted_naively(tmp_path):
+    path = _cmyk_jpeg(tmp_path / "plain.jpg", None)
+    got = read_image(path)
+    assert got.icc_profile is None
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(got.pixels[..., :3], np.asarray(image.convert("RGB")))
+
+
+def test_cmyk_input_gives_a_psd_imagemagick_reads(tmp_path):
+    """End to end: no CMYK profile in the RGB result (ImageMagick refused those)."""
+    import shutil
+    import subprocess
+
+    from layerctl import formats
+    from layerctl.stack import Layer, LayerStack
+
+    icc = CMYK_PROFILE.read_bytes() if CMYK_PROFILE.is_file() else None
+    got = read_image(_cmyk_jpeg(tmp_path / "cmyk.jpg", icc))
+    stack = LayerStack([Layer("all", got.pixels)], icc_profile=got.icc_profile)
+    formats.write(stack, tmp_path / "out.psd")
+    assert formats.read(tmp_path / "out.psd").icc_profile is None
+    identify = "/usr/bin/identify"
+    if shutil.which(identify):
+        subprocess.run([identify, str(tmp_path / "out.psd")], check=True, capture_output=True)
+
+
+def test_16_bit_grey_becomes_scaled_uint8_rgba(tmp_path):
+    """A 16-bit grey PNG reaches backends as plain 8-bit RGBA, grey in all three channels."""
+    grey = np.linspace(0, 65535, 40 * 30).reshape(30, 40).astype(np.uint16)
+    path = _save(tmp_path / "g16.png", Image.fromarray(grey))
+    pixels = read_image(path).pixels
+    assert pixels.dtype == np.uint8 and pixels.shape == (30, 40, 4)
+    expected = np.round(grey / 257.0).astype(np.uint8)
+    np.testing.assert_array_equal(pixels[..., 0], expected)
+    assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    assert (pixels[..., 3] == 255).all()

@@ -385,3 +385,12 @@ def _http(method: str, url: str, body: dict | None = None):
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.load(response)["value"]
+
+
+def test_not_tried_inputs_have_their_own_status(records: list[dict]) -> None:
+    records[1] = {**records[1], "status": "not tried", "error": None, "seconds": 0.0}
+    figures = report.summary(records, seconds=1.25)
+    assert figures["not tried"] == 1 and figures["total seconds"] == 1.2
+    assert list(figures).index("failed") < list(figures).index("not tried")
+    assert 'class="status-nottried"' in report.render(records)
+    assert "error" not in report.STATUS_RANK

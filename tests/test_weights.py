@@ -110,7 +110,7 @@ def test_verify_accepts_the_tiny_checkpoint(cli, tiny_qwen: Path) -> None:
     result = cli("weights", "verify", tiny_qwen)
     assert result.code == 0, result.stdout + result.stderr
     report = json.loads(cli("weights", "verify", tiny_qwen, "--json").stdout)
-    assert report == {"path": str(tiny_qwen), "ok": True, "problems": []}
+    assert report == {"name": None, "path": str(tiny_qwen), "ok": True, "problems": []}
     # the fixture has the hub's layout: it has every file the real registry entry lists
     assert weights.check(tiny_qwen, weights.checkpoint(weights.DEFAULT)) == []
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from layerctl.options import Json
+from layerctl import console
+from layerctl.options import Json, Quiet
+from layerctl.outputs import json_text
 
 
-def list_backends(json_out: Json = False) -> None:
+def list_backends(json_out: Json = False, quiet: Quiet = False) -> None:
     """List backends, whether each works here and, if not, why and how to fix it."""
     from layerctl.backends import base
 
+    console.state.quiet = quiet or console.state.quiet
     rows = []
     for name in sorted(base.registered()):
         try:
@@ -25,7 +26,7 @@ def list_backends(json_out: Json = False) -> None:
             {"name": name, "available": ok, "reason": why, "summary": summary, "extra": extra}
         )
     if json_out:
-        typer.echo(json.dumps(rows))
+        typer.echo(json_text(rows, indent=None))
         return
     from rich.console import Console
     from rich.markup import escape
@@ -35,5 +36,6 @@ def list_backends(json_out: Json = False) -> None:
     for row in rows:
         mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
         details = row["summary"] if row["available"] else row["reason"]
-        table.add_row(row["name"], mark, escape(details))  # "layerctl[onnx]" is no markup
-    Console().print(table)
+        # no user or plugin text is markup: "pip install 'layerctl[onnx]'" shows as is
+        table.add_row(escape(row["name"]), mark, escape(details))
+    Console(highlight=False).print(table)

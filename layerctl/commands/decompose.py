@@ -8,6 +8,7 @@ The work itself lives in layerctl.batch and layerctl.decomposer.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import replace
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from layerctl import console
-from layerctl.errors import Stopped, Terminated, UsageError
+from layerctl.errors import LayerctlError, Stopped, Terminated, UsageError
 from layerctl.options import (
     BATCH,
     LAYERS,
@@ -258,8 +259,14 @@ def _run_one(input: Path, output: Path | None, options: Options, json_out: bool)
 
     job = batch.Job(input, output or input.with_suffix(batch.output_suffix(options.fmt or "psd")))
     start = time.perf_counter()
-    with console.status(f"decomposing {input.name}"):
-        stack = batch.single(job, options)
+    try:
+        with console.status(f"decomposing {input.name}"):
+            stack = batch.single(job, options)
+    except Exception as exc:  # --json: this input's record, as in a batch; then the error
+        if not isinstance(exc, UsageError):
+            message = str(exc) if isinstance(exc, LayerctlError) else type(exc).__name__
+            _emit(batch.failed(job, message, time.perf_counter() - start), json_out)
+        raise
     result = batch.Result.done(job, stack, time.perf_counter() - start)
     _emit(result, json_out)
     count = console.counted(len(stack.leaves()), "layer")
@@ -282,7 +289,9 @@ def _run_batch(
     start = time.perf_counter()
     todo, results = batch.pending(jobs, options)
     bar = progress.Progress(len(jobs))
-    with bar.shown():
+    # Ray's core worker logs to stderr from C++, whatever its Python logging level.
+    ray_logs = console.native_stderr_silenced() if ray is not None else contextlib.nullcontext()
+    with bar.shown(), ray_logs:
         for result in results:
             bar.finished(result)
             _emit(result, json_out)
@@ -305,15 +314,23 @@ def _run_batch(
             raise Stopped(isinstance(exc, Terminated)) from None
         finally:
             stream.close()
+        for result in batch.not_tried(jobs, results):
+            results.append(result)
+            _emit(result, json_out)
     progress.summary(results, time.perf_counter() - start)
     if report is not None:
-        _write_report(report, results, options)
+        _write_report(report, results, options, time.perf_counter() - start)
     failed = sum(result.status == "failed" for result in results)
     if failed:
-        raise BatchFailed(f"{failed} of {len(jobs)} inputs failed", hint="see the errors above")
+        untried = sum(result.status == "not tried" for result in results)
+        more = f", {untried} not tried" if untried else ""
+        raise BatchFailed(
+            f"{failed} of {console.counted(len(jobs), 'input')} failed{more}",
+            hint="see the errors above",
+        )
 
 
-def _write_report(path: Path, results: list[Result], options: Options) -> None:
+def _write_report(path: Path, results: list[Result], options: Options, seconds: float) -> None:
     from dataclasses import asdict
 
     from layerctl import report
@@ -323,11 +340,12 @@ def _write_report(path: Path, results: list[Result], options: Options) -> None:
     if options.preview:  # the report links each thumbnail to its contact sheet
         records = [{**r, "preview": str(preview_path(Path(r["output"])))} for r in records]
     settings = {k: v for k, v in asdict(options).items() if k not in {"force", "preview"}}
+    # The chosen backend's own schemas: every setting listed is one it takes.
     settings["settings"] = options.settings.model_dump(mode="json")
     request = options.request.model_dump(mode="json")
     del request["layers"]  # set per image; the run's choice is options.layers
     settings["request"] = request
-    report.write(records, path, force=True, settings=settings)  # checked before the batch
+    report.write(records, path, force=True, settings=settings, seconds=seconds)
     console.info(f"wrote {path}")
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from layerctl import console
-from layerctl.options import Json
+from layerctl.options import Json, Quiet
+from layerctl.outputs import json_text
 
 
 def evaluate(
@@ -19,15 +19,17 @@ def evaluate(
         int, typer.Option("--merges", min=0, max=20, help="Greedy merges to report (levels).")
     ] = 5,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Score layers against ground truth: RGB L1 and alpha soft IoU (LayerD, ICCV 2025)."""
     from layerctl.evaluate import evaluate_paths
 
+    console.state.quiet = quiet or console.state.quiet
     report = evaluate_paths(pred, gt, merges)
     for name in report.unmatched:
         console.warn(f"no prediction for {name}")
     if json_out:
-        typer.echo(json.dumps(report.as_dict()))
+        typer.echo(json_text(report.as_dict(), indent=None))
         return
     from rich.console import Console
     from rich.table import Table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,14 @@ import typer
 from layerctl import console
 from layerctl.options import Force, Json, Quiet, Weights
 from layerctl.outputs import json_text
+
+
+class GraphDtype(str, Enum):
+    """Precisions ONNX Runtime runs on CPU (bfloat16 graphs fail there)."""
+
+    float32 = "float32"
+    float16 = "float16"
+
 
 app = typer.Typer(
     name="export",
@@ -23,9 +32,9 @@ app = typer.Typer(
 def onnx(
     output: Annotated[Path, typer.Option("--output", "-o", help="The export folder to write.")],
     weights: Weights = None,
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Graph precision: float32 or float16.")
-    ] = "float32",
+    dtype: Annotated[GraphDtype, typer.Option("--dtype", help="Graph precision.")] = (
+        GraphDtype.float32
+    ),
     opset: Annotated[
         int | None, typer.Option("--opset", min=18, help="ONNX opset (default: the exporter's).")
     ] = None,
@@ -42,7 +51,7 @@ def onnx(
 
     console.state.quiet = quiet
     start = time.perf_counter()
-    manifest = export_onnx(weights, output, dtype=dtype, opset=opset, force=force)
+    manifest = export_onnx(weights, output, dtype=GraphDtype(dtype).value, opset=opset, force=force)
     seconds = time.perf_counter() - start
     size = sum(f["size"] for f in manifest["files"].values())
     if json_out:

@@ -1,12 +1,17 @@
 """Result formats: PSD, OpenRaster and PNG stack, chosen by output suffix or --format.
 
 Each module provides ``write(stack, path)`` (path is a fresh temporary the caller
-renames into place) and ``read(path) -> LayerStack``.
+renames into place) and ``read(path) -> LayerStack``. What a file records is shareable:
+the source's path is relative to the working folder when the input lies below it, else
+its name alone (never an absolute path), and an ICC profile travels only when it
+describes RGB, as every layer does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -78,9 +83,47 @@ def write(
     """Write ``stack`` to ``path`` atomically; refuse to overwrite without ``force``, and
     to replace what layerctl did not write or what is or holds one of ``inputs``."""
     fmt = format_for(path, fmt)
+    check_canvas(path, fmt, stack.size)
+    extra = {"big": True} if _is_psb(path, fmt) else {}
     with atomic_output(path, force=force, inputs=inputs) as tmp:
-        module(fmt).write(stack, tmp)
+        module(fmt).write(shareable(stack), tmp, **extra)
     return path
+
+
+def check_canvas(path: Path, fmt: str | None, size: tuple[int, int]) -> None:
+    """OutputError when a ``size`` canvas cannot be written to ``path``: a PSD holds
+    30 000 px a side, a PSB 300 000. Called before decomposing, so no work is lost."""
+    fmt = format_for(path, fmt)
+    if fmt == "psd":
+        from layerctl.formats import psd
+
+        psd.check_canvas(size, _is_psb(path, fmt))
+
+
+def _is_psb(path: Path, fmt: str) -> bool:
+    return fmt == "psd" and path.suffix.lower() == ".psb"
+
+
+def shareable(stack: LayerStack) -> LayerStack:
+    """``stack`` as a file records it: no absolute source path, no non-RGB profile."""
+    from layerctl.imageio import rgb_profile
+
+    metadata = dict(stack.metadata)
+    source = metadata.get("source")
+    if isinstance(source, dict) and isinstance(source.get("path"), str):
+        metadata["source"] = {**source, "path": recorded_path(source["path"])}
+    return dataclasses.replace(stack, metadata=metadata, icc_profile=rgb_profile(stack.icc_profile))
+
+
+def recorded_path(path: str) -> str:
+    """``path`` relative to the working folder when below it, else its file name."""
+    if not os.path.isabs(path):
+        parts = Path(path).parts
+        return path if ".." not in parts else Path(path).name
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return Path(path).name
 
 
 def read(path: Path, max_memory: int | None = None) -> LayerStack:

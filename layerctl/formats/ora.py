@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__, budget
+from layerctl.console import counted
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile, with_opacity
@@ -35,6 +36,7 @@ MIMETYPE = b"image/openraster"
 ORA_VERSION = "0.0.5"  # the latest published draft of the spec
 METADATA = "layerctl.json"
 THUMBNAIL_MAX = 256
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 MAX_TEXT_BYTES = 64 << 20  # stack.xml, mimetype and layerctl.json: far above any real one
 # Characters XML 1.0 cannot hold even escaped (https://www.w3.org/TR/xml/#charsets).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -44,19 +46,19 @@ def write(stack: LayerStack, path: Path) -> None:
     width, height = stack.size
     pnginfo = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, zipfile.ZIP_STORED)
+        archive.writestr(_entry("mimetype", zipfile.ZIP_STORED), MIMETYPE)
         image = ET.Element("image", {"version": ORA_VERSION, "w": str(width), "h": str(height)})
         root = ET.SubElement(image, "stack")
         counter = iter(range(1 << 31))
         _add_layers(archive, root, stack.layers, counter, pnginfo)
         xml = ET.tostring(image, encoding="utf-8", xml_declaration=True)
-        archive.writestr("stack.xml", xml)
+        archive.writestr(_entry("stack.xml"), xml)
         merged = Image.fromarray(stack.composite(), "RGBA")
-        archive.writestr("mergedimage.png", _png(merged, pnginfo))
+        archive.writestr(_entry("mergedimage.png"), _png(merged, pnginfo))
         merged.thumbnail((THUMBNAIL_MAX, THUMBNAIL_MAX), Image.Resampling.LANCZOS)
-        archive.writestr("Thumbnails/thumbnail.png", _png(merged, {}))
+        archive.writestr(_entry("Thumbnails/thumbnail.png"), _png(merged, {}))
         meta = {"layerctl": __version__, "metadata": stack.metadata}
-        archive.writestr(METADATA, json_text(meta))
+        archive.writestr(_entry(METADATA), json_text(meta))
 
 
 def _add_layers(
@@ -83,8 +85,17 @@ def _add_layers(
         # ORA has no empty layer: a fully transparent one is stored as one clear pixel.
         left, top, pixels = cropped or (0, 0, np.zeros((1, 1, 4), np.uint8))
         src = f"data/layer{next(counter):04d}.png"
-        archive.writestr(src, _png(Image.fromarray(pixels, "RGBA"), pnginfo))
+        archive.writestr(_entry(src), _png(Image.fromarray(pixels, "RGBA"), pnginfo))
         ET.SubElement(parent, "layer", {**attrs, "src": src, "x": str(left), "y": str(top)})
+
+
+def _entry(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    """A member dated ZIP's epoch with fixed permissions: the same layers give the same
+    bytes on any day (zip's default is the time of writing)."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def _png(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
@@ -110,7 +121,7 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
                 path,
                 canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
                 max_memory,
-                f"{nodes} layers of {budget.dimensions(*size)} ",
+                f"{counted(nodes, 'layer')} of {budget.dimensions(*size)} ",
                 BadResult,
             )
             icc: list[bytes] = []

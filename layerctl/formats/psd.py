@@ -4,11 +4,18 @@ Layers are cropped to their alpha bbox with offsets (PSD's own model); a fully
 transparent layer is written as a 0×0 layer so its name and place survive; names are
 cut at Photoshop's 255 characters. The merged image carries real alpha (psd-tools
 writes an all-zero alpha unless ``_merged_alpha`` is set before layers are added), so
-readers of the merged image alone (Pillow, ImageMagick's ``[0]``) see the composite.
-As Photoshop does, the merged colour is stored matted over white where the composite
-is translucent; ImageMagick un-mattes it (its ``psd:alpha-unblend`` default), Pillow
-does not. Provenance goes into the document's XMP packet as JSON; the input's ICC
-profile into the ICC resource.
+readers of the merged image alone (Pillow, ImageMagick's ``[0]``) see the composite;
+it is RLE-compressed like the layers (psd-tools' default for it is raw). As Photoshop
+does, the merged colour is stored matted over white where the composite is
+translucent; ImageMagick un-mattes it (its ``psd:alpha-unblend`` default), Pillow does
+not. ``.psb`` names get a real PSB (version 2), the large-document format.
+
+Provenance goes into a plug-in image resource of its own (ID 4000, named
+``layerctl``) as JSON; the XMP packet holds only standard properties (CreatorTool):
+GIMP, through exiv2, warns "No namespace info available for XMP prefix" on every file
+whose XMP uses a namespace exiv2 does not ship, however it is declared. Results of
+older versions, with the JSON in XMP, are still read. The ICC resource carries the
+input's profile only when it is an RGB one.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from layerctl import __version__
+from layerctl import __version__, budget
 from layerctl.budget import human_pixels
 from layerctl.errors import BadResult, OutputError
 from layerctl.formats import canvas
@@ -32,34 +39,36 @@ from layerctl.imageio import _short, open_psd, to_rgba
 from layerctl.outputs import json_text, readable
 from layerctl.stack import Layer, LayerStack
 
-XMP_NS = "urn:layerctl:xmp:1.0/"  # our namespace for the provenance JSON
+XMP_NS = "urn:layerctl:xmp:1.0/"  # where earlier results kept the provenance JSON
+PROVENANCE_RESOURCE = 4000  # the first plug-in image resource ID (Adobe's spec)
+PROVENANCE_NAME = "layerctl"  # the resource's Pascal name: ours, not another plug-in's
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMP = "http://ns.adobe.com/xap/1.0/"
-# PSD version 1's limit per side; psd-tools would write a PSB beyond it, which it then
-# refuses to read (it applies the same limit to PSB) and Photoshop opens only as .psb.
+# Photoshop's limits per side: PSD (version 1) and PSB (version 2, "large document").
 MAX_SIDE = 30_000
+MAX_SIDE_PSB = 300_000
 MAX_NAME = 255  # Photoshop's (and psd-tools') limit on a layer name
 _XMP_RESOURCE = 1060  # psd_tools.constants.Resource.XMP_METADATA
 _XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"  # the fixed id XMP spec part 1, 7.3.2 requires
 
 
-def write(stack: LayerStack, path: Path) -> None:
+def write(stack: LayerStack, path: Path, big: bool = False) -> None:
+    """Write a PSD, or a PSB (version 2) when ``big``."""
     from psd_tools import PSDImage
-    from psd_tools.constants import Resource
+    from psd_tools.constants import Compression, Resource
     from psd_tools.psd.image_resources import ImageResource
 
-    width, height = stack.size
-    if max(width, height) > MAX_SIDE:
-        raise OutputError(
-            f"a PSD holds at most {MAX_SIDE} px a side; this canvas is {width}x{height}",
-            hint="write .ora or a PNG-stack folder instead",
-        )
-    psd = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
+    check_canvas(stack.size, big)
+    psd = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0), compression=Compression.RLE)
+    psd._record.header.version = 2 if big else 1  # psd-tools picks by size alone
     psd._merged_alpha = True  # must precede the first layer, see module docstring
     _add_layers(psd, stack.layers)
     resources = psd.image_resources
-    resources[Resource.XMP_METADATA] = ImageResource(
-        key=Resource.XMP_METADATA, data=_xmp(stack.metadata)
+    resources[Resource.XMP_METADATA] = ImageResource(key=Resource.XMP_METADATA, data=_xmp())
+    resources[PROVENANCE_RESOURCE] = ImageResource(
+        key=PROVENANCE_RESOURCE,
+        name=PROVENANCE_NAME,
+        data=json_text(stack.metadata, indent=None).encode(),
     )
     if stack.icc_profile:
         resources[Resource.ICC_PROFILE] = ImageResource(
@@ -67,6 +76,23 @@ def write(stack: LayerStack, path: Path) -> None:
         )
     _set_merged_image(psd, stack.composite())
     psd.save(path)
+
+
+def check_canvas(size: tuple[int, int], big: bool) -> None:
+    """OutputError unless a ``size`` canvas fits a PSD (or a PSB when ``big``)."""
+    width, height = size
+    limit = MAX_SIDE_PSB if big else MAX_SIDE
+    if max(width, height) > limit:
+        kind, hint = (
+            ("PSB", "write .ora or a PNG-stack folder instead")
+            if big
+            else ("PSD", "name the output .psb, or write .ora or a PNG-stack folder")
+        )
+        raise OutputError(
+            f"a {kind} holds at most {limit} px a side; this canvas is "
+            f"{budget.dimensions(width, height)}",
+            hint=hint,
+        )
 
 
 def _set_merged_image(psd: Any, merged: np.ndarray) -> None:
@@ -108,29 +134,31 @@ def _add_layers(parent: Any, layers: list[Layer]) -> None:
         node.visible = layer.visible
 
 
-def _xmp(metadata: dict[str, Any]) -> bytes:
-    """An XMP packet holding ``metadata`` as JSON in one property of our namespace."""
+def _xmp() -> bytes:
+    """An XMP packet with standard properties only (see the module docstring)."""
     ET.register_namespace("x", "adobe:ns:meta/")
     ET.register_namespace("rdf", _RDF)
     ET.register_namespace("xmp", _XMP)
-    ET.register_namespace("layerctl", XMP_NS)
     root = ET.Element("{adobe:ns:meta/}xmpmeta")
     rdf = ET.SubElement(root, f"{{{_RDF}}}RDF")
     desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
     ET.SubElement(desc, f"{{{_XMP}}}CreatorTool").text = f"layerctl {__version__}"
-    ET.SubElement(desc, f"{{{XMP_NS}}}provenance").text = json_text(metadata, indent=None)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xpacket begin="\ufeff" id="{_XPACKET_ID}"?>{body}<?xpacket end="w"?>'.encode()
 
 
-def _metadata(xmp: bytes | None) -> dict[str, Any]:
-    """Our provenance from an XMP packet; {} when absent or written by someone else."""
-    if not xmp:
-        return {}
+def _metadata(provenance: bytes | None, xmp: bytes | None) -> dict[str, Any]:
+    """Our provenance from its resource, else from the XMP packet of an older result;
+    {} when absent or written by someone else."""
     try:
-        node = ET.fromstring(xmp.decode("utf-8", "replace").split("?>", 1)[-1].rsplit("<?", 1)[0])
-        found = node.find(f".//{{{XMP_NS}}}provenance")
-        value = json.loads(found.text) if found is not None and found.text else {}
+        if provenance:
+            value = json.loads(provenance.decode("utf-8", "replace"))
+        elif xmp:
+            packet = xmp.decode("utf-8", "replace").split("?>", 1)[-1].rsplit("<?", 1)[0]
+            found = ET.fromstring(packet).find(f".//{{{XMP_NS}}}provenance")
+            value = json.loads(found.text) if found is not None and found.text else {}
+        else:
+            return {}
     except (ET.ParseError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -147,13 +175,15 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
         resources = psd.image_resources
         xmp = resources.get_data(Resource.XMP_METADATA)
         icc = resources.get_data(Resource.ICC_PROFILE)
+        ours = resources.get(PROVENANCE_RESOURCE)
+        provenance = ours.data if ours is not None and ours.name == PROVENANCE_NAME else None
     except (BadResult, RecursionError):  # formats.read names deep nesting
         raise
     except Exception as exc:  # psd-tools raises many types on damaged or foreign files
         raise BadResult(f"{path}: not a readable PSD ({_short(exc)})") from None
     if not layers:
         raise BadResult(f"{path}: the PSD has no layers", hint="it is a flat image, not a result")
-    return LayerStack(layers, _metadata(xmp), bytes(icc) if icc else None)
+    return LayerStack(layers, _metadata(provenance, xmp), bytes(icc) if icc else None)
 
 
 def _check_sizes(path: Path, psd: Any, max_memory: int | None) -> None:
@@ -214,7 +244,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
             psb = header[5] == 2
             channels, height, width, depth = struct.unpack(">H2IH", header[12:24])
             _skip(f, _number(f, 4), end)  # colour mode data
-            xmp = _xmp_resource(f, _number(f, 4), end)
+            found = _resources(f, _number(f, 4), end)
             _skip(f, _number(f, 8 if psb else 4), end)  # layer and mask information
             compression = _number(f, 2)
             if compression == 0:  # raw
@@ -230,7 +260,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
             _skip(f, 0, end, need)
     except (OSError, struct.error) as exc:
         raise BadResult(f"{path}: not a whole PSD ({_short(exc)})") from None
-    return _metadata(xmp)
+    return _metadata(found.get((PROVENANCE_RESOURCE, PROVENANCE_NAME)), found.get(_XMP_RESOURCE))
 
 
 def _number(f: Any, size: int) -> int:
@@ -247,21 +277,23 @@ def _skip(f: Any, length: int, end: int, then: int = 0) -> None:
     f.seek(length, os.SEEK_CUR)
 
 
-def _xmp_resource(f: Any, length: int, end: int) -> bytes | None:
-    """The XMP packet among the image resources of ``length`` bytes that start here."""
+def _resources(f: Any, length: int, end: int) -> dict[Any, bytes]:
+    """Our provenance, as ``{(ID, name): data}``, and the XMP packet, as ``{ID: data}``,
+    among the image resources of ``length`` bytes that start here."""
     stop = f.tell() + length
     if stop > end:
         raise struct.error("truncated")
-    found = None
+    found: dict[Any, bytes] = {}
     while f.tell() + 12 <= stop:
         f.read(4)  # "8BIM"
         key = _number(f, 2)
-        name = _number(f, 1)
-        f.seek(name + (name + 1) % 2, os.SEEK_CUR)  # a Pascal string padded to even
+        size = _number(f, 1)
+        name = f.read(size).decode("mac_roman")
+        f.seek((size + 1) % 2, os.SEEK_CUR)  # a Pascal string padded to even
         size = _number(f, 4)
         start = f.tell()
-        if key == _XMP_RESOURCE and start + size <= stop:
-            found = f.read(size)
+        if key in {_XMP_RESOURCE, PROVENANCE_RESOURCE} and start + size <= stop:
+            found[key if key == _XMP_RESOURCE else (key, name)] = f.read(size)
         f.seek(start + size + size % 2)
     f.seek(stop)
     return found

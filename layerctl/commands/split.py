@@ -128,4 +128,5 @@ def split(
     if json_out:
         done = {"result": str(result), "output": str(target), **record}
         typer.echo(json_text({**done, "backend": options.backend}, indent=None))
-    console.info(f"wrote {target} ({old.name!r} split into {len(group.children)} layers)")
+    count = console.counted(len(group.children), "layer")
+    console.info(f"wrote {target} ({old.name!r} split into {count})")

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 POSITION_WEIGHT = 0.5  # how much distance on the canvas counts against colour difference
-ALIKE = 0.05  # Ward distance (colour 0..1, weighted position) below which a split separates
+ALIKE = 0.2  # Ward distance (colour 0..1, weighted position) below which a split separates
 # nothing a designer would tell apart: -n is an upper bound, not a quota
 
 

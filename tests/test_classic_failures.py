@@ -182,6 +182,29 @@ def test_small_light_words_on_a_card_are_text_not_card():
     assert np.percentile(off, 98) <= 12  # the card goes on whole, navy, under the words
 
 
+def test_a_soft_drop_shadow_leaves_no_ghost_on_the_background():
+    """The ground's smooth model bends to a soft shadow's body, which then read as
+    ground: the background kept a dark ring where the disc's shadow was (the README
+    poster). The shadow's body and tail go with the shadow; the ground is plain."""
+    import cv2
+
+    h, w = 160, 220
+    disc = np.zeros((h, w), np.float32)
+    cv2.circle(disc, (110, 75), 50, 1.0, -1, lineType=cv2.LINE_AA)
+    shadow = cv2.GaussianBlur(np.roll(disc, (8, 8), (0, 1)), (0, 0), 6) * 0.35
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[...] = CREAM
+    rgb *= 1 - shadow[..., None]
+    rgb = rgb * (1 - disc[..., None]) + np.array(ORANGE) * disc[..., None]
+    image = np.dstack([np.rint(rgb), np.full((h, w), 255)]).astype(np.uint8)
+    layers = run(image, 3)
+    assert layers.roles[0] == "Background"
+    ground = np.abs(layers[0][..., :3].astype(int) - CREAM).max(axis=-1)
+    assert ground.max() <= 14  # was a ring 40 levels dark
+    written = refine.make_lossless(list(layers), image)
+    assert np.abs(composite(written).astype(int) - image).max() <= 1
+
+
 def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     from layerctl import formats
 

@@ -32,6 +32,8 @@ MINOR = 0.0005  # share of the canvas below which a region touching another is a
 THIN = 0.2  # share of a region left after a 3×3 erosion below which it is strokes
 SEE_THROUGH = 0.9  # median alpha below which an element's hidden part keeps its opacity
 SPECKLED = 12  # isolated specks from which they are the ground's texture (stars, grain)
+TAIL = 32  # px beyond a drop shadow's region that its faint tail may reach
+TAIL_OPACITY = 0.05  # least opacity (above the ground's grain) that is still the shadow
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
@@ -69,6 +71,17 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         r if i in on_background and i not in crossing else None for i, r in enumerate(found)
     ]
     veils = {**_veils(f, background, candidates), **crossing}
+    shadows = [i for i, v in veils.items() if v.falloff and v.colour.max() < 128]
+    if shadows and bottom:  # a drop shadow's body and faint tail are the shadow's
+        background = segment.refitted(background, f, _near_any(found, shadows, (h, w)))
+        for i in shadows:
+            tail = _shadow_tail(f, background, found[i])
+            if not tail.any():
+                continue
+            narrow, found[i] = found[i].box, _with_pixels(found[i], tail)
+            reach[i] = regions.recrop(reach[i], narrow, found[i].box) | tail[found[i].box]
+            background.mask &= ~tail
+        bottom = [_background_layer(image, background)]
     fills = [
         _veil_fill(veils[i], r.visible.shape)
         if i in veils
@@ -395,6 +408,58 @@ def _thin(mask: np.ndarray) -> bool:
 
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
     return int(inner.sum()) < THIN * int(mask.sum())
+
+
+def _near_any(found, indices: list[int], size) -> np.ndarray:
+    """Canvas bool: within TAIL pixels of any of the regions ``indices``."""
+    import cv2
+
+    out = np.zeros(size, np.uint8)
+    for i in indices:
+        out[found[i].box] |= found[i].visible.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * TAIL + 1,) * 2)
+    return cv2.dilate(out, kernel).astype(bool)
+
+
+def _shadow_tail(f: np.ndarray, background, region) -> np.ndarray:
+    """The rest of a drop shadow (a black veil that falls off) on the ground: the
+    ground pixels, connected to the shadow within TAIL pixels, darker than the ground's
+    model (fitted away from shadows) as a black veil darkens it, R, G and B agreeing.
+    Below the background threshold they stayed on the ground, a ghost of the shadow.
+    Canvas bool, maybe empty."""
+    import cv2
+
+    height, width = f.shape[:2]
+    rows, cols = region.box
+    box = (
+        slice(max(0, rows.start - TAIL), min(height, rows.stop + TAIL)),
+        slice(max(0, cols.start - TAIL), min(width, cols.stop + TAIL)),
+    )
+    under = background.model[box][..., :3]
+    valid = (under > veil.MIN_CONTRAST).all(axis=-1)
+    a = 1.0 - f[box][..., :3] / np.maximum(under, 1.0)
+    least = max(TAIL_OPACITY, 3.0 * background.grain / max(float(under.mean()), 1.0))
+    agree = a.max(axis=-1) - a.min(axis=-1) <= veil.MAX_SPREAD
+    darker = background.mask[box] & valid & (a.mean(axis=-1) > least) & agree
+    shadow = regions.recrop(region.visible, region.box, box).astype(np.uint8)
+    grown = shadow
+    for _ in range(TAIL):
+        step = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & darker.astype(np.uint8) | grown
+        if int(step.sum()) == int(grown.sum()):
+            break
+        grown = step
+    out = np.zeros((height, width), bool)
+    out[box] = (grown > 0) & ~shadow.astype(bool)
+    return out
+
+
+def _with_pixels(region: regions.Region, mask: np.ndarray) -> regions.Region:
+    """``region`` that also shows at ``mask`` (canvas bool), on a box holding both."""
+    wider = regions.widen(region, mask)
+    extra = mask[wider.box]
+    return regions.Region(
+        wider.box, wider.visible | extra, wider.core, wider.hull | extra, wider.colour
+    )
 
 
 def _veil_fill(fitted: veil.Veil, shape: tuple[int, int]) -> np.ndarray:

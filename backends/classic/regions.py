@@ -70,8 +70,12 @@ def _fine_strokes(
         return labels
     colour, known = _label_means(labels, flat, f, count)
     inside = cv2.erode((~ground).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    own = colour[labels]
-    foreign = (np.abs(f - own).max(axis=-1) > FOREIGN) & ~flat & inside & (known[labels] > 0)
+    own = colour.astype(np.float32)
+    distance = np.zeros(labels.shape, np.float32)  # channel by channel: no canvas-sized RGBA
+    for c in range(4):
+        np.maximum(distance, np.abs(f[..., c] - own[labels, c]), out=distance)
+    foreign = (distance > FOREIGN) & ~flat & inside & (known[labels] > 0)
+    del distance
     if not foreign.any():
         return labels
     neighbours: dict[int, list[int]] = {}

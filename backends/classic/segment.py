@@ -73,6 +73,14 @@ def without(background: Background, f: np.ndarray, found: np.ndarray) -> Backgro
     return Background(mask, model, background.threshold, background.grain)
 
 
+def refitted(background: Background, f: np.ndarray, away: np.ndarray) -> Background:
+    """``background`` with its model refitted from its pixels outside ``away`` (around
+    drop shadows: the smooth model bends to a soft shadow's body, which then reads as
+    ground and stays on it)."""
+    model = smooth_model(f, _away_from_edges(background.mask & ~away))
+    return Background(background.mask.copy(), model, background.threshold, background.grain)
+
+
 def compressed(image: np.ndarray) -> bool:
     """Whether ``image`` was JPEG-compressed: on the 8×8 grid JPEG quantised, a busy
     block's high-frequency DCT coefficients are mostly zero; on a grid shifted by four

@@ -4,7 +4,7 @@
                                     [--sheet bench/classic_sheet.png]
 
 Each design's flat composite is decomposed into as many layers as its ground truth has
-(or ``suggest_layers`` picks them with ``--auto``) and scored with ``layerctl.evaluate``
+(or up to 8, found by the backend, with ``--auto``) and scored with ``layerctl.evaluate``
 twice: the backend's own layers (merge level 0), and the layers made lossless as the
 CLI writes them (merge levels 0 and 5); colour under alpha 0 is cleared, as in files.
 Speed is the backend's own CPU time per megapixel on one core (threads pinned to 1).
@@ -48,10 +48,8 @@ def run(args: argparse.Namespace) -> dict[str, list]:
             truth = design(category, args.seed + k)
             flat = composite(truth)
             n = len(truth)
-            if args.auto:
-                from layerctl.backends.classic import suggest_layers
-
-                n = suggest_layers(flat, 8)
+            if args.auto:  # as the CLI's -n auto: classic finds the count, up to 8
+                n = 8
             start = time.process_time()
             raw = engine.decompose(flat, base.DecomposeRequest(layers=n, seed=k))
             seconds = time.process_time() - start
@@ -124,7 +122,7 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="classic")
-    parser.add_argument("--auto", action="store_true", help="let suggest_layers pick N")
+    parser.add_argument("--auto", action="store_true", help="ask for up to 8, as -n auto does")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG here")
     args = parser.parse_args()
     single_core()

@@ -181,24 +181,6 @@ def test_a_star_stays_on_its_drop_shadow() -> None:
     assert layers[1][notch][3] < 255 and layers[1][notch][:3].max() < 20  # shadow, no pentagon
 
 
-def test_suggest_layers_counts_background_and_distinct_elements(flat_design) -> None:
-    from layerctl.backends.classic import suggest_layers
-
-    plain = np.full((40, 60, 4), (90, 120, 200, 255), np.uint8)
-    assert suggest_layers(plain, 8) == 1
-    two = _draw(
-        (120, 80),
-        (250, 250, 250, 255),
-        [
-            ("ellipse", (10, 10, 50, 50), (200, 30, 30, 255)),
-            ("rectangle", (70, 20, 110, 60), (20, 60, 180, 255)),
-        ],
-    )
-    assert suggest_layers(two, 8) == 3
-    assert suggest_layers(two, 2) == 2
-    assert 2 <= suggest_layers(flat_design, 8) <= 4
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("out", ["poster.psd", "poster.ora", "poster"])
 def test_cli_decomposes_the_example_in_every_format(cli, tmp_path, out: str) -> None:

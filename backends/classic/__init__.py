@@ -47,13 +47,3 @@ class ClassicBackend:
         from layerctl.backends.classic.pipeline import decompose
 
         return decompose(image, request.layers)
-
-
-def suggest_layers(image: np.ndarray, max_layers: int) -> int:
-    """The layer count for ``-n auto``: background + distinct colours per occlusion level.
-
-    ``image`` is RGBA uint8 (H, W, 4); the answer is between 1 and ``max_layers``.
-    """
-    from layerctl.backends.classic.pipeline import suggest_layers as suggest
-
-    return suggest(image, max_layers)

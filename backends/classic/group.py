@@ -94,13 +94,3 @@ def _split(members: list[int], count: int, tree) -> list[list[int]]:
     for index, label in zip(members, labels, strict=True):
         parts.setdefault(int(label), []).append(index)
     return sorted(parts.values(), key=lambda part: part[0])
-
-
-def distinct(colours: np.ndarray, distance: float) -> int:
-    """How many colour clusters (average linkage, Chebyshev distance) ``colours`` form."""
-    if len(colours) < 2:
-        return len(colours)
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    tree = linkage(colours, method="average", metric="chebyshev")
-    return int(fcluster(tree, t=distance, criterion="distance").max())

@@ -20,7 +20,6 @@ from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
-DISTINCT = 0.2  # colour distance (RGB 0..1, max channel) that makes two regions two layers
 PHOTO = 0.05  # canvas share of texture (segment.unexplained) that reads as a photograph
 PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
@@ -350,29 +349,6 @@ def _agrees(fitted: veil.Veil, neutral: np.ndarray | None) -> bool:
     the background alone reads as (a shadow's flat middle is that, not a coloured
     card that happens to fit two equations)."""
     return neutral is None or np.abs(fitted.colour - neutral).max() <= NEUTRAL_TOLERANCE
-
-
-def suggest_layers(image: np.ndarray, max_layers: int) -> int:
-    """How many layers ``image`` has by its own structure, between 1 and ``max_layers``.
-
-    The background, plus per occlusion level the number of distinct colours of the
-    regions on it (average-linkage clusters further apart than DISTINCT in RGB 0..1):
-    a red disc and a red square side by side are one layer, a red and a blue are two,
-    and a shape with text on it is two levels.
-    """
-    f, flat, background = ground(image)
-    if max_layers <= 1 or segment.unexplained(flat, background) > PHOTO:
-        return 1
-    found, ranks, above, *_ = analyse(f, flat, background)
-    if not found:
-        return 1
-    level = group.levels(ranks, above)
-    colours = np.array([r.colour[:3] / 255.0 for r in found])
-    count = 1 + sum(
-        group.distinct(colours[[i for i, lv in enumerate(level) if lv == value]], DISTINCT)
-        for value in set(level)
-    )
-    return int(min(max_layers, count))
 
 
 def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:

@@ -205,6 +205,23 @@ def test_a_soft_drop_shadow_leaves_no_ghost_on_the_background():
     assert np.abs(composite(written).astype(int) - image).max() <= 1
 
 
+def test_a_white_card_on_a_light_page_is_a_layer():
+    """UI cards are ten levels off the page, under the background threshold that grainy
+    grounds need: on a ground with no grain, a lighter step that small is an element
+    (and the anti-aliased ring of the text on it, near the page's colour, is no page)."""
+    font = ImageFont.load_default(size=14 * 4)
+
+    def paint(d, s):
+        d.rounded_rectangle((30 * s, 30 * s, 190 * s, 110 * s), 8 * s, fill=(255, 255, 255))
+        d.text((50 * s, 60 * s), "Alex Morgan", font=font, fill=(30, 30, 40))
+
+    image = draw((240, 150), (245, 245, 247), paint)
+    layers = run(image, 4)
+    assert layers.roles == ["Background", "Shape", "Text"]
+    assert (layers[1][40:100, 40:180, 3] == 255).mean() > 0.995  # the card, under its text too
+    assert np.abs(layers[0][40, 100, :3].astype(int) - (245, 245, 247)).max() <= 2
+
+
 def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):
     from layerctl import formats
 

@@ -43,14 +43,15 @@ def pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def smooth_model(
-    values: np.ndarray, known: np.ndarray, degree: int = 2, blur: float = 1.5
+    values: np.ndarray, known: np.ndarray, degree: int = 2, blur: float = 1.5, trend: bool = False
 ) -> np.ndarray:
     """A smooth estimate of ``values`` everywhere, from the pixels where ``known``.
 
     A flat design's background is usually a solid colour or a linear/radial gradient,
     which a least-squares degree-2 surface in (x, y) reproduces exactly under any hole;
     what the surface misses (texture, vignettes) is pulled-pushed into the holes and
-    lightly blurred, so fine grain does not count as structure.
+    lightly blurred, so fine grain does not count as structure. ``trend``: the surface
+    alone.
     """
     import cv2
 
@@ -69,9 +70,12 @@ def smooth_model(
     # for a 6-wide product, slow and unsteady on a busy machine.
     x = _unit(np.arange(w), w).astype(np.float32)[None]
     y = _unit(np.arange(h), h).astype(np.float32)[:, None]
-    trend = np.zeros((h, w, values.shape[-1]), np.float32)
+    surface = np.zeros((h, w, values.shape[-1]), np.float32)
     for (i, j), weights in zip(powers, coef.astype(np.float32), strict=True):
-        trend += (x**i * y**j)[..., None] * weights
+        surface += (x**i * y**j)[..., None] * weights
+    if trend:
+        return surface
+    trend = surface
     residual = values.astype(np.float32) - trend
     scale = min(1.0, MODEL_SIDE / max(h, w))
     if scale < 1.0:  # holes are filled smoothly: a coarser grid does it as well, faster

@@ -49,10 +49,10 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     h, w = image.shape[:2]
     if layers == 1:
         return Layers([image.copy()], ["Background"])
-    source = image
-    if segment.compressed(image):
+    source, lossy = image, segment.compressed(image)
+    if lossy:
         image = segment.deblocked(image)
-    f, flat, background = ground(image)
+    f, flat, background = ground(image, exact=not lossy)
     if segment.unexplained(flat, background) > PHOTO:
         return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
@@ -225,12 +225,14 @@ def _transparent_ground(image: np.ndarray, background: segment.Background) -> bo
     return bool(shown.size) and float(np.median(shown)) <= TRANSPARENT
 
 
-def ground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, segment.Background]:
+def ground(
+    image: np.ndarray, exact: bool = True
+) -> tuple[np.ndarray, np.ndarray, segment.Background]:
     """(premultiplied image, its flat pixels, its background); a picture inside the
     design counts as one flat surface (segment.pictures)."""
     f = segment.channels(image)
     flat = segment.flat_pixels(f)
-    background = segment.estimate_background(f, flat)
+    background = segment.estimate_background(f, flat, exact)
     found = segment.pictures(image, flat, background)
     if found.any():
         flat = segment.with_pictures(flat, found)

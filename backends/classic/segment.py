@@ -10,6 +10,11 @@ from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
+CLEAN_THRESHOLD = 7.0  # the same on a ground with no grain at all (rendered UI, vector art)
+CLEAN = 0.25  # σ of a ground's grain below which it has none
+SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend that passes for it
+PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
+EDGE_BAND = 0.03  # share of the canvas's side along its edges where a clean ground is fitted
 EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
 SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
@@ -45,24 +50,99 @@ def largest_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(d[..., 0], d[..., 1]), np.maximum(d[..., 2], d[..., 3]))
 
 
-def estimate_background(f: np.ndarray, flat: np.ndarray) -> Background:
+def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> Background:
     """The background region and a smooth model of it under the whole canvas.
 
     Seed: the flat region touching the most border pixels (designs are framed by their
     background). Then the seed is grown to every pixel within a noise-scaled distance of
     a smooth model fitted to it (so holes in letters and far-apart bits join it), and
-    the model is refitted once, away from the elements' edges.
+    the model is refitted once, away from the elements' edges. ``exact``: the pixels
+    are as drawn (not a JPEG smoothed for analysis, whose ground only looks clean).
     """
     seed = _border_region(flat)
     model = smooth_model(f, seed)
     residual = largest_difference(f, model)
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
-    mask = _clean(residual < threshold)
+    clean = exact and noise <= CLEAN
+    if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
+        # fitted to the seed along the canvas's edges, where the page shows, says which
+        surface = smooth_model(f, seed & _edge_band(seed.shape), trend=True)
+        off = seed & ~_ground(f, surface, largest_difference(f, surface), threshold, clean)
+        shade = off & (f[..., :3] <= surface[..., :3] + 1.0).all(axis=-1)  # shadows' bodies
+        seed &= ~(_plates(off, f) | shade)
+        del surface, off, shade
+        model = smooth_model(f, seed)
+        residual = largest_difference(f, model)
+    mask = _clean(_ground(f, model, residual, threshold, clean))
     del model, residual  # canvas-sized: freed before the refit allocates its own
     model = smooth_model(f, _away_from_edges(mask))
-    mask = _clean(largest_difference(f, model) < threshold)
+    residual = largest_difference(f, model)
+    mask = _clean(_ground(f, model, residual, threshold, clean))
+    if clean:
+        mask &= ~_slivers(mask, residual)
     return Background(mask, model, threshold, noise)
+
+
+def _slivers(mask: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """On a ground with no grain, pieces of it cut off from the canvas's edge, nowhere
+    three pixels wide and not exactly its colour (off by SLIVER_OFF on average): the
+    anti-aliased ring around small dark text on a white card passes for the light grey
+    page. A letter's counter on the page is the page's exact colour, and stays ground."""
+    import cv2
+
+    count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return np.zeros_like(mask)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    size = np.maximum(np.bincount(parts.ravel(), minlength=count), 1)
+    off = np.bincount(parts.ravel(), residual.ravel().astype(np.float64), count) / size
+    wide = (np.bincount(parts[inner], minlength=count) > 0) | (off < SLIVER_OFF)
+    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    wide[edge] = True
+    wide[0] = True
+    return ~wide[parts]
+
+
+def _plates(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` that are each one flat colour (σ under PLATE): a card, not
+    the bright middle of a radial gradient the edge-fitted surface cannot reach."""
+    import cv2
+
+    count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    n = np.bincount(parts.ravel(), minlength=count).astype(np.float64)
+    spread = np.zeros(count)
+    for c in range(3):
+        values = f[..., c].ravel().astype(np.float64)
+        mean = np.bincount(parts.ravel(), values, count) / np.maximum(n, 1)
+        square = np.bincount(parts.ravel(), values * values, count) / np.maximum(n, 1)
+        spread = np.maximum(spread, np.sqrt(np.maximum(square - mean * mean, 0.0)))
+    flat = spread < PLATE
+    flat[0] = False
+    return flat[parts]
+
+
+def _edge_band(shape: tuple[int, int]) -> np.ndarray:
+    """Pixels within EDGE_BAND of the canvas's side (at least 8) of the canvas's edge."""
+    h, w = shape
+    margin = max(8, round(EDGE_BAND * min(h, w)))
+    band = np.ones(shape, bool)
+    band[margin : h - margin, margin : w - margin] = False
+    return band
+
+
+def _ground(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, clean) -> np.ndarray:
+    """Pixels within ``threshold`` of the model. On a ground with no grain (``clean``:
+    rendered UI, vector art) a smaller step that is not a darkening counts as an element
+    too: a white card on a light grey page is ten levels off it. (A soft shadow's faint
+    tail darkens; pipeline._shadow_tail gives it to its shadow.)"""
+    near = residual < threshold
+    if not clean:
+        return near
+    darker = (f[..., :3] <= model[..., :3] + 1.0).all(axis=-1)
+    return near & ((residual < CLEAN_THRESHOLD) | darker)
 
 
 def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:

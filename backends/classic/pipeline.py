@@ -149,23 +149,15 @@ def _grain(count: int, touching, extents: list[int], size) -> set[int]:
     """Specks, alone or in clusters of touching regions, when there are SPECKLED or more
     of them: the ground's texture (a star field, paper grain, noise), which no designer
     wants as layers of specks. A few are elements (a page number, a dot)."""
-    parent = list(range(count))
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in touching:
-        if a and b:
-            parent[root(a - 1)] = root(b - 1)
-    clusters: dict[int, list[int]] = {}
-    for i in range(count):
-        clusters.setdefault(root(i), []).append(i)
-    least = MINOR * size[0] * size[1]
-    specks = [c for c in clusters.values() if sum(extents[i] for i in c) < least]
-    return {i for c in specks for i in c} if len(specks) >= SPECKLED else set()
+    pairs = np.array([(a - 1, b - 1) for a, b in touching if a and b], np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
+    _, cluster = connected_components(graph, directed=False)
+    reach = np.bincount(cluster, weights=np.asarray(extents, np.float64))
+    small = reach < MINOR * size[0] * size[1]
+    return set(np.flatnonzero(small[cluster]).tolist()) if small.sum() >= SPECKLED else set()
 
 
 def _layer_groups(

@@ -85,8 +85,10 @@ MaxMemory = Annotated[
 ]
 
 
-def _layer_count(value: str) -> int | str:
-    """``-n``: a number of layers, or ``auto`` (chosen per image, see layerctl.auto)."""
+def _layer_count(value: str | int) -> int | str:
+    """``-n``: a number of layers, or ``auto`` (chosen per image, see layerctl.auto).
+    ``layers = 3`` in layerctl.toml arrives as an int."""
+    value = str(value)
     if value == "auto":
         return value
     from layerctl.budget import short_text

@@ -92,3 +92,13 @@ def test_a_configured_format_must_match_the_output_name(cli, image):
     assert result.code == 2 and "does not match" in result.stderr
     assert not (image.parent / "res1").exists()
     assert cli("decompose", "in.png", "-o", "res1.ora", "-b", "stripes", "-n", "2").code == 0
+
+
+def test_toml_values_keep_their_toml_types(cli, image):
+    """``layers = 3`` is how TOML says it: an int, not the string a flag gives."""
+    (image.parent / "layerctl.toml").write_text(
+        "layers = 3\nseed = 7\nforce = true\nmax_pixels = 100000000\n"
+    )
+    result = cli("decompose", "in.png", "-b", "stripes")
+    assert result.code == 0, result.stderr
+    assert "3 layers" in result.stderr

@@ -102,7 +102,7 @@ def _file_settings(path: Path, options: dict[str, dict[str, str]]) -> dict[str, 
         if isinstance(value, dict):
             if key not in options:
                 raise UsageError(f"{path}: [{key}] is not a layerctl command")
-            table = {_key(k): v for k, v in value.items()}
+            table = {_key(k): _scalar(v) for k, v in value.items()}
             unknown = sorted(set(table) - set(options[key]))
             if unknown:
                 raise UsageError(
@@ -111,10 +111,16 @@ def _file_settings(path: Path, options: dict[str, dict[str, str]]) -> dict[str, 
                 )
             settings[key] = table
         elif _key(key) in known:
-            settings[""][_key(key)] = value
+            settings[""][_key(key)] = _scalar(value)
         else:
             raise UsageError(f"{path}: unknown setting {key!r}", hint="see `layerctl CMD --help`")
     return settings
+
+
+def _scalar(value: Any) -> Any:
+    """A TOML array is the comma-separated list the flag takes: ``split_layers = [1, 3]``
+    is ``--split-layers 1,3`` (no option takes a value more than once)."""
+    return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
 
 def _apply(

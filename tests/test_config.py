@@ -102,3 +102,9 @@ def test_toml_values_keep_their_toml_types(cli, image):
     result = cli("decompose", "in.png", "-b", "stripes")
     assert result.code == 0, result.stderr
     assert "3 layers" in result.stderr
+
+
+def test_a_toml_array_is_the_flags_comma_list(cli, image):
+    (image.parent / "layerctl.toml").write_text("recursive = 1\nsplit_layers = [1]\n")
+    result = cli("decompose", "in.png", "-b", "stripes", "-n", "2")
+    assert result.code == 0, result.stderr

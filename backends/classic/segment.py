@@ -148,9 +148,9 @@ def _ground(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, c
 def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:
     """``background`` less the pixels ``found`` (pictures whose light parts it took),
     its model refitted without them: no ghost of a photograph under it."""
-    mask = background.mask & ~found
-    model = smooth_model(f, _away_from_edges(mask))
-    return Background(mask, model, background.threshold, background.grain)
+    refit = refitted(background, f, found)
+    refit.mask &= ~found
+    return refit
 
 
 def refitted(background: Background, f: np.ndarray, away: np.ndarray) -> Background:

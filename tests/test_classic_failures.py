@@ -161,6 +161,30 @@ def test_a_speckled_ground_keeps_its_specks():
     assert any(layer[120, 200, 3] == 255 or layer[110, 80, 3] > 0 for layer in layers[1:])
 
 
+def test_a_speckled_grounds_larger_blots_stay_on_it_but_a_badge_does_not():
+    """Among the stars, a few galaxies several times a star's size are the ground's
+    texture too; a badge of a designed size well above that is still an element."""
+    rng = np.random.default_rng(5)
+    stars = rng.integers([5, 5], [395, 215], size=(60, 2))
+    galaxies = [(40, 40), (300, 60), (120, 180), (250, 200)]
+
+    def paint(d, s):
+        for x, y in stars:
+            r = rng.uniform(0.8, 1.6)
+            d.ellipse(((x - r) * s, (y - r) * s, (x + r) * s, (y + r) * s), fill=(230, 230, 200))
+        for x, y in galaxies:
+            d.ellipse(((x - 6) * s, (y - 4) * s, (x + 6) * s, (y + 4) * s), fill=(150, 110, 90))
+        d.ellipse((330 * s, 120 * s, 380 * s, 170 * s), fill=(230, 110, 80))
+
+    image = draw((400, 220), (10, 10, 30), paint)
+    layers = run(image, 5)
+    assert layers.roles[0] == "Background"
+    for x, y in galaxies:
+        assert layers[0][y, x, 0] > 120  # on the ground
+        assert all(layer[y, x, 3] == 0 for layer in layers[1:])
+    assert any(layer[145, 355, 3] == 255 for layer in layers[1:])  # the badge
+
+
 def test_small_light_words_on_a_card_are_text_not_card():
     """Small light text on a dark card is all anti-aliased rim: its plain mean colour is
     half card, which read as a blend of the card and the next word, so one word went

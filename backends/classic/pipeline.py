@@ -31,6 +31,7 @@ MINOR = 0.0005  # share of the canvas below which a region touching another is a
 THIN = 0.2  # share of a region left after a 3×3 erosion below which it is strokes
 SEE_THROUGH = 0.9  # median alpha below which an element's hidden part keeps its opacity
 SPECKLED = 12  # isolated specks from which they are the ground's texture (stars, grain)
+TEXTURE = 8  # on such a ground, isolated clusters up to this many MINOR are texture too
 TAIL = 32  # px beyond a drop shadow's region that its faint tail may reach
 TAIL_OPACITY = 0.05  # least opacity (above the ground's grain) that is still the shadow
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
@@ -148,7 +149,9 @@ def _without_near_empty(layers: Layers) -> Layers:
 def _grain(count: int, touching, extents: list[int], size) -> set[int]:
     """Specks, alone or in clusters of touching regions, when there are SPECKLED or more
     of them: the ground's texture (a star field, paper grain, noise), which no designer
-    wants as layers of specks. A few are elements (a page number, a dot)."""
+    wants as layers of specks. A few are elements (a page number, a dot). On such a
+    ground the texture's larger blots (a galaxy among the stars) are texture too, up to
+    TEXTURE specks' size: a designed element stands out far above that."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -156,8 +159,10 @@ def _grain(count: int, touching, extents: list[int], size) -> set[int]:
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
     _, cluster = connected_components(graph, directed=False)
     reach = np.bincount(cluster, weights=np.asarray(extents, np.float64))
-    small = reach < MINOR * size[0] * size[1]
-    return set(np.flatnonzero(small[cluster]).tolist()) if small.sum() >= SPECKLED else set()
+    speck = MINOR * size[0] * size[1]
+    if (reach < speck).sum() < SPECKLED:
+        return set()
+    return set(np.flatnonzero(reach[cluster] < TEXTURE * speck).tolist())
 
 
 def _layer_groups(

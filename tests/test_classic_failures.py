@@ -136,6 +136,23 @@ def test_a_photograph_inside_a_design_is_one_layer_not_shreds():
     assert "Shadow" not in layers.roles  # light text on a dark ground is no shadow
 
 
+def test_a_black_and_white_photo_shows_a_photos_spread_of_colours():
+    """A grey photograph has only 16 colours at 4 bits a channel, fewer than any colour
+    photo's: its spread over the brightness levels is what marks it; text's rims are
+    too thin a spread to pass."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from layerctl.backends.classic import segment
+
+    grey = Image.fromarray(skimage_data.camera()).convert("RGBA").resize((120, 90))
+    photo = np.asarray(grey)
+    texture = photo[~segment.flat_pixels(segment.channels(photo))]  # as pictures() sees it
+    assert segment._many_colours(texture, solid=True)
+    words = Image.new("RGBA", (400, 100), (255, 255, 255, 255))
+    ImageDraw.Draw(words).text((5, 5), "Flat art", font=ImageFont.load_default(size=80), fill=INK)
+    ink = np.asarray(words)
+    assert not segment._many_colours(ink[(ink[..., :3] < 250).any(-1)], solid=True)
+
+
 def test_a_speckled_ground_keeps_its_specks():
     """Stars on a night sky (or grain on paper) are the ground's texture: they stay on
     the background, not in layers of specks; the title still gets its own layer."""

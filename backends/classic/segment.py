@@ -26,6 +26,7 @@ FRAMED = 15.0  # colour σ (0..255) of the ring around a picture: a ground or a 
 # more of a photograph that is the ground itself (≳ 20)
 GREY_PICTURE = (12, 0.62)  # a picture in few colours: this many, the two commonest holding
 # at most this share of it (text and flat art: mostly their own two colours, ≳ 0.7)
+GREY_LEVELS = 12  # of 16 brightness levels, each holding 2 % of it: a black-and-white photo
 PICTURE_SOLIDITY = 0.2  # share of its box a picture's texture fills; outlined text ≲ 0.1
 
 
@@ -285,7 +286,8 @@ def _many_colours(pixels: np.ndarray, solid: bool) -> bool:
     """Whether ``pixels`` show the spread of colours of a photograph: many colours (4
     bits a channel) that each hold a noticeable share, or, for a black-and-white one
     (when ``solid``: thin text's rims spread over its two colours too), some, with no
-    two of them holding most of it."""
+    two of them holding most of it, or most brightness levels each holding a share (a
+    grey photograph has only 16 colours at 4 bits; flat art's rims are thin spread)."""
     q = pixels[:, :3].astype(np.int32) >> 4
     counts = np.bincount((q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2], minlength=4096)
     colours = int((counts >= max(3, 0.0005 * len(pixels))).sum())
@@ -294,6 +296,9 @@ def _many_colours(pixels: np.ndarray, solid: bool) -> bool:
     least, share = GREY_PICTURE
     if not solid or colours < least:
         return False
+    levels = np.bincount(pixels[:, :3].astype(np.int32).sum(1) // 48, minlength=16)
+    if int((levels >= 0.02 * len(pixels)).sum()) >= GREY_LEVELS:
+        return True
     top = np.argsort(counts)[-2:]
     centres = np.stack([top >> 8, (top >> 4) & 15, top & 15], -1) * 16 + 8
     near = np.abs(pixels[:, None, :3].astype(np.int32) - centres[None]).max(-1).min(-1) <= 24

@@ -1,4 +1,5 @@
-"""Round trips and damage handling of the PSD, OpenRaster and PNG-stack writers/readers."""
+"""Round trips and damage handling of the PSD, OpenRaster, PNG-stack, PPTX and SVG
+writers/readers."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from layerctl.errors import BadResult
 from layerctl.formats import pngstack
 from layerctl.stack import Layer, LayerStack
 
-SUFFIX = {"psd": "out.psd", "ora": "out.ora", "png": "out"}
+SUFFIX = {"psd": "out.psd", "ora": "out.ora", "png": "out", "pptx": "out.pptx", "svg": "out.svg"}
+ALL = list(SUFFIX)
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt: str) -> None:
     stack = make_stack()
     out = tmp_path / SUFFIX[fmt]
@@ -37,14 +39,15 @@ def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt
 AWKWARD = ["a\tb", "line\nbreak", "nul\x00x", "esc\x1b[31m", "  spaces  ", "", "x" * 300]
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_awkward_names_survive(tmp_path: Path, fmt: str) -> None:
-    """Names come back exactly, except: XML (ORA) cannot hold NUL or ESC; PSD caps at 255."""
+    """Names come back exactly, except: XML (ORA, PPTX, SVG) cannot hold NUL or ESC; PSD
+    caps at 255."""
     pixels = np.zeros((4, 4, 4), np.uint8)
     stack = LayerStack([Layer(name, pixels) for name in AWKWARD])
     formats.write(stack, tmp_path / SUFFIX[fmt])
     names = [layer.name for layer in formats.read(tmp_path / SUFFIX[fmt])]
-    if fmt == "ora":
+    if fmt in {"ora", "pptx", "svg"}:
         expected = [n.replace("\x00", "\ufffd").replace("\x1b", "\ufffd") for n in AWKWARD]
     elif fmt == "psd":
         expected = [n[:255] for n in AWKWARD]  # Photoshop's limit
@@ -198,7 +201,7 @@ def test_png_stack_reader_names_the_damage(tmp_path: Path, damage, message: str)
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("suffix", [".psd", ".ora"])
+@pytest.mark.parametrize("suffix", [".psd", ".ora", ".pptx", ".svg"])
 @pytest.mark.parametrize("content", ["text", "truncated", "png"])
 def test_damaged_or_foreign_files_raise_one_line_bad_result(
     tmp_path: Path, suffix: str, content: str
@@ -284,7 +287,7 @@ def test_over_30000_px_a_side_needs_a_psb(tmp_path: Path) -> None:
     assert formats.read(tmp_path / "wide.psb").size == (30_001, 4)
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_files_record_no_absolute_source_path_and_no_foreign_profile(
     tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,7 +35,7 @@ from PIL import Image
 
 from layerctl import __version__, budget
 from layerctl.console import counted
-from layerctl.errors import BackendUnavailable, BadResult, OutputError
+from layerctl.errors import BadResult, OutputError
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile_png, with_opacity
 from layerctl.formats.safexml import parse, xml_text
@@ -78,20 +78,22 @@ def scale(size: tuple[int, int]) -> int:
 
 
 def check_canvas(size: tuple[int, int]) -> None:
-    """OutputError unless a ``size`` canvas fits a slide."""
+    """OutputError unless a ``size`` canvas fits a slide and python-pptx is installed:
+    checked before decomposing, so no work is lost."""
+    import importlib.util
+
+    if importlib.util.find_spec("pptx") is None:
+        raise OutputError("writing PPTX needs python-pptx", hint="pip install 'layerctl[pptx]'")
     scale(size)
 
 
 def write(stack: LayerStack, path: Path) -> None:
-    try:
-        from pptx import Presentation
-        from pptx.opc.constants import CONTENT_TYPE, RELATIONSHIP_TYPE
-        from pptx.opc.package import Part
-        from pptx.opc.packuri import PackURI
-    except ImportError:
-        raise BackendUnavailable(
-            "writing PPTX needs python-pptx", hint="pip install 'layerctl[pptx]'"
-        ) from None
+    check_canvas(stack.size)
+    from pptx import Presentation
+    from pptx.opc.constants import CONTENT_TYPE, RELATIONSHIP_TYPE
+    from pptx.opc.package import Part
+    from pptx.opc.packuri import PackURI
+
     width, height = stack.size
     emu = scale(stack.size)
     pnginfo = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
@@ -338,7 +340,7 @@ class _Reader:
                 layer = Layer(name, self._picture(node, name, shift, opacity))
             else:
                 raise BadResult(
-                    f"{self.where}: the slide holds a {kind} shape, which layerctl cannot read",
+                    f"{self.where}: the slide holds a <p:{kind}>, which layerctl cannot read",
                     hint=_HINT,
                 )
             layer.visible = info is None or info.get("hidden") not in {"1", "true"}

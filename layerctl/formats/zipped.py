@@ -19,7 +19,7 @@ from PIL import Image
 from layerctl import budget
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
-from layerctl.formats.canvas import check_size
+from layerctl.formats.canvas import check_size, png_header_size
 from layerctl.imageio import to_rgba
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
@@ -96,9 +96,13 @@ class Members:
         checked before it is decoded (data shorter than the header says fails the decode)."""
         info = self.archive.getinfo(src)
         check_declared(self.archive, info, png_limit())
-        with self.archive.open(info) as stream, Image.open(stream) as png:
-            check_size(f"{self.archive.filename}: {src}", *png.size)
-            return png.size
+        with self.archive.open(info) as stream:
+            size = png_header_size(stream.read(24))
+        if size is None:  # another image format, in a file from another program
+            with self.archive.open(info) as stream, Image.open(stream) as image:
+                size = image.size
+        check_size(f"{self.archive.filename}: {src}", *size)
+        return size
 
     def pixels(self, src: str) -> tuple[np.ndarray, bytes | None]:
         """(RGBA pixels, ICC profile) of one member, decoded once if referenced again."""

@@ -18,6 +18,7 @@ import typer
 from layerctl import __version__, config, console
 from layerctl.commands import backends, decompose, doctor, inspect, preview, split, weights
 from layerctl.commands import caption as caption_command
+from layerctl.commands import convert as convert_command
 from layerctl.commands import eval as eval_command
 from layerctl.commands import export as export_command
 from layerctl.errors import LayerctlError, Terminated, raise_on_sigterm
@@ -52,6 +53,7 @@ def _root(
 app.command(cls=Command, epilog=decompose.EXAMPLES)(decompose.decompose)
 app.command(cls=Command)(inspect.info)
 app.command(cls=Command)(inspect.compose)
+app.command("convert", cls=Command)(convert_command.convert)
 app.command("backends", cls=Command)(backends.list_backends)
 app.command(cls=Command)(preview.preview)
 app.command("eval", cls=Command)(eval_command.evaluate)

@@ -108,6 +108,28 @@ def check_canvas(path: Path, fmt: str | None, size: tuple[int, int]) -> None:
         pptx.check_canvas(size)
 
 
+def losses(stack: LayerStack, fmt: str) -> list[str]:
+    """One line for each thing in ``stack`` that format ``fmt`` cannot hold as it is:
+    names PSD cuts at 255 characters, characters XML (ORA, PPTX, SVG) cannot hold.
+    Everything else (order, groups, visibility, provenance, profile) every format keeps."""
+    from layerctl.budget import short_text
+    from layerctl.formats.psd import MAX_NAME
+    from layerctl.formats.safexml import NOT_XML
+    from layerctl.outputs import readable
+
+    found = []
+    for layer in stack.walk():
+        shown = short_text(readable(layer.name))
+        if fmt == "psd" and len(readable(layer.name)) > MAX_NAME:
+            found.append(f"layer name {shown!r} is cut to {MAX_NAME} characters (PSD's limit)")
+        elif fmt in {"ora", "pptx", "svg"} and NOT_XML.search(layer.name):
+            found.append(
+                f"layer name {shown!r}: {fmt.upper()} cannot hold its control characters "
+                "(they become U+FFFD)"
+            )
+    return found
+
+
 def _is_psb(path: Path, fmt: str) -> bool:
     return fmt == "psd" and path.suffix.lower() == ".psb"
 

@@ -508,8 +508,8 @@ def crafted_svgs(draw: st.DrawFn) -> bytes:
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
         'xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" '
-        f'xmlns:layerctl="urn:layerctl:svg:1"><metadata><layerctl:result>{head}'
-        f"</layerctl:result></metadata>{body}</svg>"
+        f'xmlns:layerctl="urn:layerctl:svg:1"><metadata layerctl:format="layerctl-svg">{head}'
+        f"</metadata>{body}</svg>"
     ).encode()
 
 

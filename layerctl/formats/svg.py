@@ -7,7 +7,8 @@ first in document order; groups are ``<g>``; ``id``s are made safe and unique fr
 names and ``inkscape:label`` keeps each exact name (Inkscape's Objects panel shows it);
 a hidden layer gets ``display="none"``. Nothing is referenced outside the file, so it
 opens offline. The provenance, and the marker by which layerctl knows its own SVGs, is
-JSON in ``<metadata><layerctl:result>``.
+JSON in a ``<metadata layerctl:format="layerctl-svg">`` element (text, not a child
+element: Inkscape warns about elements it does not know).
 
 Reading takes back only such files: ``<image>`` and ``<g>`` elements, PNG data URIs
 (never a file or URL), unscaled and untransformed; an ``opacity`` an editor set is folded
@@ -75,10 +76,10 @@ def write(stack: LayerStack, path: Path) -> None:
             f'<svg xmlns="{SVG}" xmlns:xlink="{XLINK}" xmlns:inkscape="{INKSCAPE}" '
             f'xmlns:layerctl="{OURS}" version="1.1" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">\n'
-            f"<metadata><layerctl:result>{escape(xml_text(json_text(head, indent=None)))}"
-            "</layerctl:result></metadata>\n"
+            f'<metadata id="layerctl" layerctl:format="{FORMAT}">'
+            f"{escape(xml_text(json_text(head, indent=None)))}</metadata>\n"
         )
-        _write_layers(out, stack.layers, pnginfo, set(), 0)
+        _write_layers(out, stack.layers, pnginfo, {"layerctl"}, 0)  # the metadata's id
         out.write("</svg>\n")
 
 
@@ -168,7 +169,10 @@ def _load(path: Path, max_memory: int | None) -> tuple[ET.Element, dict[str, Any
     except OSError as exc:
         raise BadResult(f"{path}: unreadable ({_short(exc)})") from None
     root = parse(data, path)
-    found = root.find(f"{{{SVG}}}metadata/{{{OURS}}}result")
+    found = next(
+        (m for m in root.findall(f"{{{SVG}}}metadata") if m.get(f"{{{OURS}}}format") == FORMAT),
+        None,
+    )
     if root.tag != f"{{{SVG}}}svg" or found is None:
         raise BadResult(
             f"{path}: not an SVG written by layerctl",

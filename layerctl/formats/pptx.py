@@ -103,7 +103,9 @@ def write(stack: LayerStack, path: Path) -> None:
     slide = deck.slides.add_slide(blank)
     _add_layers(slide.shapes, stack.layers, emu, pnginfo)
     deck.core_properties.author = deck.core_properties.last_modified_by = "layerctl"
-    deck.core_properties.title = str((stack.metadata.get("source") or {}).get("path", ""))
+    source = stack.metadata.get("source")
+    title = source.get("path", "") if isinstance(source, dict) else ""
+    deck.core_properties.title = xml_text(str(title))[:255]  # python-pptx's limit
     package = deck.part.package
     record = {
         "format": FORMAT,

@@ -224,17 +224,18 @@ class _Pictures:
         self.cost = budget.DECODE.of(largest)
 
     def _href(self, node: ET.Element) -> str:
-        href = node.get(f"{{{XLINK}}}href", node.get("href", ""))
+        """The base64 text of an image's PNG data URI, whitespace removed (editors wrap it)."""
+        href = node.get(f"{{{XLINK}}}href", node.get("href", "")).strip()
         if not href.startswith(DATA_URI):
             shown = href[:40] + ("…" if len(href) > 40 else "")
             raise BadResult(
                 f"{self.where}: image {_label(node)!r} points at {shown!r}",
                 hint="only embedded data:image/png;base64 pictures are read, never files or URLs",
             )
-        return href[len(DATA_URI) :]
+        return re.sub(r"\s+", "", href[len(DATA_URI) :])
 
     def _header(self, node: ET.Element) -> tuple[int, int]:
-        head = _decode(self._href(node)[:64], self.where, node)
+        head = _decode(self._href(node)[:32], self.where, node)
         size = png_header_size(head)
         if size is None:
             raise BadResult(f"{self.where}: image {_label(node)!r} is not a PNG")
@@ -254,7 +255,7 @@ class _Pictures:
 
 def _decode(text: str, where: Path, node: ET.Element) -> bytes:
     try:
-        return base64.b64decode(text[: len(text) // 4 * 4], validate=False)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise BadResult(f"{where}: image {_label(node)!r} has damaged base64 data") from None
 

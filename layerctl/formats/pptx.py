@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__, budget
+from layerctl.budget import short_text
 from layerctl.console import counted
 from layerctl.errors import BadResult, OutputError
 from layerctl.formats import canvas
@@ -177,9 +178,10 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
             nodes = len(pictures) + len(list(tree.iter(f"{{{_NS['p']}}}grpSp")))
             check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory)
             sources = [targets.get(_embed(pic), "") for pic in pictures]
-            for source in sources:
-                if source not in archive.namelist():
-                    raise BadResult(f"{path}: a picture's image {source!r} is missing")
+            missing = set(sources) - set(archive.namelist())
+            if missing:
+                shown = short_text(sorted(missing)[0], 40)
+                raise BadResult(f"{path}: a picture's image {shown!r} is missing")
             members = Members(archive, sources)
             budget.check(
                 path,

@@ -651,19 +651,24 @@ def _replace(part: str, old: bytes, new: bytes) -> Callable[[dict[str, bytes]], 
     return change
 
 
-def _pptx_bomb() -> bytes:
-    """custom.xml inflating to 200 MB from ~200 KB: whitespace after the real document."""
-    parts = _pptx_parts()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in parts.items():
-            if name != CUSTOM:
-                archive.writestr(name, data)
-        with archive.open(CUSTOM, "w", force_zip64=True) as member:
-            member.write(parts[CUSTOM])
-            for _ in range(200):
-                member.write(b" " * (1 << 20))
-    return buffer.getvalue()
+def _pptx_bomb(megabytes: int) -> Callable[[], bytes]:
+    """custom.xml inflating to ``megabytes`` MB at deflate's ~1000:1: whitespace after the
+    real document (200: over the size limit; 50: under it, caught by its ratio)."""
+
+    def build() -> bytes:
+        parts = _pptx_parts()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in parts.items():
+                if name != CUSTOM:
+                    archive.writestr(name, data)
+            with archive.open(CUSTOM, "w", force_zip64=True) as member:
+                member.write(parts[CUSTOM])
+                for _ in range(megabytes):
+                    member.write(b" " * (1 << 20))
+        return buffer.getvalue()
+
+    return build
 
 
 def _record(width: int, height: int) -> Callable[[dict[str, bytes]], None]:
@@ -698,7 +703,8 @@ def _foreign_pptx() -> bytes:
 
 PPTXS: dict[str, tuple[Callable[[], bytes], int]] = {
     "as written": (_pptx(lambda parts: None), 0),
-    "zip bomb custom.xml": (_pptx_bomb, 1),
+    "zip bomb custom.xml, 200 MB": (_pptx_bomb(200), 1),
+    "zip bomb custom.xml, 50 MB": (_pptx_bomb(50), 1),
     "billion laughs in the slide": (
         _pptx(_replace(SLIDE, b"?>", b"?>" + LAUGHS.encode())),
         1,

@@ -26,7 +26,7 @@ from layerctl.helpstyle import Command, Group
 
 app = typer.Typer(
     name="layerctl",
-    help="Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack).",
+    help="Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack, PPTX, SVG).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,7 +47,7 @@ def _root(
         False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack)."""
+    """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack, PPTX, SVG)."""
 
 
 app.command(cls=Command, epilog=decompose.EXAMPLES)(decompose.decompose)

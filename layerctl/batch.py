@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from layerctl.decomposer import Decomposer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-OUTPUT_SUFFIX = {"psd": ".psd", "ora": ".ora", "png": ""}  # a PNG stack is a folder
+OUTPUT_SUFFIX = {"psd": ".psd", "ora": ".ora", "pptx": ".pptx", "svg": ".svg", "png": ""}
 GLOB_CHARS = set("*?[")
-OUR_SUFFIXES = {".psd", ".psb", ".ora"}
+OUR_SUFFIXES = {".psd", ".psb", ".ora", ".pptx", ".svg"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ def _is_result_folder(path: Path) -> bool:
 
 
 def _is_our_output(path: Path, root: Path) -> bool:
-    """A file layerctl wrote: a preview, a PSD / ORA result, a file in a PNG stack."""
+    """A file layerctl wrote: a preview, a PSD / ORA / PPTX / SVG result, a file in a PNG
+    stack."""
     if _is_preview(path):
         return True
     if path.suffix.lower() in OUR_SUFFIXES:
@@ -218,7 +219,8 @@ def _is_preview(path: Path) -> bool:
 
 
 def output_suffix(fmt: str) -> str:
-    """``.psd``, ``.ora`` or ``""`` (a PNG-stack folder); unknown formats are usage errors."""
+    """``.psd``, ``.ora``, ``.pptx``, ``.svg`` or ``""`` (a PNG-stack folder); unknown
+    formats are usage errors."""
     from layerctl.formats import format_for
 
     return OUTPUT_SUFFIX[format_for(Path(), fmt)]
@@ -227,7 +229,7 @@ def output_suffix(fmt: str) -> str:
 def plan(sources: Sequence[Source], outdir: Path | None, fmt: str) -> list[Job]:
     """One job per source; its output under ``outdir`` (mirroring) or beside the input."""
     suffix = output_suffix(fmt)
-    if outdir is not None and outdir.suffix.lower() in {".psd", ".psb", ".ora"}:
+    if outdir is not None and outdir.suffix.lower() in OUR_SUFFIXES:
         raise UsageError(
             f"-o {outdir}: a batch writes into a folder, not one file",
             hint="give a folder name; choose the file type with --format",

@@ -23,6 +23,8 @@ class Format(Choice):
     psd = "psd"
     ora = "ora"
     png = "png"  # a PNG-stack folder
+    pptx = "pptx"
+    svg = "svg"
 
 
 class OutputSize(Choice):

@@ -18,6 +18,7 @@ import typer
 from layerctl import __version__, config, console
 from layerctl.commands import backends, decompose, doctor, inspect, preview, split, weights
 from layerctl.commands import caption as caption_command
+from layerctl.commands import convert as convert_command
 from layerctl.commands import eval as eval_command
 from layerctl.commands import export as export_command
 from layerctl.errors import LayerctlError, Terminated, raise_on_sigterm
@@ -25,7 +26,7 @@ from layerctl.helpstyle import Command, Group
 
 app = typer.Typer(
     name="layerctl",
-    help="Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack).",
+    help="Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack, PPTX, SVG).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,12 +47,13 @@ def _root(
         False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack)."""
+    """Decompose an image into editable RGBA layers (PSD, OpenRaster, PNG stack, PPTX, SVG)."""
 
 
 app.command(cls=Command, epilog=decompose.EXAMPLES)(decompose.decompose)
 app.command(cls=Command)(inspect.info)
 app.command(cls=Command)(inspect.compose)
+app.command("convert", cls=Command)(convert_command.convert)
 app.command("backends", cls=Command)(backends.list_backends)
 app.command(cls=Command)(preview.preview)
 app.command("eval", cls=Command)(eval_command.evaluate)

@@ -240,10 +240,12 @@ class Report:
 
 
 def is_result(path: Path) -> bool:
-    """A single result (PSD, ORA, PNG-stack folder), as opposed to a folder of them."""
+    """A single result (PSD, ORA, PPTX, SVG, PNG-stack folder), not a folder of them."""
+    from layerctl.formats import FILE_SUFFIXES
+
     if path.is_dir():
         return (path / "manifest.json").is_file()
-    return path.suffix.lower() in {".psd", ".psb", ".ora"}
+    return path.suffix.lower() in FILE_SUFFIXES
 
 
 def evaluate_paths(pred: Path, gt: Path, max_merges: int = MAX_MERGES) -> Report:

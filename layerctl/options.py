@@ -44,7 +44,7 @@ Format = Annotated[
     ),
 ]
 ResultPath = Annotated[
-    Path, typer.Argument(help="A layered result: .psd, .ora or a PNG-stack folder.")
+    Path, typer.Argument(help="A layered result: .psd, .ora, .pptx, .svg or a PNG-stack folder.")
 ]
 
 

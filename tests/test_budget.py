@@ -199,11 +199,11 @@ def test_a_tiny_ora_with_a_huge_canvas_fails_fast(tmp_path: Path, command: str) 
 
 def test_repeated_members_are_decoded_once(tmp_path: Path, monkeypatch) -> None:
     from layerctl import formats
-    from layerctl.formats import ora
+    from layerctl.formats import zipped  # the members of ORA and PPTX files
 
     decodes = []
-    real = ora.to_rgba
-    monkeypatch.setattr(ora, "to_rgba", lambda image: decodes.append(1) or real(image))
+    real = zipped.to_rgba
+    monkeypatch.setattr(zipped, "to_rgba", lambda image: decodes.append(1) or real(image))
     (tmp_path / "x.ora").write_bytes(one_member_ora(8, 50))
     stack = formats.read(tmp_path / "x.ora")
     assert len(stack.layers) == 50 and len(decodes) == 1

@@ -1,8 +1,11 @@
-"""Round trips and damage handling of the PSD, OpenRaster and PNG-stack writers/readers."""
+"""Round trips and damage handling of the PSD, OpenRaster, PNG-stack, PPTX and SVG
+writers/readers."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -18,10 +21,11 @@ from layerctl.errors import BadResult
 from layerctl.formats import pngstack
 from layerctl.stack import Layer, LayerStack
 
-SUFFIX = {"psd": "out.psd", "ora": "out.ora", "png": "out"}
+SUFFIX = {"psd": "out.psd", "ora": "out.ora", "png": "out", "pptx": "out.pptx", "svg": "out.svg"}
+ALL = list(SUFFIX)
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt: str) -> None:
     stack = make_stack()
     out = tmp_path / SUFFIX[fmt]
@@ -37,14 +41,15 @@ def test_round_trip_keeps_names_order_pixels_groups_metadata(tmp_path: Path, fmt
 AWKWARD = ["a\tb", "line\nbreak", "nul\x00x", "esc\x1b[31m", "  spaces  ", "", "x" * 300]
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_awkward_names_survive(tmp_path: Path, fmt: str) -> None:
-    """Names come back exactly, except: XML (ORA) cannot hold NUL or ESC; PSD caps at 255."""
+    """Names come back exactly, except: XML (ORA, PPTX, SVG) cannot hold NUL or ESC; PSD
+    caps at 255."""
     pixels = np.zeros((4, 4, 4), np.uint8)
     stack = LayerStack([Layer(name, pixels) for name in AWKWARD])
     formats.write(stack, tmp_path / SUFFIX[fmt])
     names = [layer.name for layer in formats.read(tmp_path / SUFFIX[fmt])]
-    if fmt == "ora":
+    if fmt in {"ora", "pptx", "svg"}:
         expected = [n.replace("\x00", "\ufffd").replace("\x1b", "\ufffd") for n in AWKWARD]
     elif fmt == "psd":
         expected = [n[:255] for n in AWKWARD]  # Photoshop's limit
@@ -198,7 +203,7 @@ def test_png_stack_reader_names_the_damage(tmp_path: Path, damage, message: str)
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("suffix", [".psd", ".ora"])
+@pytest.mark.parametrize("suffix", [".psd", ".ora", ".pptx", ".svg"])
 @pytest.mark.parametrize("content", ["text", "truncated", "png"])
 def test_damaged_or_foreign_files_raise_one_line_bad_result(
     tmp_path: Path, suffix: str, content: str
@@ -284,7 +289,7 @@ def test_over_30000_px_a_side_needs_a_psb(tmp_path: Path) -> None:
     assert formats.read(tmp_path / "wide.psb").size == (30_001, 4)
 
 
-@pytest.mark.parametrize("fmt", ["psd", "ora", "png"])
+@pytest.mark.parametrize("fmt", ALL)
 def test_files_record_no_absolute_source_path_and_no_foreign_profile(
     tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,3 +356,91 @@ def test_ora_bytes_do_not_depend_on_the_day(tmp_path: Path, monkeypatch) -> None
     assert (tmp_path / "a.ora").read_bytes() == (tmp_path / "b.ora").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.ora") as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_pptx_layout(tmp_path: Path) -> None:
+    """One slide of the canvas's size (at least an inch a side), a picture per layer named
+    after it at its bbox, groups as group shapes, hidden="1"."""
+    from pptx import Presentation
+
+    stack = make_stack()
+    formats.write(stack, tmp_path / "out.pptx")
+    deck = Presentation(str(tmp_path / "out.pptx"))
+    emu = -(-914_400 // min(W, H))  # the sample is under an inch: scaled up to one
+    assert (deck.slide_width, deck.slide_height) == (W * emu, H * emu)
+    (slide,) = deck.slides
+
+    def shapes(container) -> list[tuple]:
+        found = []
+        for shape in container:
+            hidden = shape._element._nvXxPr.cNvPr.get("hidden") == "1"
+            if shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+                found.append((shape.name, hidden, shapes(shape.shapes)))
+            else:
+                found.append((shape.name, hidden, (shape.left // emu, shape.top // emu)))
+        return found
+
+    top = shapes(slide.shapes)
+    assert [name for name, _, _ in top] == [layer.name for layer in stack.layers]
+    assert [hidden for _, hidden, _ in top] == [not layer.visible for layer in stack.layers]
+    assert isinstance(top[1][2], list) and top[1][2][0][0] == "CON"  # the group's children
+    assert top[-1][2] == stack.layers[-1].bbox()[:2]
+
+
+def test_pptx_thumbnail_is_the_composite(tmp_path: Path, flat_design: np.ndarray) -> None:
+    formats.write(LayerStack([Layer("design", flat_design)]), tmp_path / "out.pptx")
+    with zipfile.ZipFile(tmp_path / "out.pptx") as archive:
+        thumbnail = Image.open(io.BytesIO(archive.read("docProps/thumbnail.jpeg")))
+    assert thumbnail.size == (96, 64)  # under 256 px: the composite at its size
+    diff = np.abs(np.asarray(thumbnail, np.int16) - flat_design[..., :3].astype(np.int16))
+    assert diff.mean() < 6  # JPEG; python-pptx's own thumbnail is far off
+
+
+def test_svg_layout(tmp_path: Path) -> None:
+    """Canvas size and viewBox, an <image> per layer with an embedded PNG at its bbox,
+    <g> groups, safe unique ids, exact names in inkscape:label, display="none"."""
+    import xml.etree.ElementTree as ET
+
+    svg, xlink = "{http://www.w3.org/2000/svg}", "{http://www.w3.org/1999/xlink}"
+    label = "{http://www.inkscape.org/namespaces/inkscape}label"
+    stack = make_stack()
+    names = [*stack.layers, Layer("top", stack.layers[-1].pixels)]  # a repeated name
+    formats.write(LayerStack(names, stack.metadata), tmp_path / "out.svg")
+    root = ET.parse(tmp_path / "out.svg").getroot()
+    assert (root.get("width"), root.get("height"), root.get("viewBox")) == (
+        str(W),
+        str(H),
+        f"0 0 {W} {H}",
+    )
+    nodes = [n for n in root.iter() if n.tag in {f"{svg}image", f"{svg}g"}]
+    assert [n.get(label) for n in nodes] == [layer.name for layer in LayerStack(names).walk()]
+    ids = [n.get("id") for n in nodes]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[A-Za-z][\w-]*", i) for i in ids)
+    assert [n.get("display") for n in nodes].count("none") == 1
+    hrefs = [n.get(f"{xlink}href") for n in root.iter(f"{svg}image")]
+    assert all(h.startswith("data:image/png;base64,") for h in hrefs)
+    top = next(n for n in nodes if n.get(label) == "top")
+    assert tuple(int(top.get(k)) for k in ("x", "y")) == stack.layers[-1].bbox()[:2]
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".pptx"])
+def test_opacity_set_in_an_editor_is_folded_into_alpha(tmp_path: Path, suffix: str) -> None:
+    """Inkscape's opacity attribute, PowerPoint's picture transparency (alphaModFix)."""
+    pixels = np.zeros((H, W, 4), np.uint8)
+    pixels[2:8, 3:9] = (10, 200, 30, 200)
+    path = tmp_path / f"out{suffix}"
+    formats.write(LayerStack([Layer("a", pixels)]), path)
+    if suffix == ".svg":
+        path.write_text(path.read_text().replace("<image ", '<image opacity="0.5" '))
+    else:
+        with zipfile.ZipFile(path) as archive:
+            parts = {name: archive.read(name) for name in archive.namelist()}
+        slide = "ppt/slides/slide1.xml"
+        parts[slide] = re.sub(
+            rb"(<a:blip [^>]*?)/>", rb'\1><a:alphaModFix amt="50000"/></a:blip>', parts[slide]
+        )
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in parts.items():
+                archive.writestr(name, data)
+    back = formats.read(path).layers[0].pixels
+    assert back[4, 4, 3] == 100 and tuple(back[4, 4, :3]) == (10, 200, 30)

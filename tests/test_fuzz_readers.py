@@ -1,4 +1,4 @@
-"""Fuzzing the result readers: mutated PSD, OpenRaster and PNG-stack files.
+"""Fuzzing the result readers: mutated PSD, OpenRaster, PNG-stack, PPTX and SVG files.
 
 Every mutation of a valid file must read back as a LayerStack or fail with one line of
 BadResult — any other exception, a hang or an allocation the declared sizes did not
@@ -8,6 +8,7 @@ set it higher for a longer local session.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -104,11 +105,14 @@ def check_read(path: Path, out: Path) -> None:
         return
     width, height = stack.size
     assert stack.layers and width * height <= LIMIT_PIXELS
-    for name in ["back.psd", "back.ora", "back"]:
+    for name in ["back.psd", "back.ora", "back", "back.pptx", "back.svg"]:
         try:
             formats.write(stack, out / name, force=True)
-        except OutputError as exc:  # only the documented refusal: PSD's 30000 px a side
-            assert name.endswith(".psd") and max(width, height) > psd.MAX_SIDE, str(exc)
+        except OutputError as exc:  # only the documented refusals: PSD's 30000 px a side,
+            # and a slide's 1 to 56 inches a side (no scale fits over 56:1)
+            psd_side = name.endswith(".psd") and max(width, height) > psd.MAX_SIDE
+            slide = name.endswith(".pptx") and max(width, height) > 55 * min(width, height)
+            assert psd_side or slide, str(exc)
 
 
 @st.composite
@@ -145,7 +149,13 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {fmt: formats.write(make_stack(), root / name) for fmt, name in NAMES.items()}
 
 
-NAMES = {"psd": "seed.psd", "ora": "seed.ora", "png": "seed"}
+NAMES = {
+    "psd": "seed.psd",
+    "ora": "seed.ora",
+    "png": "seed",
+    "pptx": "seed.pptx",
+    "svg": "seed.svg",
+}
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +205,50 @@ def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
 
     @FUZZ
     @given(damaged())
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target, scratch)
+
+    run()
+
+
+@pytest.mark.slow
+def test_pptx_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    raw = seeds["pptx"].read_bytes()
+    with zipfile.ZipFile(seeds["pptx"]) as archive:
+        # The parts the reader opens: the rest (layouts, theme) it never reads.
+        members = {name: archive.read(name) for name in archive.namelist()}
+    read = [n for n in members if n.startswith(("docProps/custom", "ppt/slides/", "ppt/media/"))]
+    read.append("ppt/presentation.xml")
+    target = scratch / "m.pptx"
+
+    @st.composite
+    def damaged(draw: st.DrawFn) -> bytes:
+        """One part the reader opens mutated and re-zipped with valid CRCs, or the zip
+        itself damaged."""
+        name = draw(st.sampled_from([None, *read]))
+        if name is None:
+            return draw(mutations(raw))
+        changed = dict(members)
+        changed[name] = draw(mutations(members[name], head=4096))
+        return _rezip(changed)
+
+    @FUZZ
+    @given(damaged())
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target, scratch)
+
+    run()
+
+
+@pytest.mark.slow
+def test_svg_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    seed = seeds["svg"].read_bytes()
+    target = scratch / "m.svg"
+
+    @FUZZ
+    @given(mutations(seed, head=2048))
     def run(data: bytes) -> None:
         target.write_bytes(data)
         check_read(target, scratch)
@@ -407,5 +461,66 @@ def test_png_stack_reader_survives_crafted_manifests(scratch: Path) -> None:
     def run(manifest: dict) -> None:
         (folder / "manifest.json").write_text(json.dumps(manifest))
         check_read(folder, scratch)
+
+    run()
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+HREFS = st.sampled_from(
+    [
+        _data_uri(_png_bytes(1, 1)),
+        _data_uri(_png_bytes(40, 30)),
+        _data_uri(_lying_png(60_000, 60_000)),
+        _data_uri(b"not a png"),
+        "data:image/png;base64,%%%",
+        "file:///etc/passwd",
+        "../a.png",
+        "",
+    ]
+)
+NUMBERS = st.sampled_from(["0", "1", "30", "40", "-5", "1e9", "nan", "", "x", "7.5"])
+
+
+@st.composite
+def crafted_svgs(draw: st.DrawFn) -> bytes:
+    """Our SVG's shape over any canvas: a few distinct images repeated any number of
+    times, sizes and offsets that may lie, groups one level deep."""
+    width, height = draw(SIDES), draw(SIDES)
+    nodes = [
+        f'<image inkscape:label="l{i}" x="{draw(OFFSETS)}" y="{draw(OFFSETS)}" '
+        f'width="{draw(NUMBERS)}" height="{draw(NUMBERS)}" opacity="{draw(OPACITIES)}" '
+        f'xlink:href="{draw(HREFS)}"/>'
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    body = "".join(nodes) * draw(COUNTS)
+    if draw(st.booleans()):
+        body = f'<g inkscape:label="g" style="opacity:{draw(OPACITIES)}">{body}</g>' + nodes[0]
+    head = json.dumps(
+        {
+            "format": "layerctl-svg",
+            "format_version": 1,
+            "canvas": {"width": width, "height": height},
+        }
+    )
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" '
+        f'xmlns:layerctl="urn:layerctl:svg:1"><metadata layerctl:format="layerctl-svg">{head}'
+        f"</metadata>{body}</svg>"
+    ).encode()
+
+
+@pytest.mark.slow
+def test_svg_reader_survives_crafted_files(scratch: Path) -> None:
+    target = scratch / "crafted.svg"
+
+    @FUZZ
+    @given(crafted_svgs())
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target, scratch)
 
     run()

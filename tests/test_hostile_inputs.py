@@ -3,11 +3,12 @@
 Every case must end in exit 0 with a complete output, or exit 1 with one ``error:`` line
 and nothing written — no hang, no traceback, no internal error, no partial output. The
 files are built here: damaged images for ``decompose``, damaged results (PSD, OpenRaster,
-PNG stack) for ``compose``, which reads a result and writes one image.
+PNG stack, PPTX, SVG) for ``compose``, which reads a result and writes one image.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -239,7 +240,7 @@ def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
         assert not (tmp_path / "out.psd").exists()
 
 
-@pytest.mark.parametrize("name", ["x.psd", "x.ora"])
+@pytest.mark.parametrize("name", ["x.psd", "x.ora", "x.pptx", "x.svg"])
 def test_a_fifo_named_like_a_result_is_refused_without_blocking(tmp_path: Path, name: str):
     os.mkfifo(tmp_path / name)
     assert_clean(run_cli("compose", name, "-o", "flat.png", cwd=tmp_path), 1)
@@ -592,3 +593,236 @@ def test_hostile_png_stack_through_compose(tmp_path: Path, case: str) -> None:
     result = run_cli("compose", "stack", "-o", "flat.png", cwd=tmp_path)
     assert_clean(result, expected)
     assert listing(tmp_path) == sorted(before + (["flat.png"] if expected == 0 else []))
+
+
+# --- results for ``compose``: PPTX and SVG ----------------------------------------------
+# Zip bombs, entity expansion, references out of the file and huge declared sizes. Only
+# files layerctl wrote are read back, so each case starts from one and changes a part.
+
+
+def _tiny_stack() -> LayerStack:
+    pixels = np.zeros((8, 8, 4), np.uint8)
+    pixels[2:6, 2:6] = (200, 30, 30, 255)
+    return LayerStack([Layer("a", pixels)], {"backend": "classic"})
+
+
+def _pptx_parts() -> dict[str, bytes]:
+    pytest.importorskip("pptx", reason="writing PPTX needs the pptx extra (python-pptx)")
+    from layerctl.formats import pptx
+
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"seed-{os.getpid()}.pptx"
+    pptx.write(_tiny_stack(), path)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    path.unlink()
+    return parts
+
+
+def _pptx(change: Callable[[dict[str, bytes]], None]) -> Callable[[], bytes]:
+    """A PPTX layerctl wrote, with ``change`` applied to its parts, zipped again."""
+
+    def build() -> bytes:
+        parts = _pptx_parts()
+        change(parts)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in parts.items():
+                archive.writestr(name, data)
+        return buffer.getvalue()
+
+    return build
+
+
+SLIDE = "ppt/slides/slide1.xml"
+SLIDE_RELS = "ppt/slides/_rels/slide1.xml.rels"
+CUSTOM = "docProps/custom.xml"
+LAUGHS = (
+    '<!DOCTYPE x [<!ENTITY a0 "ha">'
+    + "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    + "]>"
+)
+
+
+def _replace(part: str, old: bytes, new: bytes) -> Callable[[dict[str, bytes]], None]:
+    def change(parts: dict[str, bytes]) -> None:
+        assert old in parts[part], (part, old)
+        parts[part] = parts[part].replace(old, new, 1)
+
+    return change
+
+
+def _pptx_bomb(megabytes: int) -> Callable[[], bytes]:
+    """custom.xml inflating to ``megabytes`` MB at deflate's ~1000:1: whitespace after the
+    real document (200: over the size limit; 50: under it, caught by its ratio)."""
+
+    def build() -> bytes:
+        parts = _pptx_parts()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in parts.items():
+                if name != CUSTOM:
+                    archive.writestr(name, data)
+            with archive.open(CUSTOM, "w", force_zip64=True) as member:
+                member.write(parts[CUSTOM])
+                for _ in range(megabytes):
+                    member.write(b" " * (1 << 20))
+        return buffer.getvalue()
+
+    return build
+
+
+def _record(width: int, height: int) -> Callable[[dict[str, bytes]], None]:
+    old = b'"width": 8, "height": 8'
+    return _replace(CUSTOM, old, f'"width": {width}, "height": {height}'.encode())
+
+
+def _media(data: bytes) -> Callable[[dict[str, bytes]], None]:
+    def change(parts: dict[str, bytes]) -> None:
+        (name,) = [n for n in parts if n.startswith("ppt/media/")]
+        parts[name] = data
+
+    return change
+
+
+def _text_box(parts: dict[str, bytes]) -> None:
+    shape = (
+        b'<p:sp><p:nvSpPr><p:cNvPr id="9" name="Text"/><p:cNvSpPr/><p:nvPr/></p:nvSpPr>'
+        b"<p:spPr/></p:sp></p:spTree>"
+    )
+    parts[SLIDE] = parts[SLIDE].replace(b"</p:spTree>", shape)
+
+
+def _foreign_pptx() -> bytes:
+    pytest.importorskip("pptx", reason="needs python-pptx")
+    from pptx import Presentation
+
+    buffer = io.BytesIO()
+    Presentation().save(buffer)
+    return buffer.getvalue()
+
+
+PPTXS: dict[str, tuple[Callable[[], bytes], int]] = {
+    "as written": (_pptx(lambda parts: None), 0),
+    "zip bomb custom.xml, 200 MB": (_pptx_bomb(200), 1),
+    "zip bomb custom.xml, 50 MB": (_pptx_bomb(50), 1),
+    "billion laughs in the slide": (
+        _pptx(_replace(SLIDE, b"?>", b"?>" + LAUGHS.encode())),
+        1,
+    ),
+    "external entity in custom.xml": (
+        _pptx(_replace(CUSTOM, b"?>", b'?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>')),
+        1,
+    ),
+    "picture linked to a URL": (
+        _pptx(
+            _replace(SLIDE_RELS, b'Target="../media/', b'TargetMode="External" Target="http://x/')
+        ),
+        1,
+    ),
+    "picture at ../../../etc/passwd": (
+        _pptx(_replace(SLIDE_RELS, b'Target="../media/', b'Target="../../../../etc/passwd#')),
+        1,
+    ),
+    "canvas 10^9 squared": (_pptx(_record(10**9, 10**9)), 1),
+    "picture PNG declaring 60000x60000": (_pptx(_media(png_header_only(60_000, 60_000))), 1),
+    "a text box on the slide": (_pptx(_text_box), 1),
+    "a PPTX layerctl did not write": (_foreign_pptx, 1),
+    "not a zip": (lambda: b"PK\x03\x04" + b"\0" * 100, 1),
+}
+
+
+@pytest.mark.parametrize("case", PPTXS)
+def test_hostile_pptx_through_compose(tmp_path: Path, case: str) -> None:
+    build, expected = PPTXS[case]
+    (tmp_path / "x.pptx").write_bytes(build())
+    result = run_cli("compose", "x.pptx", "-o", "flat.png", cwd=tmp_path)
+    assert_clean(result, expected)
+    assert listing(tmp_path) == sorted(["x.pptx"] + (["flat.png"] if expected == 0 else []))
+
+
+def _svg(change: Callable[[str], str] = lambda text: text) -> Callable[[], bytes]:
+    """An SVG layerctl wrote, with ``change`` applied to its text."""
+
+    def build() -> bytes:
+        from layerctl.formats import svg
+
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"seed-{os.getpid()}.svg"
+        svg.write(_tiny_stack(), path)
+        text = path.read_text(encoding="utf-8")
+        path.unlink()
+        return change(text).encode()
+
+    return build
+
+
+def _href(value: str) -> Callable[[str], str]:
+    return lambda text: re.sub(r'xlink:href="[^"]*"', f'xlink:href="{value}"', text)
+
+
+def _svg_record(width: int, height: int) -> Callable[[str], str]:
+    def change(text: str) -> str:
+        old = '"width": 8, "height": 8'
+        assert old in text
+        return text.replace(old, f'"width": {width}, "height": {height}')
+
+    return change
+
+
+def _nested_svg(depth: int) -> Callable[[str], str]:
+    def change(text: str) -> str:
+        start = text.index("  <image")
+        end = text.index("</svg>")
+        inner = text[start:end]
+        for level in range(depth):
+            inner = f'<g id="g{level}">{inner}</g>'
+        return text[:start] + inner + text[end:]
+
+    return change
+
+
+SVGS: dict[str, tuple[Callable[[], bytes], int]] = {
+    "as written": (_svg(), 0),
+    "billion laughs": (_svg(lambda t: t.replace("?>", "?>" + LAUGHS, 1)), 1),
+    "external entity": (
+        _svg(lambda t: t.replace("?>", '?><!DOCTYPE svg [<!ENTITY e SYSTEM "/etc/passwd">]>', 1)),
+        1,
+    ),
+    "xlink:href to a local file": (_svg(_href("file:///etc/passwd")), 1),
+    "xlink:href to a relative path": (_svg(_href("../../secret.png")), 1),
+    "xlink:href to a URL": (_svg(_href("http://example.com/a.png")), 1),
+    "href (SVG 2) to a URL": (
+        _svg(lambda t: _href("http://example.com/a.png")(t).replace("xlink:href", "href")),
+        1,
+    ),
+    "a JPEG data URI": (_svg(_href("data:image/jpeg;base64,AAAA")), 1),
+    "canvas 10^9 squared": (_svg(_svg_record(10**9, 10**9)), 1),
+    "picture PNG declaring 60000x60000": (
+        _svg(
+            _href(
+                "data:image/png;base64,"
+                + base64.b64encode(png_header_only(60_000, 60_000)).decode()
+            )
+        ),
+        1,
+    ),
+    "a path beside the pictures": (
+        _svg(lambda t: t.replace("</svg>", '<path d="M0 0L8 8"/></svg>')),
+        1,
+    ),
+    "an SVG layerctl did not write": (
+        lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>',
+        1,
+    ),
+    "200 nested groups": (_svg(_nested_svg(200)), 0),
+    "5000 nested groups": (_svg(_nested_svg(5000)), 1),
+    "not XML": (lambda: b"<svg", 1),
+}
+
+
+@pytest.mark.parametrize("case", SVGS)
+def test_hostile_svg_through_compose(tmp_path: Path, case: str) -> None:
+    build, expected = SVGS[case]
+    (tmp_path / "x.svg").write_bytes(build())
+    result = run_cli("compose", "x.svg", "-o", "flat.png", cwd=tmp_path)
+    assert_clean(result, expected)
+    assert listing(tmp_path) == sorted(["x.svg"] + (["flat.png"] if expected == 0 else []))

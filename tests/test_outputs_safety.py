@@ -28,7 +28,14 @@ from layerctl.formats import pngstack, psd
 from layerctl.stack import Layer, LayerStack
 
 STRIPES = ["-b", "stripes", "-n", "3"]
-OUTPUTS = {"psd": "out.psd", "ora": "out.ora", "png": "out"}
+OUTPUTS = {
+    "psd": "out.psd",
+    "ora": "out.ora",
+    "png": "out",
+    "pptx": "out.pptx",
+    "svg": "out.svg",
+}
+SUFFIX = {fmt: name.removeprefix("out") for fmt, name in OUTPUTS.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -289,7 +296,7 @@ def test_hostile_layer_names_stay_inside_the_output(tmp_path: Path, fmt: str):
         assert all(len(p.name.encode()) <= 255 for p in out.rglob("*"))
     back = [layer.name for layer in formats.read(out).walk()]
     expected = [layer.name for layer in stack.walk()]
-    if fmt == "ora":  # XML cannot hold NUL: it becomes U+FFFD
+    if fmt in {"ora", "pptx", "svg"}:  # XML cannot hold NUL: it becomes U+FFFD
         expected = [name.replace("\x00", "\ufffd") for name in expected]
     if fmt == "psd":  # Photoshop's limit
         expected = [name[: psd.MAX_NAME] for name in expected]
@@ -495,7 +502,7 @@ def test_names_that_are_not_utf8_work_everywhere(cli, noise: Path, tmp_path: Pat
     root = tmp_path / BYTE_NAME
     root.mkdir()
     (root / f"{BYTE_NAME}.png").write_bytes(noise.read_bytes())
-    single = tmp_path / ("one " + BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    single = tmp_path / ("one " + BYTE_NAME + SUFFIX[fmt])
     result = cli("decompose", root / f"{BYTE_NAME}.png", "-o", single, "--preview", *STRIPES)
     assert result.code == 0, result.stderr
     assert "caf\ufffd \ufffd" in result.stderr  # messages are readable
@@ -507,7 +514,7 @@ def test_names_that_are_not_utf8_work_everywhere(cli, noise: Path, tmp_path: Pat
     assert result.code == 0, result.stderr
     record = json.loads(result.stdout)  # valid UTF-8 JSON: no lone surrogates
     assert record["status"] == "ok" and record["input"].endswith("caf\ufffd \ufffd.png")
-    written = out / (BYTE_NAME + {"psd": ".psd", "ora": ".ora", "png": ""}[fmt])
+    written = out / (BYTE_NAME + SUFFIX[fmt])
     assert formats.read(written).composite().shape == (200, 200, 4)
     assert Path(f"{written}.preview.png").is_file()
     assert "caf\ufffd \ufffd" in report.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from stripes_backend import StripesBackend, register
 from layerctl import formats, recursion
 from layerctl.stack import Layer, LayerStack
 
-FORMATS = {"psd": "r.psd", "ora": "r.ora", "png": "r"}
+FORMATS = {"psd": "r.psd", "ora": "r.ora", "png": "r", "pptx": "r.pptx", "svg": "r.svg"}
 
 
 @pytest.fixture

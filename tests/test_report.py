@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import CHROMIUM, CHROMIUM_FLAGS, needs_chromium, run_chromium
 from PIL import Image
 
 from layerctl import report
@@ -28,19 +29,7 @@ HOSTILE = [
     "x' onerror='alert(2).png",
     "&lt;b&gt;<tr><td>fake.png",
 ]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-# As the issue says; each run also gets a fresh --user-data-dir.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs the chromium package")
 
 
 @pytest.fixture
@@ -131,14 +120,14 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path: Path, records: list[
 @pytest.mark.slow
 def test_chromium_shows_a_row_per_input(tmp_path: Path, records: list[dict]) -> None:
     target = report.write(records, tmp_path / "report.html")
-    dom = _chromium(tmp_path, "--dump-dom", target.as_uri())
+    dom = run_chromium(tmp_path, "--dump-dom", target.as_uri())
     page = _Page.parse(dom)
     assert [Path(row[1]).name for row in page.rows] == [Path(r["input"]).name for r in records]
     assert [row[2] for row in page.rows] == [r["status"] for r in records]
     assert page.scripts == 1 and not page.event_handlers  # parsed by a browser, still inert
 
     shot = tmp_path / "report.png"
-    _chromium(tmp_path, "--window-size=1200,800", f"--screenshot={shot}", target.as_uri())
+    run_chromium(tmp_path, "--window-size=1200,800", f"--screenshot={shot}", target.as_uri())
     image = np.asarray(Image.open(shot).convert("RGB"))
     assert image.shape == (800, 1200, 3)
     # the page drew something: text, table lines and the reddish thumbnails
@@ -155,7 +144,7 @@ def test_csp_stops_markup_that_escaped_escaping(tmp_path: Path, records: list[di
     )
     target = tmp_path / "injected.html"
     target.write_text(text, encoding="utf-8")
-    dom = _chromium(tmp_path, "--dump-dom", target.as_uri())
+    dom = run_chromium(tmp_path, "--dump-dom", target.as_uri())
     assert "<title>layerctl batch report</title>" in dom
     assert "pwned</title>" not in dom
 
@@ -237,25 +226,12 @@ def test_single_input_report_is_a_usage_error(tmp_path: Path, cli, flat_design) 
 @needs_chromium
 @pytest.mark.slow
 def test_chromium_opens_the_report_of_a_real_batch(tmp_path: Path, batch_report: Path) -> None:
-    page = _Page.parse(_chromium(tmp_path, "--dump-dom", batch_report.as_uri()))
+    page = _Page.parse(run_chromium(tmp_path, "--dump-dom", batch_report.as_uri()))
     assert len(page.rows) == 4 and page.scripts == 1 and not page.event_handlers
     assert {Path(row[1]).name for row in page.rows} >= set(HOSTILE[:2])
 
 
 # -- helpers: a browser run, an HTML reader and a tiny WebDriver client ---------------
-
-
-def _chromium(tmp_path: Path, *args: str) -> str:
-    profile = Path(tmp_path) / f"profile-{time.monotonic_ns()}"
-    done = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 class _Page(HTMLParser):

@@ -54,6 +54,7 @@ def test_preview_and_info_count_the_same_layers(cli, result, tmp_path):
     "args",
     [
         ("compose", "{result}", "-o", "{tmp}/flat.png"),
+        ("convert", "{result}", "{tmp}/converted.svg"),
         ("preview", "{result}", "-o", "{tmp}/sheet.png"),
         ("eval", "{result}", "{result}"),
         ("info", "{result}"),

@@ -89,8 +89,8 @@ def decompose(
             "--output",
             "-o",
             metavar="PATH",
-            help="One input: the result (.psd, .ora or a folder). Several: the output folder "
-            "(default: beside each input).",
+            help="One input: the result (.psd, .ora, .pptx, .svg or a folder). Several: the "
+            "output folder (default: beside each input).",
             rich_help_panel=OUTPUT,
         ),
     ] = None,

@@ -1,4 +1,4 @@
-"""Result formats: PSD, OpenRaster and PNG stack, chosen by output suffix or --format.
+"""Result formats: PSD, OpenRaster, PNG stack, PPTX and SVG, by output suffix or --format.
 
 Each module provides ``write(stack, path)`` (path is a fresh temporary the caller
 renames into place) and ``read(path) -> LayerStack``. What a file records is shareable:
@@ -22,8 +22,10 @@ from layerctl.imageio import quiet_decoders
 from layerctl.outputs import atomic_output
 from layerctl.stack import LayerStack
 
-FORMATS = {"psd": "psd", "ora": "ora", "png": "pngstack"}  # --format name -> module
-SUFFIXES = {".psd": "psd", ".psb": "psd", ".ora": "ora", "": "png"}
+# --format name -> module
+FORMATS = {"psd": "psd", "ora": "ora", "png": "pngstack", "pptx": "pptx", "svg": "svg"}
+SUFFIXES = {".psd": "psd", ".psb": "psd", ".ora": "ora", ".pptx": "pptx", ".svg": "svg", "": "png"}
+FILE_SUFFIXES = frozenset(suffix for suffix in SUFFIXES if suffix)  # results that are files
 
 
 def format_for(path: Path, fmt: str | None = None) -> str:
@@ -45,9 +47,11 @@ def format_for(path: Path, fmt: str | None = None) -> str:
     if suffix == ".png":
         raise UsageError(
             f"{path}: a .png output would hold one flat image, not layers",
-            hint="use a folder name (no suffix) for a PNG stack, .psd or .ora",
+            hint="use a folder name (no suffix) for a PNG stack, .psd, .ora, .pptx or .svg",
         )
-    raise UsageError(f"{path}: unknown output suffix {suffix!r}", hint="use .psd, .ora or a folder")
+    raise UsageError(
+        f"{path}: unknown output suffix {suffix!r}", hint="use .psd, .ora, .pptx, .svg or a folder"
+    )
 
 
 def detect(path: Path) -> str:
@@ -57,7 +61,7 @@ def detect(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in SUFFIXES and suffix:
         return SUFFIXES[suffix]
-    raise BadResult(f"{path}: not a PSD, OpenRaster file or PNG-stack folder")
+    raise BadResult(f"{path}: not a PSD, OpenRaster, PPTX or SVG file or a PNG-stack folder")
 
 
 def read_metadata(path: Path, fmt: str | None = None) -> dict[str, Any]:
@@ -98,6 +102,32 @@ def check_canvas(path: Path, fmt: str | None, size: tuple[int, int]) -> None:
         from layerctl.formats import psd
 
         psd.check_canvas(size, _is_psb(path, fmt))
+    elif fmt == "pptx":
+        from layerctl.formats import pptx
+
+        pptx.check_canvas(size)
+
+
+def losses(stack: LayerStack, fmt: str) -> list[str]:
+    """One line for each thing in ``stack`` that format ``fmt`` cannot hold as it is:
+    names PSD cuts at 255 characters, characters XML (ORA, PPTX, SVG) cannot hold.
+    Everything else (order, groups, visibility, provenance, profile) every format keeps."""
+    from layerctl.budget import short_text
+    from layerctl.formats.psd import MAX_NAME
+    from layerctl.formats.safexml import NOT_XML
+    from layerctl.outputs import readable
+
+    found = []
+    for layer in stack.walk():
+        shown = short_text(readable(layer.name))
+        if fmt == "psd" and len(readable(layer.name)) > MAX_NAME:
+            found.append(f"layer name {shown!r} is cut to {MAX_NAME} characters (PSD's limit)")
+        elif fmt in {"ora", "pptx", "svg"} and NOT_XML.search(layer.name):
+            found.append(
+                f"layer name {shown!r}: {fmt.upper()} cannot hold its control characters "
+                "(they become U+FFFD)"
+            )
+    return found
 
 
 def _is_psb(path: Path, fmt: str) -> bool:

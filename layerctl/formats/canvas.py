@@ -8,12 +8,18 @@ invisible colour set to 0, in every format alike.
 
 from __future__ import annotations
 
+import io
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from layerctl import budget
 from layerctl.errors import BadResult
 from layerctl.limits import MAX_LAYERS, MAX_RESULT_PIXELS
 from layerctl.stack import RGBA, Layer
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Readers check sizes a file declares before allocating: one canvas (or one stored tile)
 # at most MAX_RESULT_PIXELS, at most MAX_LAYERS layers, all full-canvas layers of a stack
@@ -87,3 +93,29 @@ def with_opacity(pixels: RGBA, opacity: float) -> RGBA:
     out = pixels.copy()
     out[..., 3] = np.rint(out[..., 3] * max(opacity, 0.0)).astype(np.uint8)
     return clear_transparent(out)
+
+
+def png_bytes(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **pnginfo)
+    return buffer.getvalue()
+
+
+def tile_png(layer: Layer, pnginfo: dict[str, Any]) -> tuple[int, int, int, int, bytes]:
+    """(left, top, width, height, PNG) of a layer's alpha bbox, for formats that place
+    pictures; a fully transparent layer is one clear pixel at (0, 0), as no format
+    holds an empty picture."""
+    from PIL import Image
+
+    cropped = tile(layer)
+    left, top, pixels = cropped or (0, 0, np.zeros((1, 1, 4), np.uint8))
+    height, width = pixels.shape[:2]
+    return left, top, width, height, png_bytes(Image.fromarray(pixels, "RGBA"), pnginfo)
+
+
+def png_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, or None when ``data`` does not start as a PNG:
+    a picture's size, known before anything is decoded."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

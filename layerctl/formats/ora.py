@@ -12,9 +12,7 @@ metadata goes into an extra entry, ``layerctl.json``, which other programs ignor
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -27,8 +25,10 @@ from layerctl import __version__, budget
 from layerctl.console import counted
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
-from layerctl.formats.canvas import check_size, place, tile, with_opacity
-from layerctl.imageio import _short, to_rgba
+from layerctl.formats.canvas import check_size, place, png_bytes, tile_png, with_opacity
+from layerctl.formats.safexml import parse, xml_text
+from layerctl.formats.zipped import Members, entry, member
+from layerctl.imageio import _short
 from layerctl.outputs import json_text
 from layerctl.stack import Layer, LayerStack
 
@@ -36,29 +36,25 @@ MIMETYPE = b"image/openraster"
 ORA_VERSION = "0.0.5"  # the latest published draft of the spec
 METADATA = "layerctl.json"
 THUMBNAIL_MAX = 256
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
-MAX_TEXT_BYTES = 64 << 20  # stack.xml, mimetype and layerctl.json: far above any real one
-# Characters XML 1.0 cannot hold even escaped (https://www.w3.org/TR/xml/#charsets).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def write(stack: LayerStack, path: Path) -> None:
     width, height = stack.size
     pnginfo = {"icc_profile": stack.icc_profile} if stack.icc_profile else {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_entry("mimetype", zipfile.ZIP_STORED), MIMETYPE)
+        archive.writestr(entry("mimetype", zipfile.ZIP_STORED), MIMETYPE)
         image = ET.Element("image", {"version": ORA_VERSION, "w": str(width), "h": str(height)})
         root = ET.SubElement(image, "stack")
         counter = iter(range(1 << 31))
         _add_layers(archive, root, stack.layers, counter, pnginfo)
         xml = ET.tostring(image, encoding="utf-8", xml_declaration=True)
-        archive.writestr(_entry("stack.xml"), xml)
+        archive.writestr(entry("stack.xml"), xml)
         merged = Image.fromarray(stack.composite(), "RGBA")
-        archive.writestr(_entry("mergedimage.png"), _png(merged, pnginfo))
+        archive.writestr(entry("mergedimage.png"), png_bytes(merged, pnginfo))
         merged.thumbnail((THUMBNAIL_MAX, THUMBNAIL_MAX), Image.Resampling.LANCZOS)
-        archive.writestr(_entry("Thumbnails/thumbnail.png"), _png(merged, {}))
+        archive.writestr(entry("Thumbnails/thumbnail.png"), png_bytes(merged, {}))
         meta = {"layerctl": __version__, "metadata": stack.metadata}
-        archive.writestr(_entry(METADATA), json_text(meta))
+        archive.writestr(entry(METADATA), json_text(meta))
 
 
 def _add_layers(
@@ -71,7 +67,7 @@ def _add_layers(
     """Add ``layers`` (bottom first) under ``parent`` in ORA's top-first order."""
     for layer in reversed(layers):
         attrs = {
-            "name": _NOT_XML.sub("\ufffd", layer.name),
+            "name": xml_text(layer.name),
             "visibility": "visible" if layer.visible else "hidden",
             "opacity": "1.0",
             "composite-op": "svg:src-over",
@@ -81,42 +77,26 @@ def _add_layers(
             node = ET.SubElement(parent, "stack", {**attrs, "isolation": "isolate"})
             _add_layers(archive, node, layer.children, counter, pnginfo)
             continue
-        cropped = tile(layer)
         # ORA has no empty layer: a fully transparent one is stored as one clear pixel.
-        left, top, pixels = cropped or (0, 0, np.zeros((1, 1, 4), np.uint8))
+        left, top, _, _, png = tile_png(layer, pnginfo)
         src = f"data/layer{next(counter):04d}.png"
-        archive.writestr(_entry(src), _png(Image.fromarray(pixels, "RGBA"), pnginfo))
+        archive.writestr(entry(src), png)
         ET.SubElement(parent, "layer", {**attrs, "src": src, "x": str(left), "y": str(top)})
-
-
-def _entry(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
-    """A member dated ZIP's epoch with fixed permissions: the same layers give the same
-    bytes on any day (zip's default is the time of writing)."""
-    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-    info.compress_type = compression
-    info.external_attr = 0o644 << 16
-    return info
-
-
-def _png(image: Image.Image, pnginfo: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", **pnginfo)
-    return buffer.getvalue()
 
 
 def read(path: Path, max_memory: int | None = None) -> LayerStack:
     try:
         with zipfile.ZipFile(path) as archive:
-            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
+            if member(archive, "mimetype").strip() != MIMETYPE:
                 raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
-            image = ET.fromstring(_member(archive, "stack.xml", MAX_TEXT_BYTES))
+            image = parse(member(archive, "stack.xml"), f"{path}: stack.xml")
             size = (int(image.get("w", "0")), int(image.get("h", "0")))
             top = image.find("stack")
             if image.tag != "image" or top is None or size[0] < 1 or size[1] < 1:
                 raise BadResult(f"{path}: stack.xml has no canvas size or no stack")
             nodes = len(top.findall(".//layer")) + len(top.findall(".//stack"))
             check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory)
-            members = _Members(archive, top)
+            members = Members(archive, (node.get("src", "") for node in top.iter("layer")))
             budget.check(
                 path,
                 canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
@@ -138,55 +118,8 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
     return LayerStack(layers, metadata, icc[0] if icc else None)
 
 
-class _Members:
-    """The layer PNGs ``stack.xml`` points at, sized from their headers before any is
-    decoded: all references together decode to at most MAX_STACK_PIXELS, and one PNG
-    referenced by several layers is decoded once (a 1x1 PNG behind 16 layers, or one
-    big PNG behind thousands, costs one decode)."""
-
-    def __init__(self, archive: zipfile.ZipFile, top: ET.Element) -> None:
-        self.archive = archive
-        self.references: dict[str, int] = {}
-        for node in top.iter("layer"):
-            src = node.get("src", "")
-            self.references[src] = self.references.get(src, 0) + 1
-        self.sizes = {src: self._header(src) for src in self.references}
-        decoded = sum(w * h for w, h in self.sizes.values())
-        if decoded > canvas.MAX_STACK_PIXELS:
-            raise BadResult(
-                f"{archive.filename}: its layer PNGs decode to "
-                f"{budget.human_pixels(decoded)}, over the "
-                f"{budget.human_pixels(canvas.MAX_STACK_PIXELS)} a result may hold"
-            )
-        repeated = sum(w * h for src, (w, h) in self.sizes.items() if self.references[src] > 1)
-        largest = max((w * h for w, h in self.sizes.values()), default=0)
-        # Kept: the repeated ones (RGBA); passing: the largest one while it is decoded.
-        self.cost = 4 * repeated + budget.DECODE.of(largest)
-        self.decoded: dict[str, tuple[np.ndarray, bytes | None]] = {}
-
-    def _header(self, src: str) -> tuple[int, int]:
-        """A member's size from its PNG header alone (streamed: nothing else is inflated),
-        checked before it is decoded (data shorter than the header says fails the decode)."""
-        info = self.archive.getinfo(src)
-        _check_declared(self.archive, info, _png_limit())
-        with self.archive.open(info) as stream, Image.open(stream) as png:
-            check_size(f"{self.archive.filename}: {src}", *png.size)
-            return png.size
-
-    def pixels(self, src: str) -> tuple[np.ndarray, bytes | None]:
-        """(RGBA pixels, ICC profile) of one member, decoded once if referenced again."""
-        if src in self.decoded:
-            return self.decoded[src]
-        with Image.open(io.BytesIO(_member(self.archive, src, _png_limit()))) as png:
-            png.load()
-            found = (to_rgba(png), png.info.get("icc_profile"))
-        if self.references[src] > 1:
-            self.decoded[src] = found
-        return found
-
-
 def _read_stack(
-    members: _Members, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
+    members: Members, stack: ET.Element, size: tuple[int, int], icc: list[bytes]
 ) -> list[Layer]:
     """The bottom-first layers of one ``<stack>`` element."""
     layers = []
@@ -212,35 +145,11 @@ def _read_stack(
     return layers
 
 
-def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    """One entry's bytes, refused before inflating when it declares more than ``limit``.
-
-    zipfile stops inflating at the declared size (and checks the CRC), so checking the
-    declared size bounds the memory a zip bomb can take.
-    """
-    info = archive.getinfo(name)
-    _check_declared(archive, info, limit)
-    return archive.read(info)
-
-
-def _check_declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> None:
-    if info.file_size > limit:
-        raise BadResult(
-            f"{archive.filename}: {info.filename} unpacks to {budget.human_bytes(info.file_size)}, "
-            f"over the {budget.human_bytes(limit)} limit"
-        )
-
-
-def _png_limit() -> int:
-    """The most bytes a layer PNG within the canvas limit can take (RGBA + PNG overhead)."""
-    return 5 * canvas.MAX_CANVAS_PIXELS + (1 << 20)
-
-
 def _metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
     """Our provenance, or {} for files written by other programs."""
     if METADATA not in archive.namelist():
         return {}
-    value = json.loads(_member(archive, METADATA, MAX_TEXT_BYTES)).get("metadata")
+    value = json.loads(member(archive, METADATA)).get("metadata")
     return value if isinstance(value, dict) else {}
 
 
@@ -249,7 +158,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     directory is the last thing written, so a cut-off file has none)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if _member(archive, "mimetype", MAX_TEXT_BYTES).strip() != MIMETYPE:
+            if member(archive, "mimetype").strip() != MIMETYPE:
                 raise BadResult(f"{path}: not an OpenRaster file (wrong mimetype)")
             return _metadata(archive)
     except BadResult:

@@ -21,7 +21,7 @@ from layerctl import budget, console
 from layerctl.backends.capabilities import MemoryPlan
 from layerctl.backends.layered import caption, flow
 from layerctl.backends.model_options import QwenRequest, QwenSettings
-from layerctl.backends.qwen import components, memory, speed
+from layerctl.backends.qwen import components, lora, memory, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
@@ -52,6 +52,8 @@ class QwenBackend:
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
             return False, f"{', '.join(missing)} not installed: {INSTALL}"
+        if settings.lora and find_spec("peft") is None:
+            return False, f"--lora needs peft, not installed: {INSTALL}"
         from layerctl import weights
 
         try:
@@ -76,6 +78,7 @@ class QwenBackend:
         self.dtype = pick_dtype(settings.dtype, self.device)
         folder = weights.locate(settings.weights)
         self.parts = load.load(folder, dtype=self.dtype)
+        lora.apply(self.parts.transformer, settings.lora)  # before placement: merged on the host
         self.model_id = str(folder.resolve())
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)

@@ -29,8 +29,10 @@ SPECIAL_TOKENS = [
     "<|video_pad|>",
 ]
 
-# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json (exponential time shift,
-# dynamic shifting, shift_terminal 0.02), as published.
+# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json: dynamic shifting with the
+# *linear* time shift and no terminal stretch (shift_terminal false). Qwen-Image's own
+# file has "exponential" and 0.02 (QWEN_IMAGE_SCHEDULER): the flow reads whichever the
+# checkpoint holds, and tests/test_qwen_parity.py runs both.
 SCHEDULER_CONFIG = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
     "base_image_seq_len": 256,
@@ -40,13 +42,18 @@ SCHEDULER_CONFIG = {
     "max_shift": 0.9,
     "num_train_timesteps": 1000,
     "shift": 1.0,
-    "shift_terminal": 0.02,
+    "shift_terminal": False,
     "stochastic_sampling": False,
-    "time_shift_type": "exponential",
+    "time_shift_type": "linear",
     "use_beta_sigmas": False,
     "use_dynamic_shifting": True,
     "use_exponential_sigmas": False,
     "use_karras_sigmas": False,
+}
+QWEN_IMAGE_SCHEDULER = {
+    **SCHEDULER_CONFIG,
+    "time_shift_type": "exponential",
+    "shift_terminal": 0.02,
 }
 
 # Qwen/Qwen-Image-Layered model_index.json: (library, class) per component.

@@ -19,7 +19,7 @@ import numpy as np
 
 from layerctl import budget, console
 from layerctl.backends.capabilities import MemoryPlan
-from layerctl.backends.layered import caption, flow
+from layerctl.backends.layered import caption, flow, torch_stack
 from layerctl.backends.model_options import QwenRequest, QwenSettings
 from layerctl.backends.qwen import components, lora, memory, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
@@ -46,8 +46,9 @@ class QwenBackend:
 
     @classmethod
     def available(cls, settings: QwenSettings) -> tuple[bool, str]:
-        """torch + diffusers installed and a complete Qwen-Image-Layered folder found (no
-        torch import): an ONNX export or a half-finished download is refused, so
+        """torch + diffusers installed, a complete Qwen-Image-Layered folder found and no
+        broken torchvision in the way (no torch import here): an ONNX export, a
+        half-finished download or a torchvision built for another torch is refused, so
         ``--backend auto`` falls through to the next backend instead of failing later."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
@@ -63,6 +64,9 @@ class QwenBackend:
         problem = pipeline_problem(folder)
         if problem:
             return False, f"{folder}: {problem}"
+        broken = torch_stack.torchvision_problem()  # last: it costs a subprocess
+        if broken:
+            return False, broken
         return True, f"weights at {folder}"
 
     @classmethod

@@ -8,6 +8,7 @@ on the tiny checkpoint, every uint8 channel within 1 (tests/test_qwen_parity.py'
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def test_parse_keeps_scales_and_colons_in_existing_paths(tmp_path):
     settings = QwenSettings(lora=f"{odd}:-0.5, {odd}")  # LAYERCTL_LORA / layerctl.toml form
     assert [lo.scale for lo in settings.lora] == [-0.5, 1.0]
     assert hash(settings) == hash(QwenSettings(lora=[f"{odd}:-0.5", str(odd)]))  # cacheable
+    assert pickle.loads(pickle.dumps(settings)) == settings  # to --workers and Ray actors
 
 
 def test_onnx_refuses_lora_as_an_option_it_does_not_take(tmp_path):

@@ -38,7 +38,7 @@ def apply(transformer: Any, loras: Sequence[Lora]) -> None:
         # peft warns about a second adapter in one model: that is what several --lora mean.
         warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
         for name, lora in zip(names, loras, strict=True):
-            with _one_line(lora):
+            with _one_line(f"--lora {lora.path}"):
                 state, metadata = QwenImageLoraLoaderMixin.lora_state_dict(
                     lora.path, return_lora_metadata=True
                 )
@@ -50,9 +50,10 @@ def apply(transformer: Any, loras: Sequence[Lora]) -> None:
                     metadata=metadata,
                     low_cpu_mem_usage=_LOW_CPU_MEM_USAGE_DEFAULT_LORA,
                 )
-    transformer.set_adapters(names, [lora.scale for lora in loras])
-    transformer.fuse_lora(adapter_names=names)
-    transformer.unload_lora()
+    with _one_line("--lora: cannot merge into this transformer"):  # e.g. quantised weights
+        transformer.set_adapters(names, [lora.scale for lora in loras])
+        transformer.fuse_lora(adapter_names=names)
+        transformer.unload_lora()
 
 
 def _check_targets(state: dict[str, Any], transformer: Any, lora: Lora) -> None:
@@ -79,12 +80,12 @@ def _check_targets(state: dict[str, Any], transformer: Any, lora: Lora) -> None:
 
 
 @contextmanager
-def _one_line(lora: Lora) -> Iterator[None]:
-    """diffusers' and peft's errors about a LoRA file as a one-line usage error."""
+def _one_line(what: str) -> Iterator[None]:
+    """diffusers' and peft's errors about a LoRA as a one-line usage error."""
     try:
         yield
     except UsageError:
         raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UsageError(f"--lora {lora.path}: {first}") from exc
+        raise UsageError(f"{what}: {first}") from exc

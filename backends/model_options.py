@@ -104,7 +104,7 @@ class QwenSettings(BackendSettings):
         LAYERCTL_LORA and layerctl.toml may give them)."""
         if value is None:
             return ()
-        items = [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        items = [value] if isinstance(value, str) else list(value)
         loras: list[object] = []
         for item in items:
             if isinstance(item, str):

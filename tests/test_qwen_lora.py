@@ -177,6 +177,11 @@ def test_toml_and_environment_give_loras(cli, image, tmp_path, monkeypatch):
             {"transformer_blocks.0.attn.to_q": 1, "transformer_blocks.9.attn.to_q": 1},
             "1 of its 2 modules are not modules of the Qwen-Image-Layered transformer",
         ),
+        (  # diffusers would filter these out and load nothing
+            {"transformer_blocks.0.attn.to_q": 0},
+            "keys match no module of the Qwen-Image-Layered transformer (e.g. transformer_bl"
+            "ocks.0.attn.to_q) (its keys lack diffusers' `transformer.` prefix",
+        ),
     ],
 )
 def test_a_lora_for_another_model_is_an_error(cli, tiny_qwen, image, tmp_path, keys, message):
@@ -186,9 +191,10 @@ def test_a_lora_for_another_model_is_an_error(cli, tiny_qwen, image, tmp_path, k
     from safetensors.torch import save_file
 
     tensors = {}
-    for module in keys:
-        tensors[f"transformer.{module}.lora_A.weight"] = torch.ones(2, 64)
-        tensors[f"transformer.{module}.lora_B.weight"] = torch.ones(64, 2)
+    for module, prefixed in keys.items():
+        key = f"transformer.{module}" if prefixed else module
+        tensors[f"{key}.lora_A.weight"] = torch.ones(2, 64)
+        tensors[f"{key}.lora_B.weight"] = torch.ones(64, 2)
     save_file(tensors, str(tmp_path / "other.safetensors"))
     result = cli(
         "decompose", image, "-o", tmp_path / "o.psd", "-b", "qwen", "--weights", tiny_qwen,

@@ -67,15 +67,18 @@ def _check_targets(state: dict[str, Any], transformer: Any, lora: Lora) -> None:
     targets = {key.split(".lora_")[0] for key in state}  # transformer.<module>
     unknown = sorted(targets - known)
     if unknown:
-        example = unknown[0].removeprefix(PREFIX)
         what = (
             "its keys match no module"
             if len(unknown) == len(targets)
             else f"{len(unknown)} of its {len(targets)} modules are not modules"
         )
+        bare = PREFIX + unknown[0] in known  # transformer_blocks.0.attn.to_q.lora_A.weight
         raise UsageError(
-            f"--lora {lora.path}: {what} of the Qwen-Image-Layered transformer (e.g. {example})",
-            hint="is it a LoRA for another model?",
+            f"--lora {lora.path}: {what} of the Qwen-Image-Layered transformer "
+            f"(e.g. {unknown[0].removeprefix(PREFIX)})",
+            hint="its keys lack diffusers' `transformer.` prefix (diffusers would load nothing)"
+            if bare
+            else "is it a LoRA for another model?",
         )
 
 

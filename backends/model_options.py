@@ -9,10 +9,14 @@ before any model loads.
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
-from layerctl.backends.base import BackendSettings, DecomposeRequest
+from layerctl.backends.base import BackendSettings, DecomposeRequest, Schema
 from layerctl.choices import CaptionLang, Device, Dtype, Offload, Quantize
+from layerctl.errors import UsageError
 
 
 class LayeredRequest(DecomposeRequest):
@@ -43,6 +47,45 @@ class QwenRequest(LayeredRequest):
     cfg_truncate: float = Field(0.0, ge=0.0, le=1.0)  # cond only once sigma < this
 
 
+class Lora(Schema):
+    """One ``--lora PATH[:SCALE]``: a safetensors LoRA, merged into the transformer at
+    ``scale`` when the model loads (backends/qwen/lora.py)."""
+
+    path: str  # absolute: workers and Ray actors may run elsewhere than the CLI's cwd
+    scale: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Lora:
+        """``PATH[:SCALE]``, checked here (no torch): the file exists, is safetensors, and
+        SCALE is a finite number. A PATH that exists as given keeps any colon in it.
+        Raises UsageError itself (pydantic passes it through): one line naming the value."""
+        path, scale = text, 1.0
+        if ":" in text and not Path(text).expanduser().exists():
+            path, tail = text.rsplit(":", 1)
+            try:
+                scale = float(tail)
+            except ValueError:
+                scale = math.nan
+            if not math.isfinite(scale):
+                raise UsageError(
+                    f"--lora {text}: {tail!r} is not a scale",
+                    hint="PATH[:SCALE], e.g. style.safetensors:0.8",
+                )
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise UsageError(f"--lora {path}: {'not a file' if file.exists() else 'no such file'}")
+        from layerctl.weights import PICKLE_SUFFIXES, tensor_sizes
+
+        if file.suffix in PICKLE_SUFFIXES:
+            raise UsageError(f"--lora {path}: only safetensors LoRAs are loaded, never pickle")
+        _, problem = tensor_sizes(file)
+        if problem:
+            if not problem.startswith("not a safetensors"):
+                problem = f"not a safetensors file ({problem})"
+            raise UsageError(f"--lora {path}: {problem}")
+        return cls(path=str(file.resolve()), scale=scale)
+
+
 class QwenSettings(BackendSettings):
     """How the PyTorch engine loads: once per run."""
 
@@ -52,6 +95,23 @@ class QwenSettings(BackendSettings):
     offload: Offload = Offload.auto  # the fastest placement that fits (memory.choose)
     vae_tiling: bool = False
     compile: bool = False  # torch.compile of the transformer blocks
+    lora: tuple[Lora, ...] = ()  # merged into the transformer when it loads, in order
+
+    @field_validator("lora", mode="before")
+    @classmethod
+    def _parse_loras(cls, value: object) -> object:
+        """``PATH[:SCALE]`` strings, repeated (``--lora``) or comma-separated (as
+        LAYERCTL_LORA and layerctl.toml may give them)."""
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, str) else list(value)
+        loras: list[object] = []
+        for item in items:
+            if isinstance(item, str):
+                loras += [Lora.parse(p.strip()) for p in item.split(",") if p.strip()]
+            else:
+                loras.append(item)
+        return tuple(loras)
 
 
 class OnnxSettings(BackendSettings):

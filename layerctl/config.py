@@ -68,6 +68,11 @@ def default_map(group: Any) -> dict[str, dict[str, Any]]:
     path = config_path()
     if path is not None:
         _apply(merged, options, _file_settings(path, options))
+    for name, cmd in group.commands.items():  # a repeatable option (--lora) takes a list
+        for param in getattr(cmd, "params", ()):
+            value = merged[name].get(param.name)
+            if getattr(param, "multiple", False) and isinstance(value, str):
+                merged[name][param.name] = value.split(",")
     return {name: values for name, values in merged.items() if values}
 
 
@@ -119,7 +124,8 @@ def _file_settings(path: Path, options: dict[str, dict[str, str]]) -> dict[str, 
 
 def _scalar(value: Any) -> Any:
     """A TOML array is the comma-separated list the flag takes: ``split_layers = [1, 3]``
-    is ``--split-layers 1,3`` (no option takes a value more than once)."""
+    is ``--split-layers 1,3``; a repeatable option gets it back as a list
+    (``lora = ["a.safetensors:0.5", "b.safetensors"]`` is ``--lora … --lora …``)."""
     return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
 

@@ -25,7 +25,7 @@ state = _State()
 def stderr():  # -> rich.console.Console; imported lazily to keep start-up fast
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)  # "a:b:" is no emoji code
 
 
 def info(message: str) -> None:

@@ -222,6 +222,15 @@ Providers = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
+Lora = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lora",
+        metavar="FILE",
+        help="qwen: a LoRA, FILE[:SCALE] (default 1); repeatable.",
+        rich_help_panel=MODEL,
+    ),
+]
 
 # How the model runs: speed, memory, exactness.
 Device = Annotated[

@@ -117,7 +117,7 @@ def test_doctor_json(cli) -> None:
     result = cli("doctor", "--json", "--device", "cpu", "-q")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"python", "host_available_gb", "weights", "plans"}
+    assert set(report) == {"python", "host_available_gb", "torchvision", "weights", "plans"}
     assert report["weights"]["found"] is False
     assert set(report["plans"]) == {"qwen"}
     plan = report["plans"]["qwen"]

@@ -83,9 +83,9 @@ def test_bfloat16_gives_the_reference_latents_bit_for_bit(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_approximate_modes_report_their_deviation(result: dict) -> None:
-    """CFG truncation drops the uncond branch in the last step (σ = 0.02) and fp8 rounds
+    """CFG truncation drops the uncond branch in the last step (σ = 0.71) and fp8 rounds
     every GEMM: both must move the result, by a finite amount."""
-    for name in ("ours+cfg-trunc σ<0.5", "ours+fp8"):
+    for name in ("ours+cfg-trunc σ<0.75", "ours+fp8"):
         diff = _row(result, name)["max_abs_diff"]
         assert math.isfinite(diff) and diff > EXACT, name
 

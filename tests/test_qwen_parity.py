@@ -142,3 +142,40 @@ def test_auto_picks_qwen_when_torch_and_weights_are_present(tiny_qwen, monkeypat
     monkeypatch.setenv("LAYERCTL_WEIGHTS", str(tiny_qwen / "missing"))
     ok, why = base.backend_class("qwen").available(base.settings_for(base.backend_class("qwen")))
     assert not ok and "missing" in why
+
+
+@pytest.fixture(scope="module")
+def qwen_image_scheduler(tiny_qwen: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny`` (linked) with Qwen-Image's scheduler config instead of the released
+    Qwen-Image-Layered one: exponential time shift, shift_terminal 0.02."""
+    import json
+    import shutil
+
+    from tiny_qwen import QWEN_IMAGE_SCHEDULER
+
+    folder = tmp_path_factory.mktemp("exponential") / "qwen"
+    shutil.copytree(tiny_qwen, folder, copy_function=lambda s, d: Path(d).symlink_to(s))
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.unlink()  # a link into the shared fixture: replace it, never write through
+    config.write_text(json.dumps(QWEN_IMAGE_SCHEDULER))
+    return folder
+
+
+def test_the_checkpoints_scheduler_config_decides(
+    cli, tiny_qwen, qwen_image_scheduler, square_image, tmp_path
+):
+    """Same weights, Qwen-Image's schedule: still the reference's layers, and not the
+    layers of the released (linear, unstretched) schedule."""
+    prompt = "a red disc"
+    ours = _run_ours(
+        cli, qwen_image_scheduler, square_image, tmp_path / "exp", 2, "--prompt", prompt
+    )
+    pipe = reference_pipeline(qwen_image_scheduler)
+    assert pipe.scheduler.config.time_shift_type == "exponential"
+    _assert_same_layers(ours, _run_reference(pipe, ours, square_image, prompt, True))
+    released = _run_ours(cli, tiny_qwen, square_image, tmp_path / "lin", 2, "--prompt", prompt)
+    differ = [
+        np.abs(a.pixels.astype(int) - b.pixels).max()
+        for a, b in zip(ours.layers, released.layers, strict=True)
+    ]
+    assert max(differ) > 1, "the two schedules must give different layers"

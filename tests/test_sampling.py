@@ -17,10 +17,15 @@ QWEN_LAYERED_SCHEDULER = {k: v for k, v in SCHEDULER_CONFIG.items() if k != "_cl
 
 @pytest.mark.parametrize("steps", [2, 7, 50])
 @pytest.mark.parametrize("cond_tokens", [400, 1600, 4096])
-@pytest.mark.parametrize("shift_type", ["exponential", "linear"])
-def test_schedule_is_bit_identical_to_diffusers(steps: int, cond_tokens: int, shift_type: str):
+@pytest.mark.parametrize(
+    ("shift_type", "terminal"), [("linear", False), ("exponential", 0.02), ("linear", None)]
+)
+def test_schedule_is_bit_identical_to_diffusers(
+    steps: int, cond_tokens: int, shift_type: str, terminal: float | None
+):
+    """Qwen-Image-Layered's released values (linear, no stretch), Qwen-Image's."""
     diffusers = pytest.importorskip("diffusers")
-    config = {**QWEN_LAYERED_SCHEDULER, "time_shift_type": shift_type}
+    config = {**QWEN_LAYERED_SCHEDULER, "time_shift_type": shift_type, "shift_terminal": terminal}
     reference = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
     mu = flow.shift_mu(cond_tokens)
     reference.set_timesteps(sigmas=np.linspace(1.0, 0, steps + 1)[:-1], mu=mu)

@@ -29,8 +29,10 @@ SPECIAL_TOKENS = [
     "<|video_pad|>",
 ]
 
-# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json (exponential time shift,
-# dynamic shifting, shift_terminal 0.02), as published.
+# Qwen/Qwen-Image-Layered scheduler/scheduler_config.json: dynamic shifting with the
+# *linear* time shift and no terminal stretch (shift_terminal false). Qwen-Image's own
+# file has "exponential" and 0.02 (QWEN_IMAGE_SCHEDULER): the flow reads whichever the
+# checkpoint holds, and tests/test_qwen_parity.py runs both.
 SCHEDULER_CONFIG = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
     "base_image_seq_len": 256,
@@ -40,13 +42,18 @@ SCHEDULER_CONFIG = {
     "max_shift": 0.9,
     "num_train_timesteps": 1000,
     "shift": 1.0,
-    "shift_terminal": 0.02,
+    "shift_terminal": False,
     "stochastic_sampling": False,
-    "time_shift_type": "exponential",
+    "time_shift_type": "linear",
     "use_beta_sigmas": False,
     "use_dynamic_shifting": True,
     "use_exponential_sigmas": False,
     "use_karras_sigmas": False,
+}
+QWEN_IMAGE_SCHEDULER = {
+    **SCHEDULER_CONFIG,
+    "time_shift_type": "exponential",
+    "shift_terminal": 0.02,
 }
 
 # Qwen/Qwen-Image-Layered model_index.json: (library, class) per component.
@@ -199,3 +206,60 @@ def _text_encoder(tokenizer):
     model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     return model
+
+
+# Modules of every block the tiny LoRAs adapt: diffusers' names, and the flattened kohya /
+# musubi-tuner names of the same modules (diffusers' converter restores the dots).
+LORA_MODULES = ("attn.to_q", "attn.to_out.0", "attn.add_k_proj", "img_mlp.net.0.proj", "txt_mod.1")
+LORA_RANK = 4
+
+
+def build_lora(path: Path, layout: str, seed: int = 0, blocks: int = 2) -> Path:
+    """A tiny random LoRA for the tiny transformer, saved as ``layout`` writes it:
+
+    - ``peft``: diffusers/PEFT, ``transformer.<module>.lora_A.weight`` / ``lora_B.weight``
+      (what ``save_lora_weights`` writes);
+    - ``kohya``: kohya-ss / musubi-tuner, ``lora_unet_<module with _>.lora_down.weight`` /
+      ``lora_up.weight`` / ``alpha`` (alpha = rank / 2, so the alpha scaling matters);
+    - ``comfy``: the ComfyUI form, ``diffusion_model.<module>.lora_down/lora_up/alpha``.
+    """
+    import diffusers
+    import torch
+    from safetensors.torch import save_file
+
+    shapes = {
+        name: module.weight.shape
+        for name, module in diffusers.QwenImageTransformer2DModel(
+            num_layers=blocks,
+            attention_head_dim=32,
+            num_attention_heads=2,
+            joint_attention_dim=TEXT_HIDDEN,
+            axes_dims_rope=(8, 12, 12),
+            use_layer3d_rope=True,
+            use_additional_t_cond=True,
+        ).named_modules()
+        if hasattr(module, "weight") and module.weight is not None
+    }
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for block in range(blocks):
+        for module in LORA_MODULES:
+            name = f"transformer_blocks.{block}.{module}"
+            out_features, in_features = shapes[name]
+            down = torch.randn(LORA_RANK, in_features, generator=generator) * 0.3
+            up = torch.randn(out_features, LORA_RANK, generator=generator) * 0.3
+            alpha = torch.tensor(LORA_RANK / 2)
+            if layout == "peft":
+                tensors[f"transformer.{name}.lora_A.weight"] = down
+                tensors[f"transformer.{name}.lora_B.weight"] = up
+            elif layout in {"kohya", "comfy"}:
+                flat = "lora_unet_" + name.replace(".", "_")
+                key = flat if layout == "kohya" else "diffusion_model." + name
+                tensors[f"{key}.lora_down.weight"] = down
+                tensors[f"{key}.lora_up.weight"] = up
+                tensors[f"{key}.alpha"] = alpha
+            else:
+                raise ValueError(f"unknown LoRA layout {layout!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    return path

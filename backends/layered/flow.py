@@ -260,7 +260,10 @@ class SchedulerConfig:
     def from_dict(cls, config: dict[str, Any]) -> SchedulerConfig:
         """From a checkpoint's scheduler_config.json; unknown keys are ignored."""
         known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in config.items() if k in known})
+        values = {k: v for k, v in config.items() if k in known}
+        # Qwen-Image-Layered's file says `"shift_terminal": false`: no stretch, as None.
+        values["shift_terminal"] = values.get("shift_terminal") or None
+        cfg = cls(**values)
         unsupported = [
             name
             for name in (

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layerctl.backends.layered import torch_stack
+from layerctl.errors import BackendUnavailable
 from layerctl.weights import require_complete
 
 MODELS = ("text_encoder", "transformer", "vae")  # the components with weights
@@ -41,6 +43,9 @@ def load(root: Path, dtype: Any, parts: Iterable[str] = COMPONENTS) -> QwenCompo
     Placement on the device (whole, or with offloading hooks) is the backend's next step.
     """
     require_complete(root)
+    broken = torch_stack.torchvision_problem()  # else "Failed to import diffusers.models…"
+    if broken:
+        raise BackendUnavailable(broken)
     wanted = set(parts)
     unknown = wanted - set(COMPONENTS)
     if unknown:

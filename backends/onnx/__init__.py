@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from layerctl import budget, console
+from layerctl.backends.layered import torch_stack
 from layerctl.backends.model_options import LayeredRequest, OnnxSettings
 from layerctl.errors import UsageError
 
@@ -85,6 +86,10 @@ class OnnxBackend:
                 "no --prompt, and captioning needs the torch extra and the export's source "
                 f"checkpoint; using the generic prompt {FALLBACK_PROMPT!r}"
             )
+            return FALLBACK_PROMPT
+        broken = torch_stack.torchvision_problem()
+        if broken:
+            console.warn(f"no --prompt; using the generic prompt {FALLBACK_PROMPT!r}: {broken}")
             return FALLBACK_PROMPT
         import torch
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from layerctl import budget, console
 from layerctl.backends.capabilities import MemoryPlan
-from layerctl.backends.layered import caption, flow
+from layerctl.backends.layered import caption, flow, torch_stack
 from layerctl.backends.model_options import QwenRequest, QwenSettings
-from layerctl.backends.qwen import components, memory, speed
+from layerctl.backends.qwen import components, lora, memory, speed
 from layerctl.errors import BackendUnavailable, LayerctlError, UsageError
 
 REQUIRES = ("torch", "diffusers", "transformers")
@@ -46,12 +46,15 @@ class QwenBackend:
 
     @classmethod
     def available(cls, settings: QwenSettings) -> tuple[bool, str]:
-        """torch + diffusers installed and a complete Qwen-Image-Layered folder found (no
-        torch import): an ONNX export or a half-finished download is refused, so
+        """torch + diffusers installed, a complete Qwen-Image-Layered folder found and no
+        broken torchvision in the way (no torch import here): an ONNX export, a
+        half-finished download or a torchvision built for another torch is refused, so
         ``--backend auto`` falls through to the next backend instead of failing later."""
         missing = [name for name in REQUIRES if find_spec(name) is None]
         if missing:
             return False, f"{', '.join(missing)} not installed: {INSTALL}"
+        if settings.lora and find_spec("peft") is None:
+            return False, f"--lora needs peft, not installed: {INSTALL}"
         from layerctl import weights
 
         try:
@@ -61,6 +64,9 @@ class QwenBackend:
         problem = pipeline_problem(folder)
         if problem:
             return False, f"{folder}: {problem}"
+        broken = torch_stack.torchvision_problem()  # last: it costs a subprocess
+        if broken:
+            return False, broken
         return True, f"weights at {folder}"
 
     @classmethod
@@ -76,6 +82,7 @@ class QwenBackend:
         self.dtype = pick_dtype(settings.dtype, self.device)
         folder = weights.locate(settings.weights)
         self.parts = load.load(folder, dtype=self.dtype)
+        lora.apply(self.parts.transformer, settings.lora)  # before placement: merged on the host
         self.model_id = str(folder.resolve())
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)

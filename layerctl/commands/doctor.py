@@ -5,6 +5,7 @@ memory (``capabilities.MemoryPlanner``: qwen) would place its model here.
 
     {"python": "3.12.3",
      "host_available_gb": 30.1,
+     "torchvision": null,
      "weights": {"found": false, "path": null, "problems": ["…"]},
      "plans": {"qwen": {
          "device": {"name": "cuda", "torch": "2.13.0", "note": "…",
@@ -14,6 +15,8 @@ memory (``capabilities.MemoryPlanner``: qwen) would place its model here.
          "placements": {"640": {"mode": "none", "need_gb": 48.0, "reason": "…"},
                         "1024": {…}}}}}
 
+``torchvision`` is null unless an installed torchvision fails to import (the usual
+wheel built for another torch), which breaks every diffusers model: then what to do.
 ``device`` has ``note`` only where something is missing, ``model``/``capability``/``free_gb``
 /``total_gb`` only for a CUDA card; ``need_gb`` is null off CUDA. Exit 0 whatever it finds
 (missing weights are a finding, not a failure); ``-q`` silences messages on stderr.
@@ -61,9 +64,17 @@ def check(weights: str | None, device: str, layers: int) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "host_available_gb": _gb(host_available()),
+        "torchvision": _torchvision(),
         "weights": _weights(weights),
         "plans": plans,
     }
+
+
+def _torchvision() -> str | None:
+    """Why an installed torchvision breaks the torch backends (None: it does not)."""
+    from layerctl.backends.layered import torch_stack
+
+    return torch_stack.torchvision_problem()
 
 
 def _weights(ref: str | None) -> dict[str, Any]:
@@ -100,6 +111,8 @@ def _text(report: dict[str, Any]) -> str:
     lines = [f"python        {report['python']}"]
     host = report["host_available_gb"]
     lines.append(f"host memory   {host if host is not None else '?'} GB available")
+    if report["torchvision"]:
+        lines.append(f"torchvision   BROKEN: {report['torchvision']}")
     w = report["weights"]
     if w["found"]:
         state = "complete" if not w["problems"] else f"INCOMPLETE: {w['problems'][0]}"

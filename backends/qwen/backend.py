@@ -55,18 +55,23 @@ class QwenBackend:
         from layerctl import weights
 
         try:
-            folder = weights.locate(settings.weights)
+            found = weights.sources(settings.weights, settings.base)
         except LayerctlError as exc:
             return False, str(exc)
-        problem = pipeline_problem(folder)
+        if found.transformer is not None:
+            problems = weights.source_problems(found)
+            if problems:
+                return False, f"{found.transformer.name}: {problems[0]}"
+            return True, f"transformer {found.transformer}, the rest from {found.base}"
+        problem = pipeline_problem(found.base)
         if problem:
-            return False, f"{folder}: {problem}"
-        return True, f"weights at {folder}"
+            return False, f"{found.base}: {problem}"
+        return True, f"weights at {found.base}"
 
     @classmethod
     def memory_plan(cls, settings: QwenSettings, layers: int) -> MemoryPlan:
         """Where ``--offload auto`` would put the model on this machine (no load)."""
-        return memory.plan(device_info(settings.device), settings.weights, layers)
+        return memory.plan(device_info(settings.device), settings.weights, layers, settings.base)
 
     def __init__(self, settings: QwenSettings) -> None:
         from layerctl import weights
@@ -74,9 +79,9 @@ class QwenBackend:
 
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
-        folder = weights.locate(settings.weights)
-        self.parts = load.load(folder, dtype=self.dtype)
-        self.model_id = str(folder.resolve())
+        found = weights.sources(settings.weights, settings.base)
+        self.parts = load.load(found, dtype=self.dtype)
+        self.model_id = str(found.base.resolve())  # what captions: the base's text encoder
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)
         if settings.vae_tiling:

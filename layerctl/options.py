@@ -217,7 +217,7 @@ Base = Annotated[
     str | None,
     typer.Option(
         "--base",
-        metavar="NAME|DIR",
+        metavar="DIR",
         help="qwen: the rest of the model for a one-file --weights "
         "(.safetensors/.gguf); NAME|DIR[,VAE].",
         rich_help_panel=MODEL,

@@ -488,6 +488,18 @@ def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
             yield Problem(f"{folder.name}/", "no weights (*.safetensors)")
 
 
+def tensor_counts(path: Path) -> dict[str, int]:
+    """{tensor name: elements} from a safetensors header ({} if unreadable)."""
+    header, _ = _header(path)
+    counts = {}
+    for name, spec in header.items():
+        count = 1
+        for dim in spec.get("shape", []):
+            count *= int(dim)
+        counts[name] = count
+    return counts
+
+
 def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
     """({tensor name: bytes}, problem) from a safetensors header; the file must be as long
     as it says.
@@ -496,6 +508,19 @@ def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
     ``name -> {dtype, shape, data_offsets: [begin, end]}``, then the data
     (https://github.com/huggingface/safetensors#format).
     """
+    header, problem = _header(path)
+    if problem:
+        return {}, problem
+    return {k: end - begin for k, (begin, end) in _offsets(header).items()}, None
+
+
+def _offsets(header: dict) -> dict[str, tuple[int, int]]:
+    return {k: (int(v["data_offsets"][0]), int(v["data_offsets"][1])) for k, v in header.items()}
+
+
+def _header(path: Path) -> tuple[dict, str | None]:
+    """(the safetensors header less __metadata__, problem): the file must be as long as
+    the header says."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(8)
@@ -508,18 +533,15 @@ def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
             header = json.loads(f.read(length))
             if not isinstance(header, dict):
                 raise TypeError("header is not an object")
-            offsets = {
-                k: (int(v["data_offsets"][0]), int(v["data_offsets"][1]))
-                for k, v in header.items()
-                if k != "__metadata__"
-            }
+            header = {k: v for k, v in header.items() if k != "__metadata__"}
+            offsets = _offsets(header)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
             # ValueError covers bad UTF-8, bad JSON and non-numeric offsets.
             return {}, "not a safetensors file (unreadable header)"
     expected = 8 + length + max((end for _, end in offsets.values()), default=0)
     if size != expected:
         return {}, f"truncated or padded: {size} bytes, its header says {expected}"
-    return {k: end - begin for k, (begin, end) in offsets.items()}, None
+    return header, None
 
 
 def _files(root: Path, suffix: str) -> list[Path]:

@@ -84,6 +84,7 @@ class QwenBackend:
         self.model_id = str(found.base.resolve())  # what captions: the base's text encoder
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)
+        self.encoder_device = "cpu" if self.offload == "encoder-cpu" else self.device
         if settings.vae_tiling:
             self.parts.vae.enable_tiling()
         # --offload auto without --vae-tiling: tiled decoding only for requests that need it
@@ -123,6 +124,7 @@ class QwenBackend:
             self.scheduler,
             speed.model_factory(transformer_model, options),
             before_decode=lambda: self._tile_if_needed(request),
+            encoder_device=self.encoder_device,
         )
         start = time.perf_counter()
         with torch.inference_mode(), speed.step_cache(self.parts.transformer, options.step_cache):
@@ -172,7 +174,7 @@ class QwenBackend:
                 p.text_encoder,
                 p.tokenizer,
                 p.image_processor,
-                self.device,
+                self.encoder_device,
             ),
         )
 

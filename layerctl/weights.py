@@ -227,7 +227,7 @@ BASE_PARTS = {
     "tokenizer/": "the tokenizer",
     "processor/": "the image processor",
     "scheduler/scheduler_config.json": "the scheduler config",
-    "vae/": "the VAE",
+    "vae/": "the VAE (its config.json only, with a VAE file)",
 }
 
 
@@ -246,13 +246,15 @@ def source_problems(found: Sources) -> list[Problem]:
         if not (path.is_dir() if part.endswith("/") else path.is_file()):
             problems.append(Problem(f"{root.name}/{part}", f"missing ({what})"))
     for name in ("text_encoder", "vae"):
-        if (root / name / "config.json").is_file() and (name != "vae" or found.vae is None):
+        if not (root / name).is_dir():
+            continue  # reported above
+        if not (root / name / "config.json").is_file():
+            problems.append(Problem(f"{root.name}/{name}/config.json", "missing"))
+        elif name == "text_encoder" or found.vae is None:  # a VAE file brings its weights
             problems += [
                 Problem(f"{root.name}/{p.path}", p.what, p.refused)
                 for p in _check_weights(root, root / name)
             ]
-        elif (root / name).is_dir():
-            problems.append(Problem(f"{root.name}/{name}/config.json", "missing"))
     return _dedupe(problems)
 
 

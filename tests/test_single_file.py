@@ -183,3 +183,24 @@ def test_convert_refuses_to_overwrite_and_names_a_bad_folder(cli, tiny_qwen, tmp
     result = cli("weights", "convert", tiny_qwen, tmp_path / "x.gguf", "--type", "Q2_K")
     assert result.code == 2
     assert formats  # the module the parity helpers read with
+
+
+def test_a_single_vae_file_replaces_the_base_vae(tiny_qwen, files, tmp_path) -> None:
+    """``--base DIR,VAE``: a diffusers-named single VAE file (ComfyUI's is Wan's original
+    layout, renamed by diffusers' Wan converter: no such file is readable here)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from layerctl.backends.layered import load
+    from layerctl.weights import sources
+
+    folder = load.load(tiny_qwen, torch.float32, ("vae",)).vae.state_dict()
+    vae_file = tmp_path / "vae.safetensors"
+    save_file({k: v.contiguous() for k, v in folder.items()}, vae_file)
+    found = sources(str(files["Q4_0"]), f"{tiny_qwen},{vae_file}")
+    loaded = load.load(found, torch.float32, ("vae",)).vae.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in folder.items())
+    save_file({"encoder.conv_in.weight": torch.zeros(1)}, tmp_path / "bad.safetensors")
+    found = sources(str(files["Q4_0"]), f"{tiny_qwen},{tmp_path / 'bad.safetensors'}")
+    with pytest.raises(Exception, match="not a Qwen-Image-Layered VAE"):
+        load.load(found, torch.float32, ("vae",))

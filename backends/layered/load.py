@@ -207,6 +207,7 @@ def vae_from_file(path: Path, base: Path, dtype: Any) -> Any:
     """The RGBA VAE from one file, shaped by ``base``'s vae/config.json. ComfyUI ships it
     in Wan 2.1's original key layout (the Qwen-Image VAE is Wan's, with diffusers' names
     shared by both classes): diffusers' Wan converter renames it."""
+    import torch
     from diffusers import AutoencoderKLQwenImage
     from diffusers.loaders.single_file_utils import (
         convert_wan_vae_to_diffusers,
@@ -219,11 +220,14 @@ def vae_from_file(path: Path, base: Path, dtype: Any) -> Any:
     vae = AutoencoderKLQwenImage.from_config(
         AutoencoderKLQwenImage.load_config(base / "vae", local_files_only=True)
     )
-    missing, unexpected = vae.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        what = f"lacks {missing[0]}" if missing else f"has {unexpected[0]}"
+    expected = vae.state_dict()
+    wrong = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra or wrong:
+        what = f"lacks {missing[0]}" if missing else f"has {(wrong or extra)[0]}"
         raise MissingWeights(
             f"{path.name} is not a Qwen-Image-Layered VAE for this --base: it {what}",
             hint="the VAE file is qwen_image_layered_vae.safetensors (4-channel RGBA VAE)",
         )
-    return vae.to(dtype).eval()
+    vae.load_state_dict(state)
+    return torch.nn.Module.to(vae, dtype).eval()  # not ModelMixin.to: it warns for nothing

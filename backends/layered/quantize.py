@@ -12,6 +12,8 @@ weight as it runs. The file is written beside the target and published atomicall
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,14 @@ ARCH = "qwen_image"  # general.architecture, as the community Qwen-Image GGUFs n
 
 def convert(folder: Path, out: Path, qtype: str, force: bool = False) -> dict[str, Any]:
     """Quantize ``folder``'s transformer (a checkpoint or its transformer/ folder) to
-    ``out``; return a summary (tensors quantized / kept, bytes before and after)."""
+    ``out``; return a summary (tensors quantized / kept, bytes before and after).
+
+    Two passes over the safetensors, so that one tensor at a time is in memory (the full
+    transformer is 41 GB): the tensors' infos from the headers, then each tensor read,
+    quantized and written in that order.
+    """
     import gguf
-    import torch
+    import numpy as np
 
     if qtype not in TYPES:
         raise UsageError(f"--type must be one of {', '.join(TYPES)}, not {qtype!r}")
@@ -38,27 +45,32 @@ def convert(folder: Path, out: Path, qtype: str, force: bool = False) -> dict[st
             hint="give the Qwen-Image-Layered checkpoint folder",
         )
     kind = getattr(gguf.GGMLQuantizationType, qtype)
-    block, _ = gguf.GGML_QUANT_SIZES[kind]
-    linears, state = _linear_weights(source), _state(source)
-    summary = {"quantized": 0, "kept": 0, "bytes_in": 0, "bytes_out": 0}
+    block, type_size = gguf.GGML_QUANT_SIZES[kind]
+    linears, shapes = _linear_weights(source), _shapes(source)
+    quantized = {
+        name for name, (shape, _) in shapes.items()
+        if name in linears and len(shape) == 2 and shape[-1] % block == 0
+    }  # fmt: skip
+    summary = {"quantized": len(quantized), "kept": len(shapes) - len(quantized)}
+    summary |= {"bytes_in": sum(n for _, n in shapes.values()), "bytes_out": 0}
     with atomic_output(out, force=force) as tmp:
         writer = gguf.GGUFWriter(str(tmp), arch=ARCH)
         writer.add_file_type(gguf.LlamaFileType[f"MOSTLY_{qtype}"].value)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        for name, tensor in state.items():
-            data = tensor.to(torch.float32).numpy()
-            summary["bytes_in"] += tensor.numel() * tensor.element_size()
-            if name in linears and data.ndim == 2 and data.shape[-1] % block == 0:
-                data = gguf.quants.quantize(data, kind)
-                writer.add_tensor(name, data, raw_dtype=kind)
-                summary["quantized"] += 1
+        for name, (shape, _) in shapes.items():
+            if name in quantized:
+                stored = (shape[0], shape[1] // block * type_size)
+                writer.add_tensor_info(name, stored, np.dtype(np.uint8), math.prod(stored), kind)
             else:
-                writer.add_tensor(name, data)
-                summary["kept"] += 1
-            summary["bytes_out"] += data.nbytes
+                writer.add_tensor_info(name, shape, np.dtype(np.float32), 4 * math.prod(shape))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        writer.write_ti_data_to_file()
+        for name, data in _tensors(source):
+            if name in quantized:
+                data = gguf.quants.quantize(data, kind)
+            writer.write_tensor_data(data)
+            summary["bytes_out"] += data.nbytes
         writer.close()
     console.info(
         f"{out}: {summary['quantized']} tensors in {qtype}, {summary['kept']} kept in F32, "
@@ -81,11 +93,12 @@ def _linear_weights(source: Path) -> set[str]:
     return {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
 
 
-def _state(source: Path) -> dict[str, Any]:
-    """Every tensor of the folder's safetensors (checked first: one line if damaged)."""
-    from safetensors.torch import load_file
+def _shapes(source: Path) -> dict[str, tuple[tuple[int, ...], int]]:
+    """{name: (shape, bytes)} of the folder's tensors, from the safetensors headers (the
+    folder checked first: a damaged one is one line)."""
+    from safetensors import safe_open
 
-    from layerctl.weights import check
+    from layerctl.weights import check, tensor_sizes
 
     problems = [p for p in check(source.parent) if p.path.startswith(source.name + "/")]
     if problems:
@@ -93,7 +106,22 @@ def _state(source: Path) -> dict[str, Any]:
     files = sorted(source.glob("*.safetensors"))
     if not files:
         raise MissingWeights(f"{source} has no *.safetensors weights")
-    state: dict[str, Any] = {}
+    shapes = {}
     for path in files:
-        state.update(load_file(path))
-    return state
+        sizes = tensor_sizes(path)[0]
+        with safe_open(path, framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                shapes[name] = (tuple(f.get_slice(name).get_shape()), sizes[name])
+    return shapes
+
+
+def _tensors(source: Path) -> Iterator[tuple[str, Any]]:
+    """Each tensor as float32 numpy, in :func:`_shapes`' order (the order of the infos
+    written before them), one at a time."""
+    import torch
+    from safetensors import safe_open
+
+    for path in sorted(source.glob("*.safetensors")):
+        with safe_open(path, framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                yield name, f.get_tensor(name).to(torch.float32).numpy()

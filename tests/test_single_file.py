@@ -79,8 +79,8 @@ def _reference(tiny: Path, weights: Path):
     )
 
 
-def _ours(cli, tiny: Path, weights: Path, image: Path, out: Path):
-    return _run_ours(cli, weights, image, out, 2, "--base", tiny, "--prompt", PROMPT)
+def _ours(cli, tiny: Path, weights: Path, image: Path, out: Path, *extra: str):
+    return _run_ours(cli, weights, image, out, 2, "--base", tiny, "--prompt", PROMPT, *extra)
 
 
 def test_comfy_prefixed_safetensors_equals_the_reference(cli, tiny_qwen, files, image, tmp_path):
@@ -90,11 +90,13 @@ def test_comfy_prefixed_safetensors_equals_the_reference(cli, tiny_qwen, files, 
     _assert_same_layers(ours, expected)
 
 
-@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0"])
+# Q4_0 also with the text encoder kept on the host (on the CPU the same place: this
+# checks the mode's plumbing, a GPU run its placement).
+@pytest.mark.parametrize(("qtype", "extra"), [("Q8_0", ()), ("Q4_0", ("--offload", "encoder-cpu"))])
 def test_gguf_equals_the_reference_with_the_same_gguf(
-    cli, tiny_qwen, files, image, tmp_path, qtype
+    cli, tiny_qwen, files, image, tmp_path, qtype, extra
 ):
-    ours = _ours(cli, tiny_qwen, files[qtype], image, tmp_path / "out")
+    ours = _ours(cli, tiny_qwen, files[qtype], image, tmp_path / "out", *extra)
     expected = _run_reference(_reference(tiny_qwen, files[qtype]), ours, image, PROMPT, True)
     _assert_same_layers(ours, expected)
 

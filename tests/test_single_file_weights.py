@@ -126,3 +126,34 @@ def test_registry_names_resolve_to_cached_files(cli, hf_cache: Path, tmp_path: P
     assert listed[name]["path"] == str(gguf) and listed[name]["kind"] == "transformer"
     result = cli("weights", "pull", "qwen-image-layered-comfy-fp8mixed", "--quiet")
     assert result.code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_base_is_a_qwen_setting_other_backends_refuse(tmp_path: Path) -> None:
+    """Part of the qwen backend's settings, so the Decomposer, batches, workers and Ray
+    (which all rebuild the backend from its settings) carry it."""
+    from layerctl.backends import base
+
+    settings = base.settings_for(base.backend_class("qwen"), {"base": "x", "weights": "y"})
+    assert settings.base == "x"
+    assert type(settings).model_validate(settings.model_dump()) == settings
+    pytest.importorskip("cv2")
+    with pytest.raises(UsageError, match="--base is not an option of the classic backend") as e:
+        base.configure("classic", {"base": "x"}, strict={"base"}, label=lambda k: f"--{k}")
+    assert e.value.hint == "it is for qwen"
+
+
+def test_doctor_plans_every_format_on_a_cuda_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    from layerctl.backends.qwen import memory
+    from layerctl.commands import doctor
+
+    total = 16 * 2**30
+    card = {"name": "cuda", "torch": "x", "model": "card", "capability": "8.9",
+            "free_bytes": int(0.95 * total), "total_bytes": total}  # fmt: skip
+    monkeypatch.setattr(memory, "host_available", lambda: None)
+    plan = doctor._plan(memory.plan(card, None, 4))
+    assert set(plan["formats"]) == set(memory.FORMATS)
+    assert plan["formats"]["Q4_0"]["640"]["mode"] == "encoder-cpu"
+    assert plan["formats"]["bf16"]["640"]["mode"] == "group"
+    report = {"python": "3", "host_available_gb": None, "plans": {"qwen": plan},
+              "weights": {"found": False, "problems": ["none"]}}  # fmt: skip
+    assert "qwen Q4_0     640: encoder-cpu" in doctor._text(report)

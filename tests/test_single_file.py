@@ -163,6 +163,7 @@ def test_comfy_scaled_fp8_is_dequantized_as_comfyui_does() -> None:
         "model.diffusion_model.a.weight_scale": scale,
         "model.diffusion_model.a.comfy_quant": config,
         "model.diffusion_model.a.bias": torch.ones(4, dtype=torch.bfloat16),
+        "model.diffusion_model.__index_timestep_zero__": torch.zeros(1),  # a ComfyUI flag
     }
     out = diffusers_names(state, torch.float32)
     assert set(out) == {"a.weight", "a.bias"}

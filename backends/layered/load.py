@@ -160,14 +160,16 @@ def diffusers_names(state: dict[str, Any], dtype: Any) -> dict[str, Any]:
     tensor, in float32 then ``dtype``) — ComfyUI's own dequantization."""
     import torch
 
-    state = {k: v for k, v in state.items() if k not in MARKERS}
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
             break
+    state = {k: v for k, v in state.items() if k not in MARKERS}
     for key in [k for k in state if k.endswith(SCALES)]:
         scale = state.pop(key)
         weight_key = key.rpartition(".")[0] + ".weight"
+        if weight_key not in state:
+            raise MissingWeights(f"{key} scales {weight_key}, which the file does not hold")
         weight = state[weight_key]
         state[weight_key] = (weight.to(torch.float32) * scale.to(torch.float32)).to(dtype)
     for key in [k for k in state if k.endswith(DROPPED)]:

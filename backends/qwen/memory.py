@@ -58,7 +58,7 @@ from layerctl import console
 from layerctl.backends.capabilities import MemoryPlan, Placement
 from layerctl.budget import host_available  # the one reader of MemAvailable; re-exported
 from layerctl.errors import LayerctlError
-from layerctl.weights import tensor_counts, tensor_sizes
+from layerctl.weights import Sources, tensor_counts, tensor_sizes
 
 GB = 10**9
 GiB = 2**30
@@ -211,16 +211,11 @@ class Footprint:
     def of_folder(cls, root: Path) -> Footprint:
         """Sizes of a diffusers folder's safetensors (headers only; stored in bf16, as
         they run on GPUs)."""
-        sizes: dict[str, dict[str, int]] = {}
-        for name in ORDER:
-            sizes[name] = {}
-            for path in sorted((root / name).glob("*.safetensors")):
-                sizes[name].update(tensor_sizes(path)[0])
-        return cls.from_sizes(sizes)
+        return cls.of_sources(Sources(root))
 
     @classmethod
-    def of_sources(cls, found: Any) -> Footprint:
-        """:meth:`of_folder` with a single-file transformer counted as it will sit on the
+    def of_sources(cls, found: Sources) -> Footprint:
+        """:meth:`of_folder`, with a single-file transformer counted as it will sit on the
         device (``transformer_sizes``) and a single VAE file by its header."""
         sizes: dict[str, dict[str, int]] = {}
         for name in ORDER:
@@ -307,14 +302,14 @@ def choose(
 
     Whole (exact) VAE decoding is preferred to tiled (tile-blended, not bit-identical)
     among the modes that keep the transformer on the device (none, model, encoder-cpu),
-    and among them to streaming the transformer (group) — which copies all of it over
-    PCIe twice a step; a quantized transformer fits small cards resident only so;
-    ``sequential`` streams leaf by leaf, many small copies
-    per step, far slower than any of them, so it comes last, only when nothing else
-    fits even with a tiled decode. ``host_free`` is host memory before the weights are
-    loaded (``layerctl doctor``): offloading modes keep the streamed weights there, so
-    they are skipped when those do not fit. Once the weights are loaded (``place``) they
-    are on the host already and it is left out.
+    and any of those, tiled, to streaming the transformer (group), which copies all of
+    it over PCIe twice a step: a quantized transformer stays on a small card only so.
+    ``sequential`` streams leaf by leaf, many small copies per step, far slower than any
+    of them, so it comes last, only when nothing else fits even with a tiled decode.
+    ``host_free`` is host memory before the weights are loaded (``layerctl doctor``):
+    offloading modes keep the streamed weights there, so they are skipped when those do not
+    fit. Once the weights are loaded (``place``) they are on the host already and it is left
+    out.
     """
     budget = free - margin(total)
     host_short = host_free is not None and fp.streamed > host_free

@@ -84,7 +84,6 @@ class QwenBackend:
         self.model_id = str(found.base.resolve())  # what captions: the base's text encoder
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)
-        self.encoder_device = "cpu" if self.offload == "encoder-cpu" else self.device
         if settings.vae_tiling:
             self.parts.vae.enable_tiling()
         # --offload auto without --vae-tiling: tiled decoding only for requests that need it
@@ -97,6 +96,11 @@ class QwenBackend:
         if settings.compile:
             speed.compile_blocks(self.parts.transformer)
         self.fp8: speed.Float8Linears | None = None
+
+    @property
+    def encoder_device(self) -> str:
+        """Where the text encoder runs: the host under ``--offload encoder-cpu``."""
+        return "cpu" if self.offload == "encoder-cpu" else self.device
 
     def caption(self, image: np.ndarray, request: QwenRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""

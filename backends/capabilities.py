@@ -45,6 +45,8 @@ class MemoryPlan:
     model_bytes: dict[str, int]  # each component's weights
     model_source: str  # where the sizes come from (the weights folder, published sizes)
     placements: dict[int, Placement] = field(default_factory=dict)  # per resolution
+    # per weights format (qwen: the transformer's), then per resolution
+    by_format: dict[str, dict[int, Placement]] = field(default_factory=dict)
 
 
 @runtime_checkable

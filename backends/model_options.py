@@ -89,7 +89,8 @@ class Lora(Schema):
 class QwenSettings(BackendSettings):
     """How the PyTorch engine loads: once per run."""
 
-    weights: str | None = None  # a folder or a registry name (layerctl.weights)
+    weights: str | None = None  # a folder, a registry name or one transformer file
+    base: str | None = None  # NAME|DIR[,VAE]: the other components of a single-file weights
     device: Device = Device.auto
     dtype: Dtype = Dtype.auto
     offload: Offload = Offload.auto  # the fastest placement that fits (memory.choose)

@@ -50,6 +50,7 @@ class Offload(Choice):
     auto = "auto"  # the fastest placement that fits (qwen/memory.py)
     none = "none"
     model = "model"
+    encoder_cpu = "encoder-cpu"  # transformer + VAE resident, the text encoder on the CPU
     group = "group"
     sequential = "sequential"
 

@@ -209,7 +209,17 @@ Weights = Annotated[
     typer.Option(
         "--weights",
         metavar="DIR",
-        help="Model folder or registry name.",
+        help="Model folder, registry name or transformer file.",
+        rich_help_panel=MODEL,
+    ),
+]
+Base = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        metavar="DIR",
+        help="qwen: the rest of the model for a one-file --weights "
+        "(.safetensors/.gguf); NAME|DIR[,VAE].",
         rich_help_panel=MODEL,
     ),
 ]

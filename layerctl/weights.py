@@ -3,8 +3,10 @@
 A checkpoint is a diffusers-format folder (``model_index.json`` plus one folder per
 component). It is found by ``--weights PATH|NAME``, then ``$LAYERCTL_WEIGHTS``, then the
 default registry name looked up in the Hugging Face cache — without a network call
-(``local_files_only``). No torch here: the checks read JSON and safetensors headers only,
-so ``layerctl weights verify`` and the ONNX path work without the torch extra.
+(``local_files_only``). ``--weights`` may instead be one transformer file (bf16 or
+ComfyUI fp8 safetensors, or a GGUF), the other components then coming from ``--base``
+(:func:`sources`). No torch here: the checks read JSON, safetensors headers and GGUF
+magic only, so ``layerctl weights verify`` and the ONNX path work without the torch extra.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from layerctl.digests import file_sha256
 from layerctl.errors import MissingWeights, UsageError
 
 DEFAULT = "qwen-image-layered"
+BASE = "qwen-image-layered-base"  # the default checkpoint less its transformer's weights
 ENV = "LAYERCTL_WEIGHTS"
+KINDS = ("pipeline", "base", "transformer", "vae")  # what a registry entry holds
+SINGLE_FILE_SUFFIXES = (".safetensors", ".gguf")  # a transformer or VAE given as one file
+GGUF_MAGIC = b"GGUF"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 MAX_HEADER = 100 * 2**20  # a safetensors header larger than this is not a header
 
@@ -48,14 +54,25 @@ class Checkpoint:
     backend: str
     summary: str
     files: tuple[FileSpec, ...]
+    kind: str = "pipeline"  # one of KINDS: a folder (pipeline, base) or one file
 
     @property
     def components(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f.path.split("/")[0] for f in self.files if "/" in f.path))
 
+    @property
+    def single_file(self) -> bool:
+        return self.kind in ("transformer", "vae")
+
     def allow_patterns(self) -> list[str]:
-        """What ``pull`` downloads: the pipeline's folders, not the model card's images."""
-        return ["model_index.json", *(f"{c}/*" for c in self.components)]
+        """What ``pull`` downloads: the pipeline's folders, not the model card's images; a
+        base skips the transformer's weights (its config is kept: it shapes a single file);
+        a single-file entry is its one file (a glob where its exact name is not known)."""
+        if self.single_file:
+            return [f.path for f in self.files]
+        folders = [f"{c}/*" for c in self.components if self.kind != "base" or c != "transformer"]
+        extra = ["transformer/config.json"] if self.kind == "base" else []
+        return ["model_index.json", *folders, *extra]
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,7 @@ def registry() -> dict[str, Checkpoint]:
             backend=entry["backend"],
             summary=entry["summary"],
             files=tuple(FileSpec(path, **spec) for path, spec in entry["files"].items()),
+            kind=entry.get("kind", "pipeline"),
         )
         for name, entry in entries.items()
     }
@@ -109,14 +127,168 @@ def locate(weights: str | None = None) -> Path:
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
-    if ref in registry():
+    if ref in registry() and not registry()[ref].single_file:
         return cached(registry()[ref])
-    if path.exists():
+    if path.exists() or ref in registry():
         raise MissingWeights(f"{source} {ref} is a file, not a checkpoint folder")
     raise MissingWeights(
         f"{source} {ref!r} is neither a folder nor a known checkpoint",
         hint=f"known: {', '.join(sorted(registry()))}; see `layerctl weights list`",
     )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where each part of the model comes from: a diffusers folder, with the transformer
+    (and the VAE) optionally replaced by single files."""
+
+    base: Path
+    transformer: Path | None = None  # .safetensors (bf16, ComfyUI fp8) or .gguf
+    vae: Path | None = None  # a single VAE file (diffusers or ComfyUI/Wan key layout)
+
+    @property
+    def transformer_format(self) -> str:
+        """``folder``, ``gguf`` or ``safetensors``: what :mod:`layered.load` reads."""
+        if self.transformer is None:
+            return "folder"
+        return "gguf" if self.transformer.suffix == ".gguf" else "safetensors"
+
+
+def sources(weights: str | None = None, base: str | None = None) -> Sources:
+    """Resolve ``--weights`` (a folder, a registry name, or one transformer file) and, for
+    a single file, ``--base NAME|DIR[,VAE]`` (the other components; a VAE file or VAE
+    registry name after the comma). Checks nothing inside them (``require_sources``)."""
+    label, ref = ("--weights", weights) if weights else ("$" + ENV, os.environ.get(ENV))
+    if not ref:
+        ref = DEFAULT
+    path = Path(ref).expanduser()
+    if path.is_dir() or (ref in registry() and not registry()[ref].single_file):
+        if base:
+            raise UsageError(
+                f"--base is for a single-file --weights; {ref} is a whole checkpoint",
+                hint="drop --base, or give the transformer file as --weights",
+            )
+        return Sources(path if path.is_dir() else cached(registry()[ref]))
+    if ref in registry():
+        ckpt = registry()[ref]
+        if ckpt.kind != "transformer":
+            raise UsageError(f"{label} {ref} is a {ckpt.kind} file, not a transformer")
+        path = cached_file(ckpt)
+    elif not path.exists():
+        raise MissingWeights(
+            f"{label} {ref!r} is neither a folder nor a known checkpoint (nor a file)",
+            hint=f"known: {', '.join(sorted(registry()))}; see `layerctl weights list`",
+        )
+    elif path.suffix not in SINGLE_FILE_SUFFIXES:
+        raise MissingWeights(
+            f"{label} {ref} is not a checkpoint folder, .safetensors or .gguf file",
+            hint="only safetensors and GGUF are loaded, never pickle",
+        )
+    folder_ref, _, vae_ref = (base or "").partition(",")
+    if not folder_ref:
+        raise UsageError(
+            f"{label} {ref} is a single transformer file: the text encoder, VAE, tokenizer, "
+            "processor and scheduler come from --base",
+            hint=f"add --base {BASE} (fetch it with `layerctl weights pull {BASE}`) "
+            "or --base DIR, a Qwen-Image-Layered folder",
+        )
+    return Sources(_base_folder(folder_ref), path, _vae_file(vae_ref) if vae_ref else None)
+
+
+def _base_folder(ref: str) -> Path:
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    if ref in registry() and not registry()[ref].single_file:
+        return cached(registry()[ref])
+    raise MissingWeights(
+        f"--base {ref!r} is neither a folder nor a known checkpoint",
+        hint=f"fetch one with `layerctl weights pull {BASE}`",
+    )
+
+
+def _vae_file(ref: str) -> Path:
+    if ref in registry() and registry()[ref].kind == "vae":
+        return cached_file(registry()[ref])
+    path = Path(ref).expanduser()
+    if not path.is_file() or path.suffix != ".safetensors":
+        raise MissingWeights(
+            f"--base …,{ref}: no VAE .safetensors file there",
+            hint="e.g. qwen_image_layered_vae.safetensors: "
+            "`layerctl weights pull qwen-image-layered-comfy-vae`",
+        )
+    return path
+
+
+# What a --base folder must hold for a single-file transformer, and what each part is.
+BASE_PARTS = {
+    "transformer/config.json": "the transformer's config, which shapes the single file",
+    "text_encoder/": "the text encoder (Qwen2.5-VL)",
+    "tokenizer/": "the tokenizer",
+    "processor/": "the image processor",
+    "scheduler/scheduler_config.json": "the scheduler config",
+    "vae/": "the VAE (its config.json only, with a VAE file)",
+}
+
+
+def source_problems(found: Sources) -> list[Problem]:
+    """Everything missing or damaged in ``found`` (empty: loadable). A folder checkpoint
+    is :func:`check`; for a single file, the file itself and the parts of the base folder
+    the pipeline needs (the VAE's config only, when a VAE file is given)."""
+    if found.transformer is None:
+        return check(found.base)
+    problems = single_file_problems(found.transformer)
+    if found.vae is not None:
+        problems += single_file_problems(found.vae)
+    root = found.base
+    for part, what in BASE_PARTS.items():
+        path = root / part
+        if not (path.is_dir() if part.endswith("/") else path.is_file()):
+            problems.append(Problem(f"{root.name}/{part}", f"missing ({what})"))
+    for name in ("text_encoder", "vae"):
+        if not (root / name).is_dir():
+            continue  # reported above
+        if not (root / name / "config.json").is_file():
+            problems.append(Problem(f"{root.name}/{name}/config.json", "missing"))
+        elif name == "text_encoder" or found.vae is None:  # a VAE file brings its weights
+            problems += [
+                Problem(f"{root.name}/{p.path}", p.what, p.refused)
+                for p in _check_weights(root, root / name)
+            ]
+    return _dedupe(problems)
+
+
+def require_sources(found: Sources) -> None:
+    """Raise MissingWeights naming the first missing or damaged part and how to get it."""
+    if found.transformer is None:
+        require_complete(found.base)
+        return
+    problems = source_problems(found)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        base_part = problems[0].path.startswith(found.base.name + "/")
+        raise MissingWeights(
+            f"cannot load {found.transformer.name}: {problems[0]}{more}",
+            hint=f"--base needs a Qwen-Image-Layered folder: `layerctl weights pull {BASE}`"
+            if base_part
+            else "fetch the file again (`layerctl weights pull NAME` for a registry entry)",
+        )
+
+
+def single_file_problems(path: Path) -> list[Problem]:
+    """A transformer or VAE file: there, safetensors or GGUF, and as long as its header says
+    (safetensors; a GGUF is checked for its magic only, its reader checks the rest)."""
+    if not path.is_file():
+        return [Problem(str(path), "missing")]
+    if path.suffix == ".gguf":
+        with path.open("rb") as f:
+            if f.read(4) != GGUF_MAGIC:
+                return [Problem(str(path), "not a GGUF file (no GGUF magic)")]
+        return []
+    if path.suffix != ".safetensors":
+        return [Problem(str(path), "not .safetensors or .gguf", refused=True)]
+    _, problem = tensor_sizes(path)
+    return [Problem(str(path), problem)] if problem else []
 
 
 def cached(ckpt: Checkpoint) -> Path:
@@ -129,9 +301,19 @@ def cached(ckpt: Checkpoint) -> Path:
     return Path(folder)
 
 
+def cached_file(ckpt: Checkpoint) -> Path:
+    """A single-file entry's file in its cached snapshot (its glob matched to one file)."""
+    pattern = ckpt.files[0].path
+    matches = _matches(cached(ckpt), pattern)
+    if len(matches) != 1:
+        what = "is not downloaded" if not matches else f"matches {len(matches)} files ({pattern})"
+        raise MissingWeights(f"{ckpt.name} {what}", hint=pull_hint(ckpt.name))
+    return matches[0]
+
+
 def find_cached(ckpt: Checkpoint) -> Path | None:
     try:
-        return cached(ckpt)
+        return cached_file(ckpt) if ckpt.single_file else cached(ckpt)
     except MissingWeights:
         return None
 
@@ -197,6 +379,11 @@ def check(root: Path, spec: Checkpoint | None = None, hashes: bool = False) -> l
     """
     if not root.is_dir():
         return [Problem(str(root), "not a folder")]
+    if spec is not None and spec.single_file:
+        problems = list(_check_listed(root, spec, hashes))
+        for path in _matches(root, spec.files[0].path):
+            problems += single_file_problems(path)
+        return _dedupe(problems)
     problems = list(_check_index(root))
     if spec is not None:
         problems += _check_listed(root, spec, hashes)
@@ -247,13 +434,22 @@ def _check_index(root: Path) -> Iterator[Problem]:
 
 def _check_listed(root: Path, spec: Checkpoint, hashes: bool) -> Iterator[Problem]:
     for file in spec.files:
-        path = root / file.path
-        if not path.is_file():
+        found = _matches(root, file.path)
+        if not found:
             yield Problem(file.path, "missing")
-        elif file.size is not None and path.stat().st_size != file.size:
-            yield Problem(file.path, f"{path.stat().st_size} bytes, expected {file.size}")
-        elif hashes and file.sha256 and file_sha256(path) != file.sha256.lower():
-            yield Problem(file.path, "sha256 differs from the registry")
+        for path in found:
+            rel = _rel(path, root)
+            if file.size is not None and path.stat().st_size != file.size:
+                yield Problem(rel, f"{path.stat().st_size} bytes, expected {file.size}")
+            elif hashes and file.sha256 and file_sha256(path) != file.sha256.lower():
+                yield Problem(rel, "sha256 differs from the registry")
+
+
+def _matches(root: Path, pattern: str) -> list[Path]:
+    """The files ``pattern`` names under ``root`` (a glob where the registry has one)."""
+    if "*" not in pattern:
+        return [root / pattern] if (root / pattern).is_file() else []
+    return sorted(p for p in root.glob(pattern) if p.is_file())
 
 
 def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
@@ -294,6 +490,18 @@ def _check_weights(root: Path, folder: Path) -> Iterator[Problem]:
             yield Problem(f"{folder.name}/", "no weights (*.safetensors)")
 
 
+def tensor_counts(path: Path) -> dict[str, int]:
+    """{tensor name: elements} from a safetensors header ({} if unreadable)."""
+    header, _ = _header(path)
+    counts = {}
+    for name, spec in header.items():
+        count = 1
+        for dim in spec.get("shape", []):
+            count *= int(dim)
+        counts[name] = count
+    return counts
+
+
 def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
     """({tensor name: bytes}, problem) from a safetensors header; the file must be as long
     as it says.
@@ -302,6 +510,19 @@ def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
     ``name -> {dtype, shape, data_offsets: [begin, end]}``, then the data
     (https://github.com/huggingface/safetensors#format).
     """
+    header, problem = _header(path)
+    if problem:
+        return {}, problem
+    return {k: end - begin for k, (begin, end) in _offsets(header).items()}, None
+
+
+def _offsets(header: dict) -> dict[str, tuple[int, int]]:
+    return {k: (int(v["data_offsets"][0]), int(v["data_offsets"][1])) for k, v in header.items()}
+
+
+def _header(path: Path) -> tuple[dict, str | None]:
+    """(the safetensors header less __metadata__, problem): the file must be as long as
+    the header says."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(8)
@@ -314,18 +535,15 @@ def tensor_sizes(path: Path) -> tuple[dict[str, int], str | None]:
             header = json.loads(f.read(length))
             if not isinstance(header, dict):
                 raise TypeError("header is not an object")
-            offsets = {
-                k: (int(v["data_offsets"][0]), int(v["data_offsets"][1]))
-                for k, v in header.items()
-                if k != "__metadata__"
-            }
+            header = {k: v for k, v in header.items() if k != "__metadata__"}
+            offsets = _offsets(header)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
             # ValueError covers bad UTF-8, bad JSON and non-numeric offsets.
             return {}, "not a safetensors file (unreadable header)"
     expected = 8 + length + max((end for _, end in offsets.values()), default=0)
     if size != expected:
         return {}, f"truncated or padded: {size} bytes, its header says {expected}"
-    return {k: end - begin for k, (begin, end) in offsets.items()}, None
+    return header, None
 
 
 def _files(root: Path, suffix: str) -> list[Path]:

@@ -42,7 +42,7 @@ def test_auto_keeps_a_margin_instead_of_filling_the_card() -> None:
     fp = memory.Footprint(text_encoder=0, transformer=20 * GB, vae=0, group=GB, sequential=GB)
     free = memory.need("none", fp, 640, 4) + GB // 2  # fits, but only just
     choice = memory.choose(free, 24 * GB, fp, 640, 4)
-    assert choice.mode != "none"
+    assert (choice.mode, choice.vae_tiling) != ("none", False)  # tiled or streamed instead
     assert free - choice.need >= memory.margin(24 * GB)
 
 
@@ -198,3 +198,36 @@ def test_device_memory_accepts_cuda_without_an_index(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_reserved", needs_index("reserved", 4e9))
     free, total = memory.device_memory("cuda")
     assert total == int(80e9 * 0.3) and free == int(80e9 * 0.3 - 4e9)
+
+
+def test_a_q4_transformer_stays_on_a_16_gib_card_with_the_text_encoder_on_the_host() -> None:
+    """bench/quantized_plan.py's table: Q4_0 at 640 keeps the transformer resident (the
+    VAE decode tiled), where bf16 and Q8_0 must stream it block by block."""
+    total = 16 * 2**30
+    picks = {
+        fmt: memory.choose(int(total * 0.95), total, memory.Footprint.for_format(fmt), 640, 4)
+        for fmt in ("bf16", "Q8_0", "Q4_0")
+    }
+    assert picks["Q4_0"].mode == "encoder-cpu" and picks["Q4_0"].vae_tiling
+    assert picks["bf16"].mode == picks["Q8_0"].mode == "group"
+    assert memory.need("encoder-cpu", memory.Footprint.for_format("Q4_0"), 640, 4, True) < (
+        memory.need("none", memory.Footprint.for_format("bf16"), 640, 4, True) / 3
+    )
+
+
+def test_a_gguf_transformer_counts_at_its_quantized_size(tiny_qwen, tmp_path) -> None:
+    pytest.importorskip("gguf")
+    from layerctl.backends.layered import quantize
+    from layerctl.weights import Sources
+
+    gguf_file = tmp_path / "t.gguf"
+    quantize.convert(tiny_qwen, gguf_file, "Q4_0")
+    sizes = memory.transformer_sizes(gguf_file)
+    folder = memory.Footprint.of_folder(tiny_qwen)
+    quantized = memory.Footprint.of_sources(Sources(tiny_qwen, gguf_file))
+    names = set()
+    for shard in (tiny_qwen / "transformer").glob("*.safetensors"):
+        names |= set(memory.tensor_sizes(shard)[0])
+    assert set(sizes) == names
+    assert quantized.text_encoder == folder.text_encoder
+    assert quantized.transformer < folder.transformer / 2  # float32 folder vs Q4_0 + bf16

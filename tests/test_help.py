@@ -39,7 +39,8 @@ def test_help_at_80_columns_cuts_no_option_name(cli, monkeypatch, command):
 def test_decompose_help_shows_choices_and_examples(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     text = cli("decompose", "--help").stdout
-    assert "[psd|ora|png|pptx|svg]" in text and "auto, none, model, group" in text
+    assert "[psd|ora|png|pptx|svg]" in text and "auto, none, model," in text
+    assert "encoder-cpu, group" in text
     assert "Examples" in text and "layerctl decompose poster.png -o poster.psd" in text
     assert "Usage: layerctl decompose [OPTIONS] INPUT..." in text
 

@@ -58,21 +58,28 @@ class QwenBackend:
         from layerctl import weights
 
         try:
-            folder = weights.locate(settings.weights)
+            found = weights.sources(settings.weights, settings.base)
         except LayerctlError as exc:
             return False, str(exc)
-        problem = pipeline_problem(folder)
-        if problem:
-            return False, f"{folder}: {problem}"
+        if found.transformer is not None:
+            problems = weights.source_problems(found)
+            if problems:
+                return False, f"{found.transformer.name}: {problems[0]}"
+            where = f"transformer {found.transformer}, the rest from {found.base}"
+        else:
+            problem = pipeline_problem(found.base)
+            if problem:
+                return False, f"{found.base}: {problem}"
+            where = f"weights at {found.base}"
         broken = torch_stack.torchvision_problem()  # last: it costs a subprocess
         if broken:
             return False, broken
-        return True, f"weights at {folder}"
+        return True, where
 
     @classmethod
     def memory_plan(cls, settings: QwenSettings, layers: int) -> MemoryPlan:
         """Where ``--offload auto`` would put the model on this machine (no load)."""
-        return memory.plan(device_info(settings.device), settings.weights, layers)
+        return memory.plan(device_info(settings.device), settings.weights, layers, settings.base)
 
     def __init__(self, settings: QwenSettings) -> None:
         from layerctl import weights
@@ -80,10 +87,10 @@ class QwenBackend:
 
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
-        folder = weights.locate(settings.weights)
-        self.parts = load.load(folder, dtype=self.dtype)
+        found = weights.sources(settings.weights, settings.base)
+        self.parts = load.load(found, dtype=self.dtype)
         lora.apply(self.parts.transformer, settings.lora)  # before placement: merged on the host
-        self.model_id = str(folder.resolve())
+        self.model_id = str(found.base.resolve())  # what captions: the base's text encoder
         self.scheduler = flow.SchedulerConfig.from_dict(self.parts.scheduler_config)
         self.offload = place(self.parts, settings.offload, self.device)
         if settings.vae_tiling:
@@ -98,6 +105,11 @@ class QwenBackend:
         if settings.compile:
             speed.compile_blocks(self.parts.transformer)
         self.fp8: speed.Float8Linears | None = None
+
+    @property
+    def encoder_device(self) -> str:
+        """Where the text encoder runs: the host under ``--offload encoder-cpu``."""
+        return "cpu" if self.offload == "encoder-cpu" else self.device
 
     def caption(self, image: np.ndarray, request: QwenRequest) -> str:
         """The auto-caption of ``image`` (RGBA uint8) at the request's working size."""
@@ -125,6 +137,7 @@ class QwenBackend:
             self.scheduler,
             speed.model_factory(transformer_model, options),
             before_decode=lambda: self._tile_if_needed(request),
+            encoder_device=self.encoder_device,
         )
         start = time.perf_counter()
         with torch.inference_mode(), speed.step_cache(self.parts.transformer, options.step_cache):
@@ -174,7 +187,7 @@ class QwenBackend:
                 p.text_encoder,
                 p.tokenizer,
                 p.image_processor,
-                self.device,
+                self.encoder_device,
             ),
         )
 

@@ -27,9 +27,11 @@ class TorchComponents:
         scheduler: flow.SchedulerConfig,
         model: Callable[..., flow.Model],
         before_decode: Callable[[], None] = lambda: None,
+        encoder_device: Any = None,
     ) -> None:
         self.parts = parts
         self.device = device
+        self.encoder_device = encoder_device or device  # the host with --offload encoder-cpu
         self.scheduler = scheduler
         self._model = model  # (transformer, cond_tokens, embeds, shapes) -> Model
         self._before_decode = before_decode
@@ -43,11 +45,11 @@ class TorchComponents:
         tokens = self.parts.tokenizer([text], padding=True, return_tensors="pt")
         with torch.inference_mode():
             out = encoder(
-                input_ids=tokens.input_ids.to(self.device),
-                attention_mask=tokens.attention_mask.to(self.device),
+                input_ids=tokens.input_ids.to(self.encoder_device),
+                attention_mask=tokens.attention_mask.to(self.encoder_device),
                 output_hidden_states=True,
             )
-        return out.hidden_states[-1].to(encoder.dtype)
+        return out.hidden_states[-1].to(self.device, encoder.dtype)
 
     def vae_encode(self, image: np.ndarray) -> Any:
         """With offloading the VAE's weights may still be on the host: the image goes to

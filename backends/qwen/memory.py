@@ -6,6 +6,8 @@ Public API::
     Footprint.published()                    # Qwen-Image-Layered sizes in bfloat16
     Footprint.of(text_encoder=, transformer=, vae=)   # sizes of loaded modules
     Footprint.of_folder(checkpoint_dir)      # sizes of its safetensors files
+    Footprint.of_sources(weights.Sources)    # the same with a single-file (GGUF) transformer
+    Footprint.for_format("Q4_0")             # published sizes, the transformer in FORMATS
     working_bytes(resolution, layers)        # activations of the largest stage
     need(mode, footprint, resolution, layers) -> bytes on the device
     choose(free, total, footprint, resolution, layers, host_free=None) -> Choice
@@ -23,6 +25,9 @@ Modes, from fastest to leanest (``need`` gives each one's device memory):
 - ``model``: one model at a time on the device, moved whole when the next one runs
   (accelerate's ``cpu_offload_with_hook`` chain, what diffusers'
   ``enable_model_cpu_offload`` does): the transformer's 41 GB plus activations.
+- ``encoder-cpu``: the transformer and VAE stay on the device, the text encoder runs on
+  the host CPU (slow: seconds per prompt, minutes per caption): what lets a quantized
+  transformer (GGUF Q4: ~12 GB) stay resident on a 16 GiB card.
 - ``group``: transformer and text encoder stay on the host; one block at a time is copied
   in on a side CUDA stream while the previous block computes (diffusers'
   ``apply_group_offloading``, block level, descending into the text encoder's vision
@@ -53,11 +58,11 @@ from layerctl import console
 from layerctl.backends.capabilities import MemoryPlan, Placement
 from layerctl.budget import host_available  # the one reader of MemAvailable; re-exported
 from layerctl.errors import LayerctlError
-from layerctl.weights import tensor_sizes
+from layerctl.weights import Sources, tensor_counts, tensor_sizes
 
 GB = 10**9
 GiB = 2**30
-MODES = ("auto", "none", "model", "group", "sequential")
+MODES = ("auto", "none", "model", "encoder-cpu", "group", "sequential")
 BUCKETS = (640, 1024)  # the resolutions a plan covers: the trained ones
 ORDER = ("text_encoder", "transformer", "vae")  # the order a decomposition uses them in
 STREAMED = ("text_encoder", "transformer")  # the VAE is small and always moved whole
@@ -88,6 +93,22 @@ MAX_TEXT_TOKENS = 512
 # A tensor inside a repeated block: its name's first all-digit part indexes a
 # ModuleList / Sequential ("model.language_model.layers.3.mlp.up_proj.weight").
 BLOCK_INDEX = re.compile(r"(?:^|\.)\d+(?=\.|$)")
+
+
+# The transformer's bytes on the device per format, relative to bf16 (its linear weights
+# are ~all of it). GGUF keeps blocks quantized on the device (diffusers dequantizes one
+# layer at a time): Q8_0 is 34 bytes per 32 weights, 8.5 bits; Q4_0 and Q4_K_M are the
+# published Qwen-Image GGUFs' sizes (QuantStack/Qwen-Image-GGUF: 11.9 and 13.1 GB, same
+# architecture) over bf16's 40.87 GB, as some tensors stay in higher precision.
+# ComfyUI's fp8mixed file (20.5 GB) is dequantized to the run dtype when it loads
+# (diffusers has no scaled-fp8 loader), so on the device it is bf16's size.
+FORMATS = {
+    "bf16": 1.0,
+    "fp8mixed": 1.0,
+    "Q8_0": 8.5 / 16,
+    "Q4_K_M": 13.1 / 40.87,
+    "Q4_0": 11.9 / 40.87,
+}
 
 
 @dataclass(frozen=True)
@@ -156,6 +177,18 @@ class Footprint:
     sequential: int  # resident with --offload sequential
 
     @classmethod
+    def for_format(cls, fmt: str) -> Footprint:
+        """The released model with its transformer in ``fmt`` (a key of FORMATS), bf16 else."""
+        k = FORMATS[fmt]
+        return cls(
+            text_encoder=TEXT_ENCODER_BYTES,
+            transformer=int(TRANSFORMER_BYTES * k),
+            vae=VAE_BYTES,
+            group=max(TEXT_ENCODER_GROUP, int(TRANSFORMER_GROUP * k)),
+            sequential=2 * max(TEXT_ENCODER_LEAF, int(TRANSFORMER_LEAF * k)),
+        )
+
+    @classmethod
     def published(cls, bytes_per_param: int = 2) -> Footprint:
         """The released checkpoint's sizes (bf16 by default; 4 for float32)."""
         k = bytes_per_param / 2
@@ -178,11 +211,21 @@ class Footprint:
     def of_folder(cls, root: Path) -> Footprint:
         """Sizes of a diffusers folder's safetensors (headers only; stored in bf16, as
         they run on GPUs)."""
+        return cls.of_sources(Sources(root))
+
+    @classmethod
+    def of_sources(cls, found: Sources) -> Footprint:
+        """:meth:`of_folder`, with a single-file transformer counted as it will sit on the
+        device (``transformer_sizes``) and a single VAE file by its header."""
         sizes: dict[str, dict[str, int]] = {}
         for name in ORDER:
             sizes[name] = {}
-            for path in sorted((root / name).glob("*.safetensors")):
+            for path in sorted((found.base / name).glob("*.safetensors")):
                 sizes[name].update(tensor_sizes(path)[0])
+        if found.transformer is not None:
+            sizes["transformer"] = transformer_sizes(found.transformer)
+        if found.vae is not None:
+            sizes["vae"] = tensor_sizes(found.vae)[0]
         return cls.from_sizes(sizes)
 
     @classmethod
@@ -233,6 +276,7 @@ def need(
     resident = {
         "none": fp.total,
         "model": max(fp.text_encoder, fp.transformer) + fp.vae,
+        "encoder-cpu": fp.transformer + fp.vae,
         "group": fp.group + fp.vae,
         "sequential": fp.sequential + fp.vae,
     }
@@ -257,17 +301,21 @@ def choose(
     """The fastest mode that fits ``free`` device bytes with the margin to spare.
 
     Whole (exact) VAE decoding is preferred to tiled (tile-blended, not bit-identical)
-    among none, model and group; ``sequential`` streams leaf by leaf, many small copies
-    per step, far slower than any of them, so it comes last, only when nothing else
-    fits even with a tiled decode. ``host_free`` is host memory before the weights are
-    loaded (``layerctl doctor``): offloading modes keep the streamed weights there, so
-    they are skipped when those do not fit. Once the weights are loaded (``place``) they
-    are on the host already and it is left out.
+    among the modes that keep the transformer on the device (none, model, encoder-cpu),
+    and any of those, tiled, to streaming the transformer (group), which copies all of
+    it over PCIe twice a step: a quantized transformer stays on a small card only so.
+    ``sequential`` streams leaf by leaf, many small copies per step, far slower than any
+    of them, so it comes last, only when nothing else fits even with a tiled decode.
+    ``host_free`` is host memory before the weights are loaded (``layerctl doctor``):
+    offloading modes keep the streamed weights there, so they are skipped when those do not
+    fit. Once the weights are loaded (``place``) they are on the host already and it is left
+    out.
     """
     budget = free - margin(total)
     host_short = host_free is not None and fp.streamed > host_free
-    fast = ("none", "model", "group")
-    candidates = [(m, False) for m in fast] + [(m, True) for m in fast]
+    resident = ("none", "model", "encoder-cpu")  # the transformer stays for every step
+    candidates = [(m, False) for m in resident] + [(m, True) for m in resident]
+    candidates += [("group", False), ("group", True)]
     for mode, tiling in [*candidates, ("sequential", False), ("sequential", True)]:
         if mode != "none" and host_short:
             continue
@@ -340,37 +388,78 @@ def resolve(
     return choose(*memory, fp, resolution, layers)
 
 
-def plan(device: dict[str, Any], weights: str | None, layers: int) -> MemoryPlan:
+def plan(
+    device: dict[str, Any], weights: str | None, layers: int, base: str | None = None
+) -> MemoryPlan:
     """What ``--offload auto`` would pick at each bucket before anything is loaded, on
     ``device`` (``free_bytes``/``total_bytes`` when it is a CUDA card), from the sizes in
-    the weights folder when it is complete, else the published ones; host memory before
-    the load limits the offloading modes. Off CUDA: whether float32 fits the host."""
-    fp, source = _footprint(weights)
+    the weights (a folder, or a single-file transformer over ``base``) when complete, else
+    the published ones; host memory before the load limits the offloading modes. On a
+    CUDA card also the pick for the released model with its transformer in each of
+    FORMATS. Off CUDA: whether float32 fits the host."""
+    fp, source = _footprint(weights, base)
     host = host_available()
     placements = {}
+    by_format: dict[str, dict[int, Placement]] = {}
     for resolution in BUCKETS:
         if "free_bytes" in device:
             c = choose(device["free_bytes"], device["total_bytes"], fp, resolution, layers, host)
             placements[resolution] = Placement(c.mode, c.reason, c.need)
+            for fmt in FORMATS:
+                c = choose(
+                    device["free_bytes"],
+                    device["total_bytes"],
+                    Footprint.for_format(fmt),
+                    resolution,
+                    layers,
+                    host,
+                )
+                by_format.setdefault(fmt, {})[resolution] = Placement(c.mode, c.reason, c.need)
         else:
             need_host = 2 * fp.total + working_bytes(resolution, layers)
             fits = "" if host is None or host >= need_host else f", {host / GB:.1f} GB available"
             why = f"not a CUDA device; float32 needs ~{need_host / GB:.1f} GB of host memory"
             placements[resolution] = Placement("none", why + (fits and f"{fits}: too little"))
     sizes = {"text_encoder": fp.text_encoder, "transformer": fp.transformer, "vae": fp.vae}
-    return MemoryPlan(device, sizes, source, placements)
+    return MemoryPlan(device, sizes, source, placements, by_format)
 
 
-def _footprint(weights: str | None) -> tuple[Footprint, str]:
+def _footprint(weights: str | None, base: str | None = None) -> tuple[Footprint, str]:
     from layerctl import weights as registry
 
     try:
-        root = registry.locate(weights)
+        found = registry.sources(weights, base)
     except LayerctlError:
-        root = None
-    if root is None or registry.check(root):
+        found = None
+    if found is None or registry.source_problems(found):
         return Footprint.published(), "published sizes (bf16)"
-    return Footprint.of_folder(root), "weights folder"
+    if found.transformer is None:
+        return Footprint.of_folder(found.base), "weights folder"
+    return Footprint.of_sources(found), f"{found.transformer.name} over {found.base}"
+
+
+def transformer_sizes(path: Path) -> dict[str, int]:
+    """``{tensor name: bytes on the device}`` of a single-file transformer: a GGUF's
+    quantized tensors as stored (they stay quantized), everything else in bf16 (the run
+    dtype on a GPU; ComfyUI's scaled fp8 is dequantized when it loads)."""
+    from layerctl.backends.layered.load import DROPPED, MARKERS, PREFIXES, SCALES
+
+    if path.suffix == ".gguf":
+        from gguf import GGMLQuantizationType, GGUFReader
+
+        plain = (GGMLQuantizationType.F32, GGMLQuantizationType.F16, GGMLQuantizationType.BF16)
+        return {
+            t.name: 2 * int(t.n_elements) if t.tensor_type in plain else int(t.n_bytes)
+            for t in GGUFReader(path).tensors
+        }
+    sizes = {}
+    for name, count in tensor_counts(path).items():
+        if name in MARKERS or name.endswith(SCALES + DROPPED):
+            continue
+        for prefix in PREFIXES:
+            name = name.removeprefix(prefix)
+        sizes[name] = 2 * count
+    return sizes
 
 
 def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
@@ -393,6 +482,11 @@ def place(modules: Mapping[str, Any], mode: str, device: Any) -> str:
     if mode == "none" or device.type == "cpu":
         for name in present:
             modules[name].to(device)
+        return mode
+    if mode == "encoder-cpu":  # the text encoder stays where it was loaded: the host
+        for name in present:
+            if name != "text_encoder":
+                modules[name].to(device)
         return mode
     if mode == "model":
         from accelerate import cpu_offload_with_hook

@@ -13,12 +13,15 @@ memory (``capabilities.MemoryPlanner``: qwen) would place its model here.
          "model_gb": {"source": "weights folder", "text_encoder": 16.6,
                       "transformer": 40.9, "vae": 0.3},
          "placements": {"640": {"mode": "none", "need_gb": 48.0, "reason": "…"},
-                        "1024": {…}}}}}
+                        "1024": {…}},
+         "formats": {"Q4_0": {"640": {"mode": "encoder-cpu", …}, "1024": {…}}, …}}}}
 
 ``torchvision`` is null unless an installed torchvision fails to import (the usual
 wheel built for another torch), which breaks every diffusers model: then what to do.
 ``device`` has ``note`` only where something is missing, ``model``/``capability``/``free_gb``
-/``total_gb`` only for a CUDA card; ``need_gb`` is null off CUDA. Exit 0 whatever it finds
+/``total_gb`` only for a CUDA card; ``need_gb`` is null off CUDA; ``formats`` (what auto
+would pick with the released transformer as bf16, fp8mixed, Q8_0, Q4_K_M, Q4_0) only for
+a CUDA card. Exit 0 whatever it finds
 (missing weights are a finding, not a failure); ``-q`` silences messages on stderr.
 """
 
@@ -30,13 +33,14 @@ from typing import Any
 
 import typer
 
-from layerctl.options import Device, Json, Quiet, Weights
+from layerctl.options import Base, Device, Json, Quiet, Weights
 
 GB = 10**9
 
 
 def doctor(
     weights: Weights = None,
+    base: Base = None,
     device: Device = "auto",
     layers: int = typer.Option(4, "--layers", "-n", min=1, max=64, help="Layers to plan for."),
     json_out: Json = False,
@@ -46,26 +50,27 @@ def doctor(
     from layerctl import console
 
     console.state.quiet = quiet or console.state.quiet
-    report = check(weights, device, layers)
+    report = check(weights, device, layers, base)
     typer.echo(json.dumps(report, indent=2) if json_out else _text(report))
 
 
-def check(weights: str | None, device: str, layers: int) -> dict[str, Any]:
+def check(weights: str | None, device: str, layers: int, base: str | None = None) -> dict[str, Any]:
     """The report ``--json`` prints (the shape is in the module docstring)."""
-    from layerctl.backends import base, capabilities
+    from layerctl.backends import base as backends
+    from layerctl.backends import capabilities
     from layerctl.budget import host_available
 
-    values = {"weights": weights, "device": device}
+    values = {"weights": weights, "device": device, "base": base}
     planners = capabilities.backends_with(capabilities.MemoryPlanner)
     plans = {
-        name: _plan(cls.memory_plan(base.settings_for(cls, values), layers))
+        name: _plan(cls.memory_plan(backends.settings_for(cls, values), layers))
         for name, cls in planners.items()
     }
     return {
         "python": platform.python_version(),
         "host_available_gb": _gb(host_available()),
         "torchvision": _torchvision(),
-        "weights": _weights(weights),
+        "weights": _weights(weights, base),
         "plans": plans,
     }
 
@@ -77,16 +82,17 @@ def _torchvision() -> str | None:
     return torch_stack.torchvision_problem()
 
 
-def _weights(ref: str | None) -> dict[str, Any]:
+def _weights(ref: str | None, base: str | None) -> dict[str, Any]:
     from layerctl import weights
     from layerctl.errors import LayerctlError
 
     try:
-        root = weights.locate(ref)
+        found = weights.sources(ref, base)
     except LayerctlError as exc:
         return {"found": False, "path": None, "problems": [str(exc)]}
-    problems = [str(p) for p in weights.check(root)]
-    return {"found": True, "path": str(root), "problems": problems}
+    problems = [str(p) for p in weights.source_problems(found)]
+    path = found.base if found.transformer is None else found.transformer
+    return {"found": True, "path": str(path), "problems": problems}
 
 
 def _plan(plan: Any) -> dict[str, Any]:
@@ -96,11 +102,17 @@ def _plan(plan: Any) -> dict[str, Any]:
             free_gb=_gb(plan.device["free_bytes"]), total_gb=_gb(plan.device["total_bytes"])
         )
     model = {"source": plan.model_source, **{k: _gb(v) for k, v in plan.model_bytes.items()}}
-    placements = {
+    report = {"device": device, "model_gb": model, "placements": _placements(plan.placements)}
+    if plan.by_format:
+        report["formats"] = {fmt: _placements(p) for fmt, p in plan.by_format.items()}
+    return report
+
+
+def _placements(placements: dict[int, Any]) -> dict[str, Any]:
+    return {
         str(resolution): {"mode": p.mode, "need_gb": _gb(p.need_bytes), "reason": p.reason}
-        for resolution, p in plan.placements.items()
+        for resolution, p in placements.items()
     }
-    return {"device": device, "model_gb": model, "placements": placements}
 
 
 def _gb(n: int | None) -> float | None:
@@ -135,4 +147,7 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"{name + ' model':<14}{sizes} ({m['source']})")
         for resolution, p in plan["placements"].items():
             lines.append(f"{name + ' ' + resolution:<14}{p['mode']} ({p['reason']})")
+        for fmt, by_bucket in plan.get("formats", {}).items():
+            cells = [f"{r}: {p['mode']} ({p['need_gb']} GB)" for r, p in by_bucket.items()]
+            lines.append(f"{name + ' ' + fmt:<14}" + ", ".join(cells))
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from layerctl.errors import BadInput, UsageError
 from layerctl.options import (
     OUTPUT,
     Backend,
+    Base,
     CaptionLang,
     Cfg,
     CfgNormalize,
@@ -71,6 +72,7 @@ def split(
     seed: Seed = 0,
     lossless: Lossless = True,
     weights: Weights = None,
+    base: Base = None,
     prompt: Prompt = None,
     negative_prompt: NegativePrompt = " ",
     steps: Steps = 50,

@@ -9,7 +9,7 @@ import typer
 
 from layerctl import console
 from layerctl.errors import MissingWeights
-from layerctl.options import Json, Quiet
+from layerctl.options import Force, Json, Quiet
 from layerctl.outputs import json_text, readable
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="weights",
-    help="Model weights: list the known checkpoints, download, verify and locate them.",
+    help="Model weights: list the known checkpoints, download, verify, locate and convert them.",
     no_args_is_help=True,
 )
 
@@ -39,6 +39,7 @@ def list_checkpoints(json_out: Json = False, quiet: Quiet = False) -> None:
                 "repo": ckpt.repo,
                 "revision": ckpt.revision,
                 "backend": ckpt.backend,
+                "kind": ckpt.kind,
                 "summary": ckpt.summary,
                 "path": str(path) if path else None,
             }
@@ -50,9 +51,9 @@ def list_checkpoints(json_out: Json = False, quiet: Quiet = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table("name", "repo@revision", "backend", "downloaded")
+    table = Table("name", "kind", "repo@revision", "downloaded")
     for row in rows:
-        cells = (row["name"], f"{row['repo']}@{row['revision']}", row["backend"], row["path"])
+        cells = (row["name"], row["kind"], f"{row['repo']}@{row['revision']}", row["path"])
         table.add_row(*(escape(readable(cell or "no")) for cell in cells))
     Console(highlight=False).print(table)
 
@@ -82,7 +83,9 @@ def pull(
 def verify(
     target: Annotated[
         str,
-        typer.Argument(help="A checkpoint folder, or a name to look up in the HF cache."),
+        typer.Argument(
+            help="A checkpoint folder, a transformer file, or a name to look up in the HF cache."
+        ),
     ] = "qwen-image-layered",
     json_out: Json = False,
     quiet: Quiet = False,
@@ -96,6 +99,9 @@ def verify(
 
     console.state.quiet = quiet or console.state.quiet
     path = Path(target).expanduser()
+    if path.is_file():
+        _report(path, None, weights.single_file_problems(path), json_out)
+        return
     if path.is_dir():
         folder, spec = path, None
     else:
@@ -110,8 +116,46 @@ def path(name: Name = "qwen-image-layered", json_out: Json = False, quiet: Quiet
     from layerctl import weights
 
     console.state.quiet = quiet or console.state.quiet
-    folder = weights.cached(weights.checkpoint(name))
+    ckpt = weights.checkpoint(name)
+    folder = weights.cached_file(ckpt) if ckpt.single_file else weights.cached(ckpt)
     typer.echo(json_text({"name": name, "path": str(folder)}, indent=None) if json_out else folder)
+
+
+@app.command()
+def convert(
+    folder: Annotated[
+        Path, typer.Argument(help="A Qwen-Image-Layered checkpoint folder (diffusers layout).")
+    ],
+    out: Annotated[Path, typer.Argument(help="The .gguf file to write.")],
+    qtype: Annotated[
+        str, typer.Option("--type", metavar="Q8_0|Q4_0", help="The quantisation.")
+    ] = "Q8_0",
+    force: Force = False,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write the folder's transformer as one GGUF file, for --weights FILE --base FOLDER.
+
+    Q8_0 is 8.5 bits a weight, Q4_0 4.5 (the linear layers' weights; the rest stays F32).
+    Needs the torch extra and the gguf package.
+    """
+    from importlib.util import find_spec
+
+    from layerctl.errors import UsageError
+
+    console.state.quiet = quiet or console.state.quiet
+    if out.suffix != ".gguf":
+        raise UsageError(f"{out}: the output must end in .gguf")
+    missing = [m for m in ("torch", "diffusers", "gguf") if find_spec(m) is None]
+    if missing:
+        raise MissingWeights(
+            f"weights convert needs {', '.join(missing)}", hint="pip install 'layerctl[torch]'"
+        )
+    from layerctl.backends.layered import quantize
+
+    summary = quantize.convert(folder, out, qtype, force)
+    if json_out:
+        typer.echo(json_text({"path": str(out), "type": qtype, **summary}, indent=None))
 
 
 def _report(folder: Path, spec: Checkpoint | None, problems: list[Problem], json_out: bool) -> None:

@@ -70,6 +70,14 @@ def test_path_finds_the_snapshot_offline(cli, hf_cache: Path) -> None:
     assert weights.locate(None) == snapshot
 
 
+def test_list_shows_every_name_whole_at_80_columns(cli, hf_cache: Path, monkeypatch) -> None:
+    """The names are what `pull` and `--weights` take: never cut to an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = cli("weights", "list").stdout
+    for row in json.loads(cli("weights", "list", "--json").stdout):
+        assert row["name"] in shown
+
+
 def test_path_when_not_downloaded_says_how_to_fetch(cli, hf_cache: Path) -> None:
     result = cli("weights", "path", "qwen-image-layered")
     assert result.code == 1

@@ -49,9 +49,15 @@ def list_checkpoints(json_out: Json = False, quiet: Quiet = False) -> None:
         return
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("name", "kind", "repo@revision", "downloaded")
+    widest = max((len(row["name"]) for row in rows), default=4)  # names are what you type
+    table = Table(
+        Column("name", no_wrap=True, min_width=widest),
+        "kind",
+        Column("repo@revision", overflow="fold"),
+        Column("downloaded", overflow="fold"),
+    )
     for row in rows:
         cells = (row["name"], row["kind"], f"{row['repo']}@{row['revision']}", row["path"])
         table.add_row(*(escape(readable(cell or "no")) for cell in cells))

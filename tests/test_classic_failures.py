@@ -146,11 +146,11 @@ def test_a_black_and_white_photo_shows_a_photos_spread_of_colours():
     grey = Image.fromarray(skimage_data.camera()).convert("RGBA").resize((120, 90))
     photo = np.asarray(grey)
     texture = photo[~segment.flat_pixels(segment.channels(photo))]  # as pictures() sees it
-    assert segment._many_colours(texture, solid=True)
+    assert segment._many_colours(texture, solid=True, thick=True)
     words = Image.new("RGBA", (400, 100), (255, 255, 255, 255))
     ImageDraw.Draw(words).text((5, 5), "Flat art", font=ImageFont.load_default(size=80), fill=INK)
     ink = np.asarray(words)
-    assert not segment._many_colours(ink[(ink[..., :3] < 250).any(-1)], solid=True)
+    assert not segment._many_colours(ink[(ink[..., :3] < 250).any(-1)], solid=True, thick=True)
 
 
 def test_a_speckled_ground_keeps_its_specks():

@@ -27,6 +27,7 @@ FRAMED = 15.0  # colour σ (0..255) of the ring around a picture: a ground or a 
 GREY_PICTURE = (12, 0.62)  # a picture in few colours: this many, the two commonest holding
 # at most this share of it (text and flat art: mostly their own two colours, ≳ 0.7)
 GREY_LEVELS = 12  # of 16 brightness levels, each holding 2 % of it: a black-and-white photo
+THICK = 4  # px from its edge that most of such a photo's patch lies (a text line's does not)
 PICTURE_SOLIDITY = 0.2  # share of its box a picture's texture fills; outlined text ≲ 0.1
 
 
@@ -247,7 +248,8 @@ def pictures(image: np.ndarray, flat: np.ndarray, background: Background) -> np.
         if edge or area < PICTURE_SOLIDITY * w * h:
             continue
         patch = patches[y : y + h, x : x + w] == i
-        if not _many_colours(image[y : y + h, x : x + w][patch], _solid(patch)):
+        pixels = image[y : y + h, x : x + w][patch]
+        if not _many_colours(pixels, _solid(patch), _solid(patch, THICK)):
             continue
         hull = np.zeros(patch.shape, np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(patch.astype(np.uint8))), 1)
@@ -273,21 +275,23 @@ def _framed(image: np.ndarray, hull: np.ndarray, corner: tuple[int, int]) -> boo
     return bool(ring.any()) and float(image[rows, cols][ring][:, :3].std(axis=0).max()) <= FRAMED
 
 
-def _solid(patch: np.ndarray) -> bool:
-    """Whether most of ``patch`` is more than two pixels from its edge: a block of
-    texture, not strokes (small text is all anti-aliased rim)."""
+def _solid(patch: np.ndarray, margin: int = 2) -> bool:
+    """Whether most of ``patch`` is more than ``margin`` pixels from its edge: a block
+    of texture, not strokes (small text is all anti-aliased rim)."""
     import cv2
 
-    inner = cv2.erode(patch.astype(np.uint8), np.ones((5, 5), np.uint8))
+    side = 2 * margin + 1
+    inner = cv2.erode(patch.astype(np.uint8), np.ones((side, side), np.uint8))
     return int(inner.sum()) >= 0.5 * int(patch.sum())
 
 
-def _many_colours(pixels: np.ndarray, solid: bool) -> bool:
+def _many_colours(pixels: np.ndarray, solid: bool, thick: bool = False) -> bool:
     """Whether ``pixels`` show the spread of colours of a photograph: many colours (4
     bits a channel) that each hold a noticeable share, or, for a black-and-white one
     (when ``solid``: thin text's rims spread over its two colours too), some, with no
-    two of them holding most of it, or most brightness levels each holding a share (a
-    grey photograph has only 16 colours at 4 bits; flat art's rims are thin spread)."""
+    two of them holding most of it, or, when ``thick`` too, most brightness levels each
+    holding a share (a grey photograph has only 16 colours at 4 bits; a line of small
+    text is a solid patch once closed, and its rims spread over the levels too)."""
     q = pixels[:, :3].astype(np.int32) >> 4
     counts = np.bincount((q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2], minlength=4096)
     colours = int((counts >= max(3, 0.0005 * len(pixels))).sum())
@@ -297,7 +301,7 @@ def _many_colours(pixels: np.ndarray, solid: bool) -> bool:
     if not solid or colours < least:
         return False
     levels = np.bincount(pixels[:, :3].astype(np.int32).sum(1) // 48, minlength=16)
-    if int((levels >= 0.02 * len(pixels)).sum()) >= GREY_LEVELS:
+    if thick and int((levels >= 0.02 * len(pixels)).sum()) >= GREY_LEVELS:
         return True
     top = np.argsort(counts)[-2:]
     centres = np.stack([top >> 8, (top >> 4) & 15, top & 15], -1) * 16 + 8

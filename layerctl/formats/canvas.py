@@ -30,9 +30,16 @@ MAX_STACK_PIXELS = 16 * MAX_RESULT_PIXELS
 
 
 def check_size(
-    where: object, width: int, height: int, layers: int = 1, max_memory: int | None = None
+    where: object,
+    width: int,
+    height: int,
+    layers: int = 1,
+    max_memory: int | None = None,
+    held: int = 0,
 ) -> None:
-    """BadResult unless a ``width``×``height`` canvas with ``layers`` layers fits the budgets."""
+    """BadResult unless a ``width``×``height`` canvas with ``layers`` layers fits the
+    budgets, with ``held`` bytes more in memory while they are read (a file's encoded
+    members)."""
     size = budget.dimensions(width, height)
     if width < 1 or height < 1:
         raise BadResult(f"{where}: no canvas ({size})")
@@ -46,7 +53,8 @@ def check_size(
             hint=f"the limits are {budget.human_pixels(MAX_CANVAS_PIXELS)} a layer, "
             f"{budget.human_pixels(MAX_STACK_PIXELS)} in all",
         )
-    budget.check(where, read_cost(width * height, layers), max_memory, f"{what} ", BadResult)
+    cost = read_cost(width * height, layers) + held
+    budget.check(where, cost, max_memory, f"{what} ", BadResult)
 
 
 def read_cost(pixels: int, layers: int) -> int:

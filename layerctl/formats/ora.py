@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from layerctl import __version__, budget
-from layerctl.console import counted
+from layerctl import __version__
 from layerctl.errors import BadResult
-from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, png_bytes, tile_png, with_opacity
 from layerctl.formats.safexml import parse, xml_text
 from layerctl.formats.zipped import Members, entry, member
@@ -97,13 +95,7 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
             nodes = len(top.findall(".//layer")) + len(top.findall(".//stack"))
             check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory)
             members = Members(archive, (node.get("src", "") for node in top.iter("layer")))
-            budget.check(
-                path,
-                canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
-                max_memory,
-                f"{counted(nodes, 'layer')} of {budget.dimensions(*size)} ",
-                BadResult,
-            )
+            check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory, held=members.cost)
             icc: list[bytes] = []
             layers = _read_stack(members, top, size, icc)
             metadata = _metadata(archive)

@@ -35,9 +35,7 @@ from PIL import Image
 
 from layerctl import __version__, budget
 from layerctl.budget import short_text
-from layerctl.console import counted
 from layerctl.errors import BadResult, OutputError
-from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, tile_png, with_opacity
 from layerctl.formats.safexml import parse, xml_text
 from layerctl.formats.zipped import Members, member
@@ -183,13 +181,7 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
                 shown = short_text(sorted(missing)[0], 40)
                 raise BadResult(f"{path}: a picture's image {shown!r} is missing")
             members = Members(archive, sources)
-            budget.check(
-                path,
-                canvas.read_cost(size[0] * size[1], max(nodes, 1)) + members.cost,
-                max_memory,
-                f"{counted(nodes, 'layer')} of {budget.dimensions(*size)} ",
-                BadResult,
-            )
+            check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory, held=members.cost)
             reader = _Reader(path, members, targets, size, emu)
             layers = reader.children(tree, (0, 0), 1.0)
     except (BadResult, RecursionError):  # formats.read names deep nesting

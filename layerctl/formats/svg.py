@@ -35,7 +35,6 @@ import numpy as np
 from PIL import Image
 
 from layerctl import __version__, budget
-from layerctl.console import counted
 from layerctl.errors import BadResult
 from layerctl.formats import canvas
 from layerctl.formats.canvas import check_size, place, png_header_size, tile_png, with_opacity
@@ -130,13 +129,7 @@ def read(path: Path, max_memory: int | None = None) -> LayerStack:
     nodes = sum(1 for node in root.iter() if node.tag in {f"{{{SVG}}}image", f"{{{SVG}}}g"})
     check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory)
     pngs = _Pictures(path, root)
-    budget.check(
-        path,
-        canvas.read_cost(size[0] * size[1], max(nodes, 1)) + pngs.cost,
-        max_memory,
-        f"{counted(nodes, 'layer')} of {budget.dimensions(*size)} ",
-        BadResult,
-    )
+    check_size(path, *size, layers=max(nodes, 1), max_memory=max_memory, held=pngs.cost)
     icc: list[bytes] = []
     layers = _read_children(path, pngs, root, size, icc, 1.0)
     if not layers:

@@ -185,18 +185,18 @@ def _rezip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.slow
-def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
-    raw = seeds["ora"].read_bytes()
-    with zipfile.ZipFile(seeds["ora"]) as archive:
+def _zip_survives_mutations(seed: Path, target: Path, scratch: Path, parts=None) -> None:
+    """Fuzz a zip-based reader: one of ``parts`` (the members it opens; default all)
+    mutated and re-zipped with valid CRCs (to reach the XML and PNG code), or the zip
+    itself damaged."""
+    raw = seed.read_bytes()
+    with zipfile.ZipFile(seed) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    target = scratch / "m.ora"
+    chosen = list(members) if parts is None else parts(members)
 
     @st.composite
     def damaged(draw: st.DrawFn) -> bytes:
-        """One member mutated and re-zipped with valid CRCs (to reach the XML and PNG code),
-        or the zip itself damaged."""
-        name = draw(st.sampled_from([None, *members]))
+        name = draw(st.sampled_from([None, *chosen]))
         if name is None:
             return draw(mutations(raw))
         changed = dict(members)
@@ -210,36 +210,22 @@ def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
         check_read(target, scratch)
 
     run()
+
+
+@pytest.mark.slow
+def test_ora_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
+    _zip_survives_mutations(seeds["ora"], scratch / "m.ora", scratch)
+
+
+def _pptx_parts_read(members: dict[str, bytes]) -> list[str]:
+    """The parts the PPTX reader opens: the rest (layouts, theme) it never reads."""
+    read = [n for n in members if n.startswith(("docProps/custom", "ppt/slides/", "ppt/media/"))]
+    return [*read, "ppt/presentation.xml"]
 
 
 @pytest.mark.slow
 def test_pptx_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) -> None:
-    raw = seeds["pptx"].read_bytes()
-    with zipfile.ZipFile(seeds["pptx"]) as archive:
-        # The parts the reader opens: the rest (layouts, theme) it never reads.
-        members = {name: archive.read(name) for name in archive.namelist()}
-    read = [n for n in members if n.startswith(("docProps/custom", "ppt/slides/", "ppt/media/"))]
-    read.append("ppt/presentation.xml")
-    target = scratch / "m.pptx"
-
-    @st.composite
-    def damaged(draw: st.DrawFn) -> bytes:
-        """One part the reader opens mutated and re-zipped with valid CRCs, or the zip
-        itself damaged."""
-        name = draw(st.sampled_from([None, *read]))
-        if name is None:
-            return draw(mutations(raw))
-        changed = dict(members)
-        changed[name] = draw(mutations(members[name], head=4096))
-        return _rezip(changed)
-
-    @FUZZ
-    @given(damaged())
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _zip_survives_mutations(seeds["pptx"], scratch / "m.pptx", scratch, _pptx_parts_read)
 
 
 @pytest.mark.slow

@@ -89,18 +89,6 @@ def test_verify_a_single_file(cli, tmp_path: Path) -> None:
     assert result.code == 1 and len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    pytest.importorskip("huggingface_hub")
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return cache
-
-
 def _snapshot(cache: Path, repo: str) -> Path:
     folder = cache / ("models--" + repo.replace("/", "--"))
     commit = "0123456789abcdef0123456789abcdef01234567"

@@ -35,19 +35,6 @@ def test_registry_parses_and_names_every_component() -> None:
     assert "model_index.json" in ckpt.allow_patterns()
 
 
-@pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty Hugging Face hub cache that huggingface_hub reads, offline."""
-    pytest.importorskip("huggingface_hub")
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return cache
-
-
 def _populate(cache: Path) -> Path:
     """Lay out a downloaded snapshot the way huggingface_hub does (refs/main -> commit)."""
     repo = cache / REPO_FOLDER

@@ -93,15 +93,9 @@ def build_tiny_checkpoint(root: Path) -> Path:
         root / "text_encoder", max_shard_size=SHARD, safe_serialization=True
     )
     torch.manual_seed(SEED + 1)
-    diffusers.QwenImageTransformer2DModel(
-        num_layers=2,
-        attention_head_dim=32,
-        num_attention_heads=2,
-        joint_attention_dim=TEXT_HIDDEN,
-        axes_dims_rope=(8, 12, 12),
-        use_layer3d_rope=True,
-        use_additional_t_cond=True,
-    ).save_pretrained(root / "transformer", max_shard_size=SHARD, safe_serialization=True)
+    _transformer(blocks=2).save_pretrained(
+        root / "transformer", max_shard_size=SHARD, safe_serialization=True
+    )
     torch.manual_seed(SEED + 2)
     diffusers.AutoencoderKLQwenImage(
         base_dim=8, num_res_blocks=1, input_channels=4
@@ -112,6 +106,21 @@ def build_tiny_checkpoint(root: Path) -> Path:
     index = {**MODEL_INDEX, "_diffusers_version": diffusers.__version__}
     (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     return root
+
+
+def _transformer(blocks: int):
+    """The tiny transformer: the released model's kind (layer3d RoPE, the extra t cond)."""
+    import diffusers
+
+    return diffusers.QwenImageTransformer2DModel(
+        num_layers=blocks,
+        attention_head_dim=32,
+        num_attention_heads=2,
+        joint_attention_dim=TEXT_HIDDEN,
+        axes_dims_rope=(8, 12, 12),
+        use_layer3d_rope=True,
+        use_additional_t_cond=True,
+    )
 
 
 def _tokenizer():
@@ -223,21 +232,12 @@ def build_lora(path: Path, layout: str, seed: int = 0, blocks: int = 2) -> Path:
       ``lora_up.weight`` / ``alpha`` (alpha = rank / 2, so the alpha scaling matters);
     - ``comfy``: the ComfyUI form, ``diffusion_model.<module>.lora_down/lora_up/alpha``.
     """
-    import diffusers
     import torch
     from safetensors.torch import save_file
 
     shapes = {
         name: module.weight.shape
-        for name, module in diffusers.QwenImageTransformer2DModel(
-            num_layers=blocks,
-            attention_head_dim=32,
-            num_attention_heads=2,
-            joint_attention_dim=TEXT_HIDDEN,
-            axes_dims_rope=(8, 12, 12),
-            use_layer3d_rope=True,
-            use_additional_t_cond=True,
-        ).named_modules()
+        for name, module in _transformer(blocks).named_modules()
         if hasattr(module, "weight") and module.weight is not None
     }
     generator = torch.Generator().manual_seed(seed)

@@ -16,6 +16,7 @@ from layerctl.stack import composite
 pytest.importorskip("cv2")
 
 CREAM, ORANGE, INK = (240, 230, 200), (240, 120, 40), (20, 20, 20)
+WHITE = (255, 255, 255)
 
 
 def run(image: np.ndarray, n: int):
@@ -261,6 +262,31 @@ def test_a_white_card_on_a_light_page_is_a_layer():
     assert layers.roles == ["Background", "Shape", "Text"]
     assert (layers[1][40:100, 40:180, 3] == 255).mean() > 0.995  # the card, under its text too
     assert np.abs(layers[0][40, 100, :3].astype(int) - (245, 245, 247)).max() <= 2
+
+
+def test_alike_cards_each_go_on_under_their_words():
+    """Three alike cards are one region of three pieces, no one shape to complete: each
+    card still goes on under the words on it, or the card layer has text-shaped holes
+    and the lossless step paints the words' ghosts into the background."""
+    font = ImageFont.load_default(size=14 * 4)
+    names = ("Alex Morgan", "Priya Shah", "Sam Lee")
+
+    def paint(d, s):
+        for k, name in enumerate(names):
+            top = 20 + 70 * k
+            d.rounded_rectangle((20 * s, top * s, 200 * s, (top + 55) * s), 8 * s, fill=WHITE)
+            d.text((40 * s, (top + 18) * s), name, font=font, fill=(30, 30, 40))
+
+    image = draw((240, 240), (245, 245, 247), paint)
+    layers = run(image, 4)
+    cards = layers[layers.roles.index("Shape")]
+    for k in range(3):
+        top = 20 + 70 * k
+        assert (cards[top + 8 : top + 47, 30:190, 3] == 255).mean() > 0.995
+    ground = refine.make_lossless(list(layers), image)[0][..., :3].astype(int)
+    for k in range(3):  # no ghosts of the words under the cards
+        top = 20 + 70 * k
+        assert np.abs(ground[top + 8 : top + 47, 30:190] - (245, 245, 247)).max() <= 3
 
 
 def test_split_of_a_plain_shape_is_not_padded(cli, tmp_path):

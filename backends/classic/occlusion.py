@@ -20,6 +20,8 @@ ENCLOSED = 0.9  # share of a region inside the other's completed shape that puts
 EXPLAINED_GAP = 0.4  # difference of filled extension shares that decides alone
 MIN_SOLIDITY = 0.4  # visible share of its hull below which a region is not one solid shape
 EXPLAINED = 0.8  # share of a multi-piece hull's extension that its occluders must cover
+SURFACE_SHARE = 0.7  # share of its filled outline a piece shows to be a surface, not a ring
+BOXED = 0.75  # share of its box a surface's outline fills (a card, a disc; not a glyph)
 
 
 def order(
@@ -130,20 +132,28 @@ def _crop(mask: np.ndarray, box, inter) -> np.ndarray:
 def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
     """Per region (on its box): visible pixels plus its completed shape where regions
     above it show (see complete), as far as those reach its edge: a label inside a
-    ring, text in a donut's hole, cuts nothing of it and so hides nothing of it."""
+    ring, text in a donut's hole, cuts nothing of it and so hides nothing of it. A
+    surface of it also goes on under what lies wholly on it (the words on each of
+    three alike cards, which are no one shape to complete)."""
     position = {index: rank for rank, index in enumerate(ranks)}
     result = []
     for i, region in enumerate(regions):
         covered = np.zeros_like(region.visible)
+        enclosed = np.zeros_like(region.visible)
+        surfaces = _surfaces_filled(region.visible)
         for j, other in enumerate(regions):
             if position[j] <= position[i]:
                 continue
             inter = _intersection(region.box, other.box)
-            if inter is not None:
-                _crop(covered, region.box, inter)[...] |= _crop(other.visible, other.box, inter)
+            if inter is None:
+                continue
+            shown = _crop(other.visible, other.box, inter)
+            _crop(covered, region.box, inter)[...] |= shown
+            if (_crop(surfaces, region.box, inter) & shown).sum() >= ENCLOSED * other.area:
+                _crop(enclosed, region.box, inter)[...] |= shown
         covered = _touching(covered & ~region.visible, region.visible)
         whole = complete(region, covered, hull_if_sparse=False)
-        result.append(region.visible | (whole & covered))
+        result.append(region.visible | (whole & covered) | (surfaces & enclosed))
     return result
 
 
@@ -199,6 +209,25 @@ def complete(region: Region, covered: np.ndarray, hull_if_sparse: bool = True) -
     if not hull_if_sparse and _scattered(region, covered):
         return region.visible  # a line of text, scattered pieces: no one shape to go on
     return region.hull
+
+
+def _surfaces_filled(visible: np.ndarray) -> np.ndarray:
+    """``visible`` with the holes of each piece that is a surface (most of its outline's
+    area, and its outline most of its box: a card with words on it) filled. A ring, a
+    letter's outline around its fill, a glyph, stays as it shows."""
+    import cv2
+    from scipy.ndimage import binary_fill_holes
+
+    filled = binary_fill_holes(visible)
+    count, outlines, stats, _ = cv2.connectedComponentsWithStats(
+        filled.astype(np.uint8), connectivity=8
+    )
+    shown = np.bincount(outlines[visible], minlength=count)
+    whole = stats[:, cv2.CC_STAT_AREA]
+    box = stats[:, cv2.CC_STAT_WIDTH] * stats[:, cv2.CC_STAT_HEIGHT]
+    surface = (shown >= SURFACE_SHARE * whole) & (whole >= BOXED * box)
+    surface[0] = False
+    return visible | (filled & surface[outlines])
 
 
 def _scattered(region: Region, covered: np.ndarray) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import writable
 from PIL import Image
 from stripes_backend import register
 
@@ -28,13 +29,15 @@ from layerctl.formats import pngstack, psd
 from layerctl.stack import Layer, LayerStack
 
 STRIPES = ["-b", "stripes", "-n", "3"]
-OUTPUTS = {
-    "psd": "out.psd",
-    "ora": "out.ora",
-    "png": "out",
-    "pptx": "out.pptx",
-    "svg": "out.svg",
-}
+OUTPUTS = writable(
+    {
+        "psd": "out.psd",
+        "ora": "out.ora",
+        "png": "out",
+        "pptx": "out.pptx",
+        "svg": "out.svg",
+    }
+)
 SUFFIX = {fmt: name.removeprefix("out") for fmt, name in OUTPUTS.items()}
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import writable
 from PIL import Image
 from stripes_backend import StripesBackend, register
 
 from layerctl import formats, recursion
 from layerctl.stack import Layer, LayerStack
 
-FORMATS = {"psd": "r.psd", "ora": "r.ora", "png": "r", "pptx": "r.pptx", "svg": "r.svg"}
+FORMATS = writable({"psd": "r.psd", "ora": "r.ora", "png": "r", "pptx": "r.pptx", "svg": "r.svg"})
 
 
 @pytest.fixture

@@ -123,6 +123,18 @@ def check_read(path: Path, out: Path) -> None:
             assert psd_side or slide, str(exc)
 
 
+def _reads_survive(files: st.SearchStrategy[bytes], target: Path, scratch: Path) -> None:
+    """Each file ``files`` draws, written to ``target``, reads as check_read wants."""
+
+    @FUZZ
+    @given(files)
+    def run(data: bytes) -> None:
+        target.write_bytes(data)
+        check_read(target, scratch)
+
+    run()
+
+
 @st.composite
 def mutations(draw: st.DrawFn, seed: bytes, head: int = 1024) -> bytes:
     """``seed`` with 1–6 edits: bit flips, edge-value integers, cuts, inserts, deletes.
@@ -178,13 +190,7 @@ def test_psd_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
     seed = seeds["psd"].read_bytes()
     target = scratch / "m.psd"
 
-    @FUZZ
-    @given(mutations(seed))
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _reads_survive(mutations(seed), target, scratch)
 
 
 def _rezip(members: dict[str, bytes]) -> bytes:
@@ -213,13 +219,7 @@ def _zip_survives_mutations(seed: Path, target: Path, scratch: Path, parts=None)
         changed[name] = draw(mutations(members[name], head=4096))
         return _rezip(changed)
 
-    @FUZZ
-    @given(damaged())
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _reads_survive(damaged(), target, scratch)
 
 
 @pytest.mark.slow
@@ -244,13 +244,7 @@ def test_svg_reader_survives_mutations(seeds: dict[str, Path], scratch: Path) ->
     seed = seeds["svg"].read_bytes()
     target = scratch / "m.svg"
 
-    @FUZZ
-    @given(mutations(seed, head=2048))
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _reads_survive(mutations(seed, head=2048), target, scratch)
 
 
 json_values = st.recursive(
@@ -416,13 +410,7 @@ def crafted_oras(draw: st.DrawFn) -> bytes:
 def test_ora_reader_survives_crafted_files(scratch: Path) -> None:
     target = scratch / "crafted.ora"
 
-    @FUZZ
-    @given(crafted_oras())
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _reads_survive(crafted_oras(), target, scratch)
 
 
 @st.composite
@@ -514,10 +502,4 @@ def crafted_svgs(draw: st.DrawFn) -> bytes:
 def test_svg_reader_survives_crafted_files(scratch: Path) -> None:
     target = scratch / "crafted.svg"
 
-    @FUZZ
-    @given(crafted_svgs())
-    def run(data: bytes) -> None:
-        target.write_bytes(data)
-        check_read(target, scratch)
-
-    run()
+    _reads_survive(crafted_svgs(), target, scratch)

@@ -4,6 +4,8 @@ photographs, transparent grounds, and layer names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -354,3 +356,34 @@ def test_a_split_shadow_hides_no_opaque_black_under_its_caster():
     assert (layers[-1][..., 3][under_disc] == 255).all()  # the disc, on top
     for lower in layers[:-1]:  # the shadow's parts: see-through under it, as they show
         assert (lower[..., 3][under_disc] < 200).all()
+
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans-{}.ttf"
+
+
+@pytest.mark.parametrize(("style", "size"), [("", 14), ("Bold", 14), ("Bold", 20), ("Bold", 24)])
+def test_dark_words_on_a_white_card_on_a_light_page(style, size):
+    """The commonest UI there is: two lines of dark words on a white card on a light
+    grey page. The card is a Shape under a Text layer: not taken into the page (its
+    edge's step is no grain of the page), not an Overlay over the words (a crumb of a
+    glyph's rim is no part of a veil across an edge), and the words are not a
+    Shadow (a blurred shadow never reaches their solid body's opacity)."""
+    if style and not Path(DEJAVU.format(style)).exists():
+        pytest.skip("needs fonts-dejavu-core")
+    font = ImageFont.truetype(DEJAVU.format(style), size * 4) if style else None
+    font = font or ImageFont.load_default(size=size * 4)
+
+    def paint(d, s):
+        d.rounded_rectangle((20 * s, 20 * s, 460 * s, 140 * s), 12 * s, fill=WHITE)
+        d.text((40 * s, 40 * s), "Alex Morgan", fill=INK, font=font)
+        d.text((40 * s, 40 * s + size * s * 1.3), "Sent you a file", fill=INK, font=font)
+
+    image = draw((480, 170), (246, 248, 247, 255), paint)
+    layers = run(image, 5)
+    assert layers.roles == ["Background", "Shape", "Text"]
+    background, card, words = layers
+    off_page = np.abs(background[..., :3].astype(int) - (246, 248, 247)).max(-1) > 2
+    assert off_page.mean() < 0.001  # no ghost of the card: a few of its corners' rim pixels
+    assert (card[30:130, 300:450, 3] == 255).all() and (card[30:130, 300:450, :3] == 255).all()
+    ink = np.abs(image[..., :3].astype(int) - INK).max(-1) < 8
+    assert (words[..., 3][ink] > 200).mean() > 0.9

@@ -35,6 +35,7 @@ TEXTURE = 8  # on such a ground, isolated clusters up to this many MINOR are tex
 TAIL = 32  # px beyond a drop shadow's region that its faint tail may reach
 TAIL_OPACITY = 0.05  # least opacity (above the ground's grain) that is still the shadow
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
+ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a rim crumb)
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
@@ -311,7 +312,7 @@ def _overlays_across_edges(labels, found, touching, background, f):
         ground = background.model[region.box][region.visible][:, :3].mean(axis=0)
         for q in neighbours[p] - {0} - set(joins) - set(veils):
             for s_ in neighbours[q] - {0, p}:
-                if not (opaque[q - 1] and opaque[s_ - 1]):
+                if not (opaque[q - 1] and opaque[s_ - 1]) or found[q - 1].area < ACROSS_AREA:
                     continue
                 fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
                 if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground)):

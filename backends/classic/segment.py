@@ -12,6 +12,7 @@ FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient 
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
 CLEAN_THRESHOLD = 7.0  # the same on a ground with no grain at all (rendered UI, vector art)
 CLEAN = 0.25  # σ of a ground's grain below which it has none
+STEPPED = 1.0  # residual σ above a grain-free ground's rounding: a card joined its seed
 SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend that passes for it
 PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
 EDGE_BAND = 0.03  # share of the canvas's side along its edges where a clean ground is fitted
@@ -19,6 +20,7 @@ EDGE_MARGIN = 8  # px kept between elements and the pixels the background model 
 MIN_AREA = 6  # components smaller than this are noise, not elements
 SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
 JPEG_GRID = 0.04  # how many more zero DCT coefficients the 8×8 grid has than a shifted one
+JPEG_ZEROS = 0.2  # share of high-frequency coefficients that even a fine JPEG zeroes
 JPEG_BLOCKS = 4000  # 8×8 blocks sampled per grid for that test
 PICTURE = 0.002  # share of the canvas from which a textured patch can be a picture
 PICTURE_COLOURS = 80  # colours (4 bits a channel) a picture shows; flat art shows ≲ 50
@@ -66,7 +68,7 @@ def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> 
     residual = largest_difference(f, model)
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
-    clean = exact and noise <= CLEAN
+    clean = exact and (noise <= CLEAN or (noise > STEPPED and _plain_edges(f, seed)))
     if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
         # fitted to the seed along the canvas's edges, where the page shows, says which
         surface = smooth_model(f, seed & _edge_band(seed.shape), trend=True)
@@ -84,6 +86,14 @@ def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> 
     if clean:
         mask &= ~_slivers(mask, residual)
     return Background(mask, model, threshold, noise)
+
+
+def _plain_edges(f: np.ndarray, seed: np.ndarray) -> bool:
+    """Whether ``seed`` shows one flat colour (σ under PLATE) all along the canvas's
+    edges: a page. A white card a step off it that joined the seed bends the smooth
+    model into a residual of some levels, which is no grain of the page."""
+    band = seed & _edge_band(seed.shape)
+    return bool(band.any()) and float(f[band][:, :3].std(axis=0).max()) < PLATE
 
 
 def _slivers(mask: np.ndarray, residual: np.ndarray) -> np.ndarray:
@@ -172,7 +182,7 @@ def compressed(image: np.ndarray) -> bool:
     luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
     luma = luma.astype(np.float32) - 128.0
     shares = [_zero_share(luma[shift:, shift:]) for shift in (0, 4)]
-    return None not in shares and shares[0] - shares[1] > JPEG_GRID
+    return None not in shares and shares[0] - shares[1] > JPEG_GRID and shares[0] > JPEG_ZEROS
 
 
 def _zero_share(luma: np.ndarray) -> float | None:

@@ -27,6 +27,8 @@ MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
 MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
 FLAT_A = 0.03  # |a − median a| of the pixels that make up a flat core
 MAX_FLAT_CORE = 0.5  # share of flat-core pixels above which a varying a is only a rim
+SOLID_A = 0.85  # opacity no soft shadow or glow reaches: the solid body of an element
+MAX_SOLID = 0.1  # share of pixels at SOLID_A or more above which a "falloff" is rims
 STEEP = 0.15  # median change of a per pixel above which a "falloff" is an element's rims
 MIN_CHROMA = 40.0  # under a coloured U, R, G and B agreeing on a is evidence enough
 MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
@@ -76,10 +78,12 @@ def _soft(a: np.ndarray) -> bool:
     Dark text or a black shape over a light ground also reads as black at one opacity,
     its anti-aliased rim giving a some spread; but most of its pixels sit at that one
     opacity (a flat core), while a shadow's crescent is falloff almost throughout (small
-    text is all rim too: see ``steep``).
+    text is all rim too: see ``steep``). Nor does a blurred shadow or glow reach a
+    solid body: dark text's glyphs, all rim at the median, still do.
     """
     core = np.abs(a - np.median(a)) < FLAT_A
-    return bool(a.std() >= MIN_FALLOFF and core.mean() < MAX_FLAT_CORE)
+    solid = np.mean(a >= SOLID_A)
+    return bool(a.std() >= MIN_FALLOFF and core.mean() < MAX_FLAT_CORE and solid < MAX_SOLID)
 
 
 def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil | None:

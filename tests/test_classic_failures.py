@@ -387,3 +387,29 @@ def test_dark_words_on_a_white_card_on_a_light_page(style, size):
     assert (card[30:130, 300:450, 3] == 255).all() and (card[30:130, 300:450, :3] == 255).all()
     ink = np.abs(image[..., :3].astype(int) - INK).max(-1) < 8
     assert (words[..., 3][ink] > 200).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("offset", "blur", "opacity"),
+    [(12, 10, 0.15), (20, 8, 0.15), (20, 16, 0.15), (24, 25, 0.25), (30, 30, 0.3)],
+)
+def test_a_faint_drop_shadow_is_a_see_through_shadow(offset, blur, opacity):
+    """A UI card's drop shadow at 0.15 (not a poster's 0.5) falls off as much for its
+    strength, and a broad one darkens the page far around the card: it is a black
+    Shadow at its opacity under the card, not an opaque grey shape; and the page it
+    darkens is no grain of the page (one flat colour along the canvas's edges)."""
+    import cv2
+
+    h, w = 300, 480
+    card = np.zeros((h, w), np.float32)
+    cv2.rectangle(card, (80, 60), (400, 200), 1.0, -1)
+    shadow = cv2.GaussianBlur(np.roll(card, offset, 0), (0, 0), blur) * opacity
+    ground, blue = np.array((233, 242, 219), np.float32), np.array((58, 134, 255), np.float32)
+    rgb = ground * (1 - shadow[..., None])
+    rgb = blue * card[..., None] + rgb * (1 - card[..., None])
+    image = np.dstack([np.rint(rgb), np.full((h, w), 255)]).astype(np.uint8)
+    layers = run(image, 4)
+    assert layers.roles == ["Background", "Shadow", "Shape"]
+    alpha, colour = layers[1][..., 3], layers[1][..., :3]
+    assert alpha.max() <= opacity * 255 + 8  # see-through, as it shows
+    assert colour[alpha > 8].max() <= 8  # black

@@ -12,7 +12,6 @@ FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient 
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
 CLEAN_THRESHOLD = 7.0  # the same on a ground with no grain at all (rendered UI, vector art)
 CLEAN = 0.25  # σ of a ground's grain below which it has none
-STEPPED = 1.0  # residual σ above a grain-free ground's rounding: a card joined its seed
 SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend that passes for it
 PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
 EDGE_BAND = 0.03  # share of the canvas's side along its edges where a clean ground is fitted
@@ -68,7 +67,7 @@ def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> 
     residual = largest_difference(f, model)
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
-    clean = exact and (noise <= CLEAN or (noise > STEPPED and _plain_edges(f, seed)))
+    clean = exact and (noise <= CLEAN or _plain_edges(f, seed))
     if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
         # fitted to the seed along the canvas's edges, where the page shows, says which
         surface = smooth_model(f, seed & _edge_band(seed.shape), trend=True)
@@ -90,8 +89,9 @@ def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> 
 
 def _plain_edges(f: np.ndarray, seed: np.ndarray) -> bool:
     """Whether ``seed`` shows one flat colour (σ under PLATE) all along the canvas's
-    edges: a page. A white card a step off it that joined the seed bends the smooth
-    model into a residual of some levels, which is no grain of the page."""
+    edges: a page with no grain. A white card a step off it that joined the seed, or a
+    broad soft shadow on it, bends the smooth model into a residual of some levels,
+    which is no grain of the page."""
     band = seed & _edge_band(seed.shape)
     return bool(band.any()) and float(f[band][:, :3].std(axis=0).max()) < PLATE
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FLAT_STD = 4.0  # a region whose colour varies less than this is read as opaque
+FLAT_STD = 2.0  # a region whose colour varies less than this is read as opaque
 MIN_CONTRAST = 30.0  # channels where |K − U| is smaller say nothing about a
 MAX_SPREAD = 0.06  # how far R, G and B may disagree on a
 MIN_FALLOFF = 0.05  # std of a that shows a soft (shadow-like) falloff
 FLAT_A = 0.03  # |a − median a| of the pixels that make up a flat core
 MAX_FLAT_CORE = 0.5  # share of flat-core pixels above which a varying a is only a rim
+STRONG = 0.5  # opacity of a strong shadow, for which MIN_FALLOFF and FLAT_A are set
 SOLID_A = 0.85  # opacity no soft shadow or glow reaches: the solid body of an element
 MAX_SOLID = 0.1  # share of pixels at SOLID_A or more above which a "falloff" is rims
 STEEP = 0.15  # median change of a per pixel above which a "falloff" is an element's rims
@@ -79,11 +80,16 @@ def _soft(a: np.ndarray) -> bool:
     its anti-aliased rim giving a some spread; but most of its pixels sit at that one
     opacity (a flat core), while a shadow's crescent is falloff almost throughout (small
     text is all rim too: see ``steep``). Nor does a blurred shadow or glow reach a
-    solid body: dark text's glyphs, all rim at the median, still do.
+    solid body: dark text's glyphs, all rim at the median, still do. The spread and the
+    core are measured against the shadow's own strength: a UI card's shadow at 0.15
+    falls off as much, for its strength, as a poster's at 0.5.
     """
-    core = np.abs(a - np.median(a)) < FLAT_A
+    scale = min(1.0, float(np.percentile(a, 95)) / STRONG)
+    core = np.abs(a - np.median(a)) < FLAT_A * scale
     solid = np.mean(a >= SOLID_A)
-    return bool(a.std() >= MIN_FALLOFF and core.mean() < MAX_FLAT_CORE and solid < MAX_SOLID)
+    return bool(
+        a.std() >= MIN_FALLOFF * scale and core.mean() < MAX_FLAT_CORE and solid < MAX_SOLID
+    )
 
 
 def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil | None:

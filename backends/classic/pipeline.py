@@ -190,7 +190,10 @@ def _layer_groups(
     planned = group.plan([level[i] for i in heads], features, areas, count)
     groups = [[j for j in unit if unit[j] in {heads[k] for k in part}] for part in planned]
     spare = count - len(groups)
-    for shadow in sorted(casters, key=lambda s_: -found[s_].area)[: max(spare, 0)]:
+    # A shadow left on the ground as its texture, or whose caster was, has no caster
+    # in its group to leave.
+    apart = [s_ for s_ in casters if s_ in unit and unit[s_] in unit]
+    for shadow in sorted(apart, key=lambda s_: -found[s_].area)[: max(spare, 0)]:
         home = next(g for g in groups if shadow in g)
         home.remove(shadow)
         groups.insert(groups.index(home), [shadow])

@@ -44,6 +44,7 @@ MOSTLY = 0.7  # opacity against the photograph around from which a pixel is the 
 # (light details of the photograph beside an element, a whisker, fur, stay below it)
 RIM = 1  # px of anti-aliased rim around each element that goes with it
 MARGIN = 2  # px further out that the ground under an element is not learned from
+CONTEXT = 48  # px around the elements whose photograph is continued under them
 
 
 def elements_ground(f: np.ndarray, flat: np.ndarray) -> Background | None:
@@ -64,9 +65,10 @@ def _continued(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     """``f`` with the photograph continued (pull-push) under ``found`` and its rim."""
     import cv2
 
-    known = ~cv2.dilate(found.astype(np.uint8), _disc(RIM + MARGIN)).astype(bool)
-    model = pull_push(f, known)
-    np.copyto(model, f, where=known[..., None])
+    away = cv2.dilate(found.astype(np.uint8), _disc(RIM + MARGIN)).astype(bool)
+    box = _box(cv2.dilate(away.astype(np.uint8), _disc(CONTEXT)).astype(bool))
+    model = f.copy()
+    model[box] = np.where(away[box][..., None], pull_push(f[box], ~away[box]), f[box])
     return model
 
 
@@ -78,16 +80,15 @@ def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     ground as pieces of letters."""
     import cv2
 
-    own = pull_push(f, found)
     away = cv2.dilate(found.astype(np.uint8), _disc(REACH)).astype(bool)
-    under = pull_push(f, ~away)
-    diff = own - under
+    box = _box(away)
+    crop, mine, away = f[box], found[box], away[box]
+    under = pull_push(crop, ~away)
+    diff = pull_push(crop, mine) - under
     contrast = (diff * diff).sum(axis=-1)
-    alpha = ((f - under) * diff).sum(axis=-1) / np.maximum(contrast, 1e-6)
+    alpha = ((crop - under) * diff).sum(axis=-1) / np.maximum(contrast, 1e-6)
     near = ((alpha >= MOSTLY) & (contrast >= CONTRAST**2) & away).astype(np.uint8)
-    rows, cols = (np.flatnonzero(away.any(axis=k)) for k in (1, 0))
-    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-    grown, near = found[box].astype(np.uint8), near[box]
+    grown = mine.astype(np.uint8)
     for _ in range(REACH):
         step = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & near | grown
         if int(step.sum()) == int(grown.sum()):
@@ -96,6 +97,12 @@ def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     out = found.copy()
     out[box] |= grown.astype(bool)
     return out
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` (not empty)."""
+    rows, cols = (np.flatnonzero(mask.any(axis=k)) for k in (1, 0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _disc(radius: int) -> np.ndarray:

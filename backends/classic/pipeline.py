@@ -56,7 +56,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         image = segment.deblocked(image)
     f, flat, background = ground(image, exact=not lossy)
     if segment.unexplained(flat, background) > PHOTO:
-        # A JPEG's designed colours are no longer exact: it stays whole, as before.
+        # A JPEG's designed colours are no longer exact: it stays whole, as before. The
+        # flat reading of the photograph is freed before the photograph's own is made.
+        del background
         background = None if lossy else photo.elements_ground(f, flat)
         if background is None:
             return Layers([source.copy()], ["Background"], [PHOTO_NOTE])

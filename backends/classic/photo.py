@@ -23,7 +23,7 @@ from layerctl.backends.classic.fill import pull_push
 from layerctl.backends.classic.regions import SAME_COLOUR, _on_line
 from layerctl.backends.classic.segment import MIN_THRESHOLD, Background
 
-GLYPH = 0.0001  # share of the canvas from which a flat component can be a glyph
+GLYPH = 0.00003  # share of the canvas from which a flat component can be a glyph
 LEAST = 20  # px: the same, at least (a thin font's stem)
 LARGEST = 0.2  # share of the canvas beyond which a flat area is the photograph's own
 EXACT = 1.0  # 90th percentile colour deviation (0..255) inside a designed fill

@@ -21,6 +21,9 @@ from layerctl.backends.classic.fill import pull_push
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 PHOTO = 0.05  # canvas share of texture (segment.unexplained) that reads as a photograph
+MAYBE_PHOTO = 0.025  # from this share, an enlarged (smooth) photograph when designed
+SMOOTH_GRAIN = 2.0  # elements lie on it and its ground has some grain, up to this: not a
+# clean flat ground (segment.CLEAN), nor paper, noise or a JPEG's ringing (≳ 2.3)
 PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
@@ -55,13 +58,16 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     if lossy:
         image = segment.deblocked(image)
     f, flat, background = ground(image, exact=not lossy)
-    if segment.unexplained(flat, background) > PHOTO:
+    texture = segment.unexplained(flat, background)
+    if texture > PHOTO:
         # A JPEG's designed colours are no longer exact: it stays whole, as before. The
         # flat reading of the photograph is freed before the photograph's own is made.
         del background
         background = None if lossy else photo.elements_ground(f, flat)
         if background is None:
             return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
+    elif texture > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
+        background = photo.elements_ground(f, flat) or background
     found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
         f, flat, background
     )

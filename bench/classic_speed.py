@@ -1,6 +1,7 @@
 """End-to-end speed and peak memory of the weights-free path, against issue 13's targets.
 
     python bench/classic_speed.py [--sizes 1,3,12] [--repeat 3] [--profile] [--work DIR]
+                                  [--ground flat|photo]
 
 For each size, a seeded poster (``synthetic.design("poster", …)``: background, drop-
 shadowed shape, icon, overlay, text) is written as a PNG, then decomposed by the CLI in
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,12 +47,20 @@ STAGES = {
 }
 
 
-def poster(size: tuple[int, int], path: Path) -> Path:
-    """The bench poster at ``size`` (width, height), written once per work folder."""
+def poster(size: tuple[int, int], path: Path, ground: str = "flat") -> Path:
+    """The bench poster at ``size`` (width, height), written once per work folder;
+    ``ground`` "photo": its elements on scikit-image's astronaut instead of its flat
+    ground (the path that lifts designed elements off a photograph)."""
     if not path.exists():
         from layerctl.stack import composite
 
-        Image.fromarray(composite(design("poster", 1, size)), "RGBA").save(path)
+        layers = design("poster", 1, size)
+        if ground == "photo":
+            from skimage import data
+
+            photo = Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC)
+            layers[0] = np.asarray(photo.convert("RGBA"))
+        Image.fromarray(composite(layers), "RGBA").save(path)
     return path
 
 
@@ -100,6 +110,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also one cProfile run per size")
     parser.add_argument("--work", type=Path, help="keep posters and outputs here")
+    parser.add_argument("--ground", choices=("flat", "photo"), default="flat")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     blas = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
@@ -114,7 +125,7 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for mp in sizes:
             w, h = SIZES[mp]
-            image = poster((w, h), work / f"poster-{mp}mp.png")
+            image = poster((w, h), work / f"poster-{args.ground}-{mp}mp.png", args.ground)
             megapixels = w * h / 1e6
             runs = [run_once(image, work / f"out-{mp}mp.psd") for _ in range(args.repeat)]
             wall, cpu, peak = (statistics.median(r[k] for r in runs) for k in range(3))

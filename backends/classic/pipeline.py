@@ -15,12 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from layerctl.backends.base import Layers
-from layerctl.backends.classic import group, matting, occlusion, regions, segment, veil
+from layerctl.backends.classic import group, matting, occlusion, photo, regions, segment, veil
 from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
 NEUTRAL_TOLERANCE = 40.0  # RGB distance of an across-edge veil from a black/white reading
 PHOTO = 0.05  # canvas share of texture (segment.unexplained) that reads as a photograph
+MAYBE_PHOTO = 0.025  # from this share, an enlarged (smooth) photograph when designed
+SMOOTH_GRAIN = 2.0  # elements lie on it and its ground has some grain, up to this: not a
+# clean flat ground (segment.CLEAN), nor paper, noise or a JPEG's ringing (≳ 2.3)
 PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
@@ -46,7 +49,8 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     Layer 0 is the background, painted in behind everything lifted off it (left out
     when the image's ground is transparent). Regions are grouped into at most the other
     ``layers - 1``: fewer when the image holds fewer elements, never padded with empty
-    layers. A photograph (no flat structure) stays one layer, with a note saying so.
+    layers. On a photograph the designed elements are lifted off it (photo.py); one
+    with none stays one layer, with a note saying so.
     """
     h, w = image.shape[:2]
     if layers == 1:
@@ -55,8 +59,16 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     if lossy:
         image = segment.deblocked(image)
     f, flat, background = ground(image, exact=not lossy)
-    if segment.unexplained(flat, background) > PHOTO:
-        return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
+    texture = segment.unexplained(flat, background)
+    if texture > PHOTO:
+        # A JPEG's designed colours are no longer exact: it stays whole, as before. The
+        # flat reading of the photograph is freed before the photograph's own is made.
+        del background
+        background = None if lossy else photo.elements_ground(f, flat)
+        if background is None:
+            return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
+    elif texture > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
+        background = photo.elements_ground(f, flat) or background
     found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
         f, flat, background
     )
@@ -116,7 +128,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
     extents = [int(r.sum()) for r in reach]
     count = layers - len(bottom)
-    grain = _grain(len(found), touching, extents, (h, w)) if bottom else set()
+    # what photo.py found on a photograph is designed by its own tests: no grain
+    textured = bottom and not background.photo
+    grain = _grain(len(found), touching, extents, (h, w)) if textured else set()
     for i in grain:  # the ground's own texture stays on it, as it shows
         rows, cols = found[i].box
         where = found[i].visible
@@ -356,7 +370,10 @@ def _agrees(fitted: veil.Veil, neutral: np.ndarray | None) -> bool:
 
 def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
     """Which ``candidates`` (regions that touch the background, else None) are a
-    semi-transparent colour over it."""
+    semi-transparent colour over it (none on a photograph, whose pixels no smooth model
+    of the ground explains)."""
+    if background.photo:
+        return {}
     opaque = f[..., 3] > 254.0
     found_veils = {}
     for i, region in enumerate(candidates):

@@ -38,6 +38,7 @@ class Background:
     model: np.ndarray  # (H, W, 4) float32 RGBA 0..255: the background behind everything
     threshold: float  # colour distance that separated background from elements
     grain: float  # σ of the background's texture around its smooth model
+    photo: bool = False  # a photograph (photo.py): its model is no smooth fit to read veils off
 
 
 def channels(image: np.ndarray) -> np.ndarray:
@@ -170,7 +171,9 @@ def refitted(background: Background, f: np.ndarray, away: np.ndarray) -> Backgro
     drop shadows: the smooth model bends to a soft shadow's body, which then reads as
     ground and stays on it)."""
     model = smooth_model(f, _away_from_edges(background.mask & ~away))
-    return Background(background.mask.copy(), model, background.threshold, background.grain)
+    return Background(
+        background.mask.copy(), model, background.threshold, background.grain, background.photo
+    )
 
 
 def compressed(image: np.ndarray) -> bool:

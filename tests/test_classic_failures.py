@@ -426,3 +426,17 @@ def test_a_shadow_left_on_the_ground_with_its_caster_is_no_crash():
     layers = run(image, 8)
     written = refine.make_lossless(list(layers), image)
     assert np.abs(composite(written).astype(int) - image).max() <= 1
+
+
+def test_a_page_of_specks_is_all_background():
+    """Thirty 2-px specks of ink on a white page (dust on a scan) are the page's
+    texture, every one of them: no element is left, and that is no crash (an empty
+    plan once raised ValueError)."""
+    rng = np.random.default_rng(0)
+    image = np.full((200, 300, 4), 255, np.uint8)
+    for _ in range(30):
+        y, x = rng.integers(5, 195), rng.integers(5, 295)
+        image[y : y + 2, x : x + 2, :3] = rng.integers(0, 200, 3)
+    layers = run(image, 4)
+    assert layers.roles == ["Background"]
+    assert np.abs(layers[0].astype(int) - image).max() <= 1

@@ -189,6 +189,8 @@ def _layer_groups(
     shadow goes with the shape that casts it, and only layers left over once every
     element has its own take shadows of their own (the largest first), just under
     their caster's."""
+    if not kept:  # every region is the ground's texture (specks on a page)
+        return []
     unit = {i: casters.get(i, i) for i in kept}
     least = MINOR * size[0] * size[1]
     for i in sorted(kept, key=lambda i: extents[i]):

@@ -134,3 +134,23 @@ def test_text_on_a_translucent_panel_is_lifted_whole() -> None:
     assert (text[..., :3][glyphs] >= 240).all(axis=-1).mean() > 0.95  # white, not blue
     panels = [layer for layer in layers[1:] if layer is not text]
     assert any(abs(np.median(p[..., 3][105:115, 70:100]) / 255 - 0.6) <= 0.04 for p in panels)
+
+
+def test_the_ground_on_both_sides_of_a_panel_from_edge_to_edge_is_one_background() -> None:
+    """A panel from the top edge to the bottom one cuts the ground in two; where one
+    side is shaded in a way the model learnt on the other cannot foresee (lighter
+    towards its edge), the part with the ground's own grain is still ground, not an
+    element."""
+    h, w = 240, 480
+    x, y = np.linspace(0, 1, w)[None, :], np.linspace(0, 1, h)[:, None]
+    shade = 16.0 / (1 + np.exp(-(x - 0.8) / 0.03)) * np.exp(-(((y - 0.5) / 0.3) ** 2))
+    grain = np.random.default_rng(1).standard_normal((h, w)) * GRAIN
+    rgb = PAPER + (shade + grain)[..., None]
+    band = (slice(0, h), slice(160, 300))
+    rgb[band] = 0.5 * BLUE + 0.5 * rgb[band]
+    image = np.dstack([np.clip(np.rint(rgb), 0, 255), np.full((h, w), 255)]).astype(np.uint8)
+    layers = decompose(image, 4)
+    assert len(layers) == 2
+    panel = layers[1][..., 3]
+    assert not panel[:, :150].any() and not panel[:, 310:].any()
+    assert abs(float(np.median(panel[band])) / 255 - 0.5) <= 0.03

@@ -64,6 +64,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         image = segment.deblocked(image)
     f, flat, background = ground(image, exact=not lossy)
     if segment.unexplained(flat, background) > PHOTO:
+        del f, flat, background  # canvas-sized: freed before a second look allocates its own
         grained = None if lossy else _grained(image)
         if grained is None:
             return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
@@ -166,6 +167,9 @@ def _grained(image: np.ndarray):
         return None
     if not texture.grainy(texture.spread(image, background.mask)):
         return None
+    beyond = texture.ground_beyond(image, flat, background.mask)
+    if beyond.any():  # the ground on both sides of an element that spans the canvas
+        background = segment.estimate_background(f, flat, False, background.mask | beyond)
     return smoothed, f, flat, background
 
 

@@ -23,6 +23,7 @@ MIN_PIXELS = 400  # neighbour pairs each side needs for a spread worth trusting
 TRIM = 98.0  # percentile of |difference| above which a pair is an edge, not texture
 QUANTISED = 2.0 / 36.0  # variance that uint8 rounding adds to a difference of means of RGB
 OPACITY = (0.15, 0.9)  # a panel this see-through or less is one; more is opaque
+SAME = 0.85  # share of the ground's texture spread from which a part is more of the ground
 SHOWS = 0.1  # transparency above a ground below which it is hidden, not unveiled
 SMOOTH = 3.0  # px: the blur that averages a texture's grain away, keeping a shadow's falloff
 FALLOFF = veil.MIN_FALLOFF  # std of that blurred opacity above which it falls off
@@ -47,6 +48,35 @@ def spread(rgb: np.ndarray, mask: np.ndarray) -> float | None:
         return None
     d = d[d <= np.percentile(d, TRIM)]
     return float(np.sqrt(max(float(np.mean(d * d)) - QUANTISED, 0.0)))
+
+
+def ground_beyond(source: np.ndarray, flat: np.ndarray, ground: np.ndarray) -> np.ndarray:
+    """Flat parts on the canvas's edge outside ``ground`` (canvas bool), of some size
+    (segment.SURFACE), whose texture is the ground's own (its spread in ``source`` at
+    least SAME of the ground's; a panel over it leaves (1 − a) of it, an opaque
+    element none): the ground beyond an element that spans the canvas, which its
+    smooth model, learnt on one side, strays from by more than the threshold."""
+    import cv2
+
+    from layerctl.backends.classic.segment import SURFACE
+
+    found = np.zeros_like(ground)
+    own = spread(source, ground)
+    if not grainy(own):
+        return found
+    _, parts, stats, _ = cv2.connectedComponentsWithStats(
+        (flat & ~ground).astype(np.uint8), connectivity=4
+    )
+    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    for i in edge[edge > 0]:
+        x, y, w, h, area = stats[i]
+        if area < SURFACE * flat.size:
+            continue
+        part = parts[y : y + h, x : x + w] == i
+        theirs = spread(source[y : y + h, x : x + w], part)
+        if theirs is not None and theirs >= SAME * own:
+            found[y : y + h, x : x + w] |= part
+    return found
 
 
 def fit(source: np.ndarray, model: np.ndarray, ground: np.ndarray, box, visible) -> Veil | None:

@@ -15,7 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from layerctl.backends.base import Layers
-from layerctl.backends.classic import group, matting, occlusion, photo, regions, segment, veil
+from layerctl.backends.classic import (
+    group,
+    matting,
+    occlusion,
+    photo,
+    regions,
+    segment,
+    texture,
+    veil,
+)
 from layerctl.backends.classic.fill import pull_push
 
 VEIL_SAMPLES = 20000  # pixels per region that the veil tests look at
@@ -28,6 +37,7 @@ PHOTO_NOTE = (
     "no flat graphics found (a photograph?): kept as one layer; "
     "--backend qwen decomposes photographs"
 )
+GRAINED = 0.01  # what a grainy ground's design leaves unexplained once smoothed (photos ≳ 0.02)
 TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
 MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
@@ -59,15 +69,20 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     if lossy:
         image = segment.deblocked(image)
     f, flat, background = ground(image, exact=not lossy)
-    texture = segment.unexplained(flat, background)
-    if texture > PHOTO:
-        # A JPEG's designed colours are no longer exact: it stays whole, as before. The
-        # flat reading of the photograph is freed before the photograph's own is made.
-        del background
-        background = None if lossy else photo.elements_ground(f, flat)
-        if background is None:
-            return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
-    elif texture > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
+    share = segment.unexplained(flat, background)
+    if share > PHOTO:
+        # A JPEG's designed colours are no longer exact: it stays whole, as before.
+        del f, flat, background  # canvas-sized: freed before another look allocates its own
+        grained = None if lossy else _grained(image)
+        if grained is not None:  # flat graphics on a grainy ground (paper, noise)
+            image, f, flat, background = grained
+        else:
+            f = segment.channels(image)
+            flat = segment.flat_pixels(f)
+            background = None if lossy else photo.elements_ground(f, flat)
+            if background is None:
+                return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
+    elif share > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
         background = photo.elements_ground(f, flat) or background
     found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
         f, flat, background
@@ -83,7 +98,12 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     candidates = [
         r if i in on_background and i not in crossing else None for i, r in enumerate(found)
     ]
-    veils = {**_veils(f, background, candidates), **crossing}
+    # On a textured ground (paper, noise) a see-through panel lets the texture show.
+    grainy = bool(bottom) and not background.photo
+    grainy = grainy and texture.grainy(texture.spread(source, background.mask))
+    veils = {**_veils(f, background, candidates, source if grainy else None), **crossing}
+    if grainy:
+        veils.update(_textured_across(source, background, found, crossing, seen))
     shadows = [i for i, v in veils.items() if v.falloff and v.colour.max() < 128]
     if shadows and bottom:  # a drop shadow's body and faint tail are the shadow's
         background = segment.refitted(background, f, _near_any(found, shadows, (h, w)))
@@ -114,6 +134,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         elif not core.any():
             core = matting.thin_core(crop, under, region.visible)
         alpha, colour = matting.lift(crop, under, fills[i], region.visible, core)
+        if i in veils and veils[i].texture:  # one opacity and colour, the texture left under
+            alpha = texture.flatten(alpha, region.visible, veils[i])
+            colour = np.broadcast_to(veils[i].colour.astype(np.float32), colour.shape)
         crop[region.visible] = under[region.visible]
         hidden = reach[i] & ~region.visible
         # A veil, or an element that is itself see-through (on a transparent ground),
@@ -144,7 +167,28 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
             _paint(layer, found[i].box, reach[i], *lifted[i])
         out.append(_to_uint8(layer))
         out.roles.append(roles[max(members, key=lambda j: found[j].area)])
+    panels = [i for i, v in veils.items() if v.texture and i not in grain]
+    if panels:
+        texture.unveil(out, source, _near_any(found, panels, (h, w), 1))
     return _without_near_empty(out) or Layers([source.copy()], ["Background"])
+
+
+def _grained(image: np.ndarray):
+    """(smoothed image, its premultiplied channels, flat pixels, background) when
+    ``image`` is flat graphics on a grainy ground (paper, noise): fine grain breaks its
+    flat areas into specks, so that it reads as a photograph, but once smoothed
+    (segment.deblocked) nearly all of it is flat (unexplained under GRAINED), and the
+    input's ground has a texture (texture.grainy); else None: a photograph."""
+    smoothed = segment.deblocked(image)
+    f, flat, background = ground(smoothed, exact=False)
+    if segment.unexplained(flat, background) > GRAINED:
+        return None
+    if not texture.grainy(texture.spread(image, background.mask)):
+        return None
+    beyond = texture.ground_beyond(image, flat, background.mask)
+    if beyond.any():  # the ground on both sides of an element that spans the canvas
+        background = segment.estimate_background(f, flat, False, background.mask | beyond)
+    return smoothed, f, flat, background
 
 
 def _without_near_empty(layers: Layers) -> Layers:
@@ -370,10 +414,11 @@ def _agrees(fitted: veil.Veil, neutral: np.ndarray | None) -> bool:
     return neutral is None or np.abs(fitted.colour - neutral).max() <= NEUTRAL_TOLERANCE
 
 
-def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
+def _veils(f: np.ndarray, background, candidates, source=None) -> dict[int, veil.Veil]:
     """Which ``candidates`` (regions that touch the background, else None) are a
     semi-transparent colour over it (none on a photograph, whose pixels no smooth model
-    of the ground explains)."""
+    of the ground explains). With ``source`` (the input, its texture intact), a region
+    the ground's texture shows through at one opacity is one (texture.fit)."""
     if background.photo:
         return {}
     opaque = f[..., 3] > 254.0
@@ -387,14 +432,35 @@ def _veils(f: np.ndarray, background, candidates) -> dict[int, veil.Veil]:
         step = max(1, int(pixels.sum()) // VEIL_SAMPLES)  # a sample decides as well
         seen = f[region.box][..., :3][pixels][::step]
         under = background.model[region.box][..., :3][pixels][::step]
-        fitted = veil.fit(seen, under, background.grain)
+        fitted = None
+        if source is not None:
+            box, visible = region.box, region.visible
+            fitted = texture.fit(source, background.model, background.mask, box, visible)
+        fitted = fitted or veil.fit(seen, under, background.grain)
         shadow = fitted is not None and fitted.falloff and fitted.colour.max() < 128
-        if fitted is not None and not shadow:
+        if fitted is not None and not shadow and not fitted.texture:
             crop = f[region.box][..., :3], background.model[region.box][..., :3]
             fitted = None if veil.steep(*crop, region.visible, fitted) else fitted
         if fitted is not None:
             found_veils[i] = fitted
     return found_veils
+
+
+def _textured_across(source, background, found, crossing, seen) -> dict[int, veil.Veil]:
+    """The overlays found across an edge that the ground's texture shows through,
+    measured where they lie on the ground alone (not where a shape is seen through
+    them): their own opacity, not the one two region means fit."""
+    if not crossing:
+        return {}
+    through = np.logical_or.reduce([np.zeros(background.mask.shape, bool), *seen.values()])
+    fitted = {}
+    for i in crossing:
+        box = found[i].box
+        alone = found[i].visible & ~through[box]
+        veiled = texture.fit(source, background.model, background.mask, box, alone)
+        if veiled is not None:
+            fitted[i] = veiled
+    return fitted
 
 
 def _thin(mask: np.ndarray) -> bool:
@@ -408,14 +474,14 @@ def _thin(mask: np.ndarray) -> bool:
     return int(inner.sum()) < THIN * int(mask.sum())
 
 
-def _near_any(found, indices: list[int], size) -> np.ndarray:
-    """Canvas bool: within TAIL pixels of any of the regions ``indices``."""
+def _near_any(found, indices: list[int], size, reach: int = TAIL) -> np.ndarray:
+    """Canvas bool: within ``reach`` pixels of any of the regions ``indices``."""
     import cv2
 
     out = np.zeros(size, np.uint8)
     for i in indices:
         out[found[i].box] |= found[i].visible.astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * TAIL + 1,) * 2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
     return cv2.dilate(out, kernel).astype(bool)
 
 

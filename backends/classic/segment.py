@@ -54,7 +54,9 @@ def largest_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(d[..., 0], d[..., 1]), np.maximum(d[..., 2], d[..., 3]))
 
 
-def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> Background:
+def estimate_background(
+    f: np.ndarray, flat: np.ndarray, exact: bool = True, seed: np.ndarray | None = None
+) -> Background:
     """The background region and a smooth model of it under the whole canvas.
 
     Seed: the flat region touching the most border pixels (designs are framed by their
@@ -62,8 +64,9 @@ def estimate_background(f: np.ndarray, flat: np.ndarray, exact: bool = True) -> 
     a smooth model fitted to it (so holes in letters and far-apart bits join it), and
     the model is refitted once, away from the elements' edges. ``exact``: the pixels
     are as drawn (not a JPEG smoothed for analysis, whose ground only looks clean).
+    ``seed``: where the ground is known to show, when the caller knows better.
     """
-    seed = _border_region(flat)
+    seed = _border_region(flat) if seed is None else seed
     model = smooth_model(f, seed)
     residual = largest_difference(f, model)
     noise = float(np.median(residual[seed])) * 1.4826  # MAD → σ for Gaussian grain

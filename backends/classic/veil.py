@@ -41,6 +41,7 @@ class Veil:
     colour: np.ndarray  # (3,) straight RGB 0..255
     opacity: float  # typical a (median)
     falloff: bool = False  # a varies over it: a soft shadow, which lies under its shape
+    texture: bool = False  # the ground's texture shows through it (texture.fit): one a inside
 
 
 def fit(image: np.ndarray, under: np.ndarray, grain: float = 0.0) -> Veil | None:

@@ -10,7 +10,10 @@ from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
-CLEAN_THRESHOLD = 7.0  # the same on a ground with no grain at all (rendered UI, vector art)
+CLEAN_THRESHOLD = 3.0  # the same on a ground with no grain at all (rendered UI, vector art):
+# a white card on a light UI's page (lightness 0.95..0.99) is 3..16 levels off it
+FRINGE_THRESHOLD = 7.0  # the same on a transparent ground, whose elements' faint
+# anti-aliased fringes (alpha of a few levels) are no element of their own
 CLEAN = 0.25  # σ of a ground's grain below which it has none
 SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend that passes for it
 PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
@@ -152,13 +155,14 @@ def _edge_band(shape: tuple[int, int]) -> np.ndarray:
 def _ground(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, clean) -> np.ndarray:
     """Pixels within ``threshold`` of the model. On a ground with no grain (``clean``:
     rendered UI, vector art) a smaller step that is not a darkening counts as an element
-    too: a white card on a light grey page is ten levels off it. (A soft shadow's faint
-    tail darkens; pipeline._shadow_tail gives it to its shadow.)"""
+    too: a white card on a light UI's page is as little as three levels off it. (A soft
+    shadow's faint tail darkens; pipeline._shadow_tail gives it to its shadow.)"""
     near = residual < threshold
     if not clean:
         return near
     darker = (f[..., :3] <= model[..., :3] + 1.0).all(axis=-1)
-    return near & ((residual < CLEAN_THRESHOLD) | darker)
+    step = np.where(model[..., 3] > 254.0, CLEAN_THRESHOLD, FRINGE_THRESHOLD)
+    return near & ((residual < step) | darker)
 
 
 def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:

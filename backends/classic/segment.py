@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -178,9 +178,7 @@ def refitted(background: Background, f: np.ndarray, away: np.ndarray) -> Backgro
     drop shadows: the smooth model bends to a soft shadow's body, which then reads as
     ground and stays on it)."""
     model = smooth_model(f, _away_from_edges(background.mask & ~away))
-    return Background(
-        background.mask.copy(), model, background.threshold, background.grain, background.photo
-    )
+    return replace(background, mask=background.mask.copy(), model=model)
 
 
 def compressed(image: np.ndarray) -> bool:

@@ -494,11 +494,7 @@ def _shadow_tail(f: np.ndarray, background, region) -> np.ndarray:
     import cv2
 
     height, width = f.shape[:2]
-    rows, cols = region.box
-    box = (
-        slice(max(0, rows.start - TAIL), min(height, rows.stop + TAIL)),
-        slice(max(0, cols.start - TAIL), min(width, cols.stop + TAIL)),
-    )
+    box = regions.grown(region.box, TAIL, (height, width))
     under = background.model[box][..., :3]
     valid = (under > veil.MIN_CONTRAST).all(axis=-1)
     a = 1.0 - f[box][..., :3] / np.maximum(under, 1.0)

@@ -462,6 +462,15 @@ def widen(region: Region, mask: np.ndarray) -> Region:
     return Region(box, *masks, region.colour)
 
 
+def grown(box, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """``box`` widened by ``margin`` pixels each side, within a canvas of ``shape``."""
+    rows, cols = box
+    return (
+        slice(max(0, rows.start - margin), min(shape[0], rows.stop + margin)),
+        slice(max(0, cols.start - margin), min(shape[1], cols.stop + margin)),
+    )
+
+
 def recrop(crop: np.ndarray, box, wider) -> np.ndarray:
     """A bool crop on ``box`` moved onto the ``wider`` box that holds it, False around."""
     out = np.zeros((wider[0].stop - wider[0].start, wider[1].stop - wider[1].start), bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layerctl.backends.classic import veil
+from layerctl.backends.classic import regions, veil
 from layerctl.backends.classic.veil import Veil
 
 GRAINY = 1.5  # σ (0..255) of the ground's neighbour differences from which it has a texture
@@ -86,15 +86,8 @@ def fit(source: np.ndarray, model: np.ndarray, ground: np.ndarray, box, visible)
     ground's smooth model (float RGBA), ``ground`` the canvas mask of the ground."""
     import cv2
 
-    height, width = ground.shape
-    rows, cols = box
-    wide = (
-        slice(max(0, rows.start - RING), min(height, rows.stop + RING)),
-        slice(max(0, cols.start - RING), min(width, cols.stop + RING)),
-    )
-    inside = np.zeros((wide[0].stop - wide[0].start, wide[1].stop - wide[1].start), np.uint8)
-    top, left = rows.start - wide[0].start, cols.start - wide[1].start
-    inside[top : top + visible.shape[0], left : left + visible.shape[1]] = visible
+    wide = regions.grown(box, RING, ground.shape)
+    inside = regions.recrop(visible, box, wide).astype(np.uint8)
     side = 2 * MARGIN + 1
     near = cv2.dilate(inside, np.ones((2 * RING + 1,) * 2, np.uint8)).astype(bool)
     outside = near & ~cv2.dilate(inside, np.ones((side, side), np.uint8)).astype(bool)

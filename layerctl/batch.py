@@ -359,11 +359,13 @@ def attempt(job: Job, decomposer: Decomposer) -> Result:
             stack = process(job, decomposer) if left == "all" else add_preview(job, options)
     except LayerctlError as exc:
         return failed(job, str(exc), time.perf_counter() - start)
-    except MemoryError:  # this input's failure only: its arrays are freed as we return
-        message = "out of memory (the plan let it through: lower --max-memory)"
-        return failed(job, message, time.perf_counter() - start)
     except Exception as exc:  # a bug or a backend crash on one input must not end the batch
         from layerctl import console
+        from layerctl.errors import out_of_memory
+
+        if out_of_memory(exc):  # this input's failure only: its arrays are freed as we return
+            message = "out of memory (the plan let it through: lower --max-memory)"
+            return failed(job, message, time.perf_counter() - start)
 
         if console.state.debug:
             import traceback

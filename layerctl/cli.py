@@ -21,7 +21,7 @@ from layerctl.commands import caption as caption_command
 from layerctl.commands import convert as convert_command
 from layerctl.commands import eval as eval_command
 from layerctl.commands import export as export_command
-from layerctl.errors import LayerctlError, Terminated, raise_on_sigterm
+from layerctl.errors import LayerctlError, Terminated, out_of_memory, raise_on_sigterm
 from layerctl.helpstyle import Command, Group
 
 app = typer.Typer(
@@ -100,10 +100,9 @@ def _run(argv: list[str] | None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.error("interrupted")
         sys.exit(130)
-    except MemoryError as exc:
-        _fail(exc, "out of memory", 1)
     except Exception as exc:  # a bug: still one line, the traceback on --debug
-        _fail(exc, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1)
+        bug = f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)"
+        _fail(exc, "out of memory" if out_of_memory(exc) else bug, 1)
     if code == 130:  # typer turns Ctrl-C into a silent exit code 130
         console.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)

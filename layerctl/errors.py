@@ -83,3 +83,11 @@ def raise_on_sigterm() -> Any:
         raise Terminated(143)
 
     return signal.signal(signal.SIGTERM, terminated)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is running out of memory: Python's MemoryError, or OpenCV's
+    error for an allocation it could not make (a cv2.error, no MemoryError)."""
+    return isinstance(exc, MemoryError) or (
+        type(exc).__module__ == "cv2" and "Insufficient memory" in str(exc)
+    )

@@ -171,12 +171,23 @@ def test_max_memory_comes_from_the_environment_too(tmp_path: Path, cli, monkeypa
     assert "1 MB is allowed (--max-memory) (raise --max-memory)" in result.stderr
 
 
-def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch) -> None:
+def _opencv_out_of_memory() -> Exception:
+    """The cv2.error OpenCV raises for an allocation it cannot make (no MemoryError)."""
+    cv2 = pytest.importorskip("cv2")
+    try:
+        cv2.resize(np.zeros((1, 1), np.uint8), (10**6, 10**6))
+    except cv2.error as exc:
+        return exc
+    raise AssertionError("OpenCV allocated a terabyte")
+
+
+@pytest.mark.parametrize("error", [MemoryError, _opencv_out_of_memory])
+def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch, error) -> None:
     from layerctl import batch
     from layerctl.decomposer import Decomposer
 
     def exhausted(*args, **kwargs):
-        raise MemoryError
+        raise error()
 
     monkeypatch.setattr(Decomposer, "__call__", exhausted)
     Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
@@ -185,6 +196,21 @@ def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch) -> No
     assert result.status == "failed" and result.error.endswith(
         "a.png: out of memory (the plan let it through: lower --max-memory)"
     )
+
+
+def test_opencv_running_out_of_memory_is_one_line_saying_so(tmp_path: Path, cli, monkeypatch):
+    """Under `prlimit --as` the classic backend died in OpenCV's allocator, reported
+    as "internal error: error: OpenCV(5.1.0) ... Insufficient memory"."""
+    from layerctl.decomposer import Decomposer
+
+    def exhausted(*args, **kwargs):
+        raise _opencv_out_of_memory()
+
+    monkeypatch.setattr(Decomposer, "__call__", exhausted)
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    result = cli("decompose", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.psd"))
+    assert result.code == 1 and result.stderr.strip().endswith("out of memory")
+    assert not (tmp_path / "a.psd").exists()
 
 
 @needs_prlimit

@@ -274,8 +274,8 @@ def test_a_disc_cut_by_a_bar_is_completed_and_ordered_under_it() -> None:
     lower, upper = _region(visible), _region(bar)
     whole = occlusion.complete(lower, bar)
     assert whole[20, 30] and not whole[5, 5]  # the disc's top half comes back, no more
-    assert occlusion._cue(lower, upper) is True
-    ranks, above = occlusion.order([lower, upper], {(1, 2)})
+    assert occlusion._relation(lower, upper) == "under"
+    ranks, above, _ = occlusion.order([lower, upper], {(1, 2)})
     assert ranks == [0, 1] and above[0] == {1}
 
 

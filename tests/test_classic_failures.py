@@ -440,3 +440,23 @@ def test_a_page_of_specks_is_all_background():
     layers = run(image, 4)
     assert layers.roles == ["Background"]
     assert np.abs(layers[0].astype(int) - image).max() <= 1
+
+
+def test_the_parts_of_a_donut_chart_are_one_element():
+    """Three arcs of a donut chart meet only at their anti-aliased seams. None lies on
+    another, so they are one element on one level: one layer, not three whose seams
+    overlap (which stacked them as if one hid the next)."""
+    arcs = ((-90, 40, (120, 10, 180)), (40, 170, (70, 100, 240)), (170, 270, (80, 200, 240)))
+
+    def paint(d, s):
+        for start, end, colour in arcs:
+            d.pieslice([60 * s, 30 * s, 240 * s, 210 * s], start, end, fill=colour)
+        d.ellipse([110 * s, 80 * s, 190 * s, 160 * s], fill=(245, 245, 245))
+
+    image = draw((300, 240), (245, 245, 245), paint)
+    layers = run(image, 5)
+    assert layers.roles == ["Background", "Shape"]
+    for start, end, colour in arcs:
+        middle = np.deg2rad((start + end) / 2)
+        x, y = round(150 + 70 * np.cos(middle)), round(120 + 70 * np.sin(middle))
+        assert layers[1][y, x, 3] == 255 and np.abs(layers[1][y, x, :3] - colour).max() <= 2

@@ -10,6 +10,8 @@ extends under the regions above it as far as its completed shape.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from layerctl.backends.classic.regions import Region
@@ -22,14 +24,18 @@ MIN_SOLIDITY = 0.4  # visible share of its hull below which a region is not one 
 EXPLAINED = 0.8  # share of a multi-piece hull's extension that its occluders must cover
 SURFACE_SHARE = 0.7  # share of its filled outline a piece shows to be a surface, not a ring
 BOXED = 0.75  # share of its box a surface's outline fills (a card, a disc; not a glyph)
+ABUTTING = 0.05  # share of each region inside the other's completed shape, and of each
+# completion's extension the other fills, below which two regions only abut along a seam
+# (the parts of a donut chart or a flag)
 
 
 def order(
     regions: list[Region],
     touching: set[tuple[int, int]],
     forced: frozenset[tuple[int, int]] = frozenset(),
-) -> tuple[list[int], list[set[int]]]:
-    """(region indices bottom first, per region the regions found on it).
+) -> tuple[list[int], list[set[int]], set[tuple[int, int]]]:
+    """(region indices bottom first, per region the regions found on it, the pairs
+    that only abut along a seam: parts of one element, such as a donut chart's).
 
     The order is a topological order of the pairwise cues; ``touching`` holds label
     pairs (region i has label i + 1; 0 is the background). Unrelated regions go larger
@@ -37,6 +43,7 @@ def order(
     """
     n = len(regions)
     above: list[set[int]] = [set() for _ in range(n)]
+    abutting: set[tuple[int, int]] = set()
     below_count = np.zeros(n, int)
     known = {frozenset(pair): pair for pair in forced}
     pairs = {(a - 1, b - 1) for a, b in touching if a and b} | set(forced)
@@ -44,10 +51,12 @@ def order(
         if frozenset((i, j)) in known:
             lower, upper = known[frozenset((i, j))]
         else:
-            lower_upper = _cue(regions[i], regions[j])
-            if lower_upper is None:
+            relation = _relation(regions[i], regions[j])
+            if relation == "abut":
+                abutting.add((i, j))
+            if relation not in ("under", "over"):
                 continue
-            lower, upper = (i, j) if lower_upper else (j, i)
+            lower, upper = (i, j) if relation == "under" else (j, i)
         if upper not in above[lower]:
             above[lower].add(upper)
             below_count[upper] += 1
@@ -65,11 +74,11 @@ def order(
         result.append(node)
         for upper in above[node]:
             below_count[upper] -= 1
-    return result, above
+    return result, above, abutting
 
 
-def _cue(a: Region, b: Region) -> bool | None:
-    """True if a lies under b, False if over it, None if the shapes say nothing.
+def _relation(a: Region, b: Region) -> Literal["under", "over", "abut"] | None:
+    """Whether a lies under or over b, or only abuts it, or None if the shapes say nothing.
 
     Each region's shape is completed under the other (see complete); the one whose
     completed shape takes in a larger share of the other's pixels lies under it.
@@ -78,6 +87,8 @@ def _cue(a: Region, b: Region) -> bool | None:
     within the other's shape, what share of each completion's extension the other
     fills speaks first: a small icon's arc completed to a disc under a big circle
     fills that disc with the circle, while the circle's hull barely reaches the icon.
+    Two that take in next to nothing of each other (under ABUTTING, both ways) meet
+    only at an anti-aliased seam, as the parts of a donut chart do.
     """
     whole_a = complete(a, _other_on(a, b))
     whole_b = complete(b, _other_on(b, a))
@@ -91,11 +102,13 @@ def _cue(a: Region, b: Region) -> bool | None:
     # its occluder, a spurious one (a hull closing a notch) mostly over the ground.
     fill_a = b_in_a / max(int(whole_a.sum()) - a.area, 1)
     fill_b = a_in_b / max(int(whole_b.sum()) - b.area, 1)
+    if max(share_a, share_b, fill_a, fill_b) < ABUTTING:  # their anti-aliased seam
+        return "abut"
     if max(share_a, share_b) < ENCLOSED and abs(fill_a - fill_b) > EXPLAINED_GAP:
-        return fill_a > fill_b
+        return "under" if fill_a > fill_b else "over"
     if share_a == share_b:
         return None
-    return share_b > share_a
+    return "under" if share_b > share_a else "over"
 
 
 def _other_on(region: Region, other: Region) -> np.ndarray:

@@ -84,7 +84,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
                 return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     elif share > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
         background = photo.elements_ground(f, flat) or background
-    found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
+    found, ranks, above, on_background, crossing, seen, casters, touching, abutting = analyse(
         f, flat, background
     )
     transparent = _transparent_ground(image, background)
@@ -159,7 +159,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         where = found[i].visible
         bottom[0][rows, cols][where] = source[rows, cols][where]
     kept = [i for i in range(len(found)) if i not in grain]
-    groups = _layer_groups(found, lifted, ranks, above, casters, extents, count, (h, w), kept)
+    groups = _layer_groups(
+        found, lifted, ranks, above, casters, abutting, extents, count, (h, w), kept
+    )
     out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
         layer = np.zeros((h, w, 4), np.float32)
@@ -225,14 +227,23 @@ def _grain(count: int, touching, extents: list[int], size) -> set[int]:
 
 
 def _layer_groups(
-    found, lifted, ranks, above, casters, extents: list[int], count: int, size, kept: list[int]
+    found,
+    lifted,
+    ranks,
+    above,
+    casters,
+    abutting: set[tuple[int, int]],
+    extents: list[int],
+    count: int,
+    size,
+    kept: list[int],
 ) -> list[list[int]]:
     """At most ``count`` groups of region indices, bottom first: one element per layer
     before any shadow or speck takes one. A speck (a region reaching under MINOR of the
     canvas, hidden part included) that touches another region goes with it; each drop
-    shadow goes with the shape that casts it, and only layers left over once every
-    element has its own take shadows of their own (the largest first), just under
-    their caster's."""
+    shadow goes with the shape that casts it; parts that abut at a seam on one level
+    (a donut chart's) are one element. Only layers left over once every element has
+    its own take shadows of their own (the largest first), just under their caster's."""
     if not kept:  # every region is the ground's texture (specks on a page)
         return []
     unit = {i: casters.get(i, i) for i in kept}
@@ -240,13 +251,15 @@ def _layer_groups(
     for i in sorted(kept, key=lambda i: extents[i]):
         if extents[i] < least and i not in casters:
             unit[i] = _host(found, i, unit)
+    level = group.levels(ranks, above)
+    for a, b in abutting:  # each joins the other's unit: the root of one points at the other's
+        if a in unit and b in unit and level[a] == level[b]:
+            unit[_root(unit, a)] = _root(unit, b)
     for i in unit:  # a speck's host may be a speck of another region
-        while unit[unit[i]] != unit[i]:
-            unit[i] = unit[unit[i]]
+        unit[i] = _root(unit, i)
     heads = sorted(set(unit.values()))
     features = np.array([_features(found[i], *lifted[i], size) for i in heads])
     areas = np.array([sum(found[j].area for j in unit if unit[j] == i) for i in heads])
-    level = group.levels(ranks, above)
     planned = group.plan([level[i] for i in heads], features, areas, count)
     groups = [[j for j in unit if unit[j] in {heads[k] for k in part}] for part in planned]
     spare = count - len(groups)
@@ -258,6 +271,13 @@ def _layer_groups(
         home.remove(shadow)
         groups.insert(groups.index(home), [shadow])
     return groups
+
+
+def _root(unit: dict[int, int], i: int) -> int:
+    """The region that ``i``'s chain of units ends at (a caster outside them included)."""
+    while unit.get(i, i) != i:
+        i = unit[i]
+    return i
 
 
 def _host(found, index: int, unit: dict[int, int]) -> int:
@@ -316,14 +336,14 @@ def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
         touching = regions.adjacency(labels)
     shadows = _shadows_under(f, background, found, touching, crossing)
     forced = forced | shadows
-    ranks, above = occlusion.order(found, touching, forced)
+    ranks, above, abutting = occlusion.order(found, touching, forced)
     labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
     found = regions.describe(labels, f, flat)
     casters = _casters(found, shadows)
     for s_, n in casters.items():  # a shadow goes on under its caster
         seen[s_] = seen.get(s_, False) | (labels == n + 1)
     on_background = {b - 1 for a, b in touching if a == 0}
-    return found, ranks, above, on_background, crossing, seen, casters, touching
+    return found, ranks, above, on_background, crossing, seen, casters, touching, abutting
 
 
 def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:

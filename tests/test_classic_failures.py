@@ -460,3 +460,23 @@ def test_the_parts_of_a_donut_chart_are_one_element():
         middle = np.deg2rad((start + end) / 2)
         x, y = round(150 + 70 * np.cos(middle)), round(120 + 70 * np.sin(middle))
         assert layers[1][y, x, 3] == 255 and np.abs(layers[1][y, x, :3] - colour).max() <= 2
+
+
+def test_white_bars_along_a_light_pages_edges_are_elements():
+    """A phone screen: a white app bar along the top edge and a tab bar along the
+    bottom of a light grey page, a white card between. Fitted with the page along the
+    edges, the bars bent its surface up to them and were painted into the background;
+    the page is the edges' largest piece of one colour, and the bars lie on it."""
+    grey = (242, 243, 245)
+
+    def paint(d, s):
+        d.rectangle([0, 0, 240 * s, 36.5 * s], fill=WHITE)  # a soft edge joins them flat
+        d.rectangle([0, 363.5 * s, 240 * s, 400 * s], fill=WHITE)
+        d.rounded_rectangle([20 * s, 80 * s, 220 * s, 160 * s], 10 * s, fill=WHITE)
+        d.text((60 * s, 110 * s), "Alex", font=ImageFont.load_default(size=20 * s), fill=INK)
+
+    image = draw((240, 400), grey, paint)
+    layers = run(image, 5)
+    for y in (10, 390):
+        assert np.abs(layers[0][y, 120, :3].astype(int) - grey).max() <= 2
+        assert max(layer[y, 120, 3] for layer in layers[1:]) == 255

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,6 +19,7 @@ CLEAN = 0.25  # σ of a ground's grain below which it has none
 SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend that passes for it
 PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
 EDGE_BAND = 0.03  # share of the canvas's side along its edges where a clean ground is fitted
+PAGE_GRID = 1 << 20  # pixels of the grid on which the page's colour is told along its edges
 EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
 SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
@@ -77,7 +79,7 @@ def estimate_background(
     clean = exact and (noise <= CLEAN or _plain_edges(f, seed))
     if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
         # fitted to the seed along the canvas's edges, where the page shows, says which
-        surface = smooth_model(f, seed & _edge_band(seed.shape), trend=True)
+        surface = smooth_model(f, _page(f, seed & _edge_band(seed.shape)), trend=True)
         off = seed & ~_ground(f, surface, largest_difference(f, surface), threshold, clean)
         shade = off & (f[..., :3] <= surface[..., :3] + 1.0).all(axis=-1)  # shadows' bodies
         seed &= ~(_plates(off, f) | shade)
@@ -141,6 +143,40 @@ def _plates(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
     flat = spread < PLATE
     flat[0] = False
     return flat[parts]
+
+
+def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The part of ``band`` that is the page: its largest piece between colour steps of
+    more than CLEAN_THRESHOLD, and the pieces of that colour. A white app bar and tab
+    bar along the top and bottom edges of a light grey screen are pieces of another
+    colour (fitted with the page, they bent its surface up to them and joined it); a
+    gradient's steps are far finer, so all of it is one piece. The band as it is when
+    no piece of the page's colour holds most of it. Read on a grid of at most
+    PAGE_GRID pixels: a step between two colours shows as well there."""
+    import cv2
+
+    h, w = band.shape
+    k = max(1, math.ceil(math.sqrt(h * w / PAGE_GRID)))
+    rgb, ring = f[::k, ::k, :3], band[::k, ::k]
+    step = np.zeros(ring.shape, bool)  # where a neighbour's colour is more than a step off
+    step[:, 1:] |= (np.abs(rgb[:, 1:] - rgb[:, :-1]) > CLEAN_THRESHOLD).any(axis=-1)
+    step[1:] |= (np.abs(rgb[1:] - rgb[:-1]) > CLEAN_THRESHOLD).any(axis=-1)
+    count, pieces, stats, _ = cv2.connectedComponentsWithStats(
+        (ring & ~step).astype(np.uint8), connectivity=4
+    )
+    if count <= 2:
+        return band
+    sizes = stats[1:, cv2.CC_STAT_AREA]
+    where = pieces[ring]
+    means = np.stack(
+        [np.bincount(where, rgb[..., c][ring], count)[1:] / sizes for c in range(3)], axis=-1
+    )
+    largest = int(np.argmax(sizes))
+    alike = np.abs(means - means[largest]).max(axis=-1) <= CLEAN_THRESHOLD
+    if sizes[alike].sum() < 0.5 * ring.sum():
+        return band
+    page = np.concatenate([[False], alike])[pieces].astype(np.uint8)
+    return band & (cv2.resize(page, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
 
 
 def _edge_band(shape: tuple[int, int]) -> np.ndarray:

@@ -480,3 +480,23 @@ def test_white_bars_along_a_light_pages_edges_are_elements():
     for y in (10, 390):
         assert np.abs(layers[0][y, 120, :3].astype(int) - grey).max() <= 2
         assert max(layer[y, 120, 3] for layer in layers[1:]) == 255
+
+
+@pytest.mark.parametrize("size", [14, 15])
+def test_a_thin_glyph_goes_with_its_words_not_the_card_under_it(size):
+    """A name on a white list card on a large page: some glyphs of small text (an "A",
+    a "4") are too thin to hold a flat pixel and lift paler than the ink, so they were
+    specks that joined what they touch most, the card, which then carried dark letters."""
+    font = ImageFont.load_default(size=size)
+
+    def paint(d, s):
+        d.rounded_rectangle([20 * s, 30 * s, 300 * s, 90 * s], 6 * s, fill=WHITE)
+
+    card = Image.fromarray(draw((900, 600), (246, 246, 247), paint))
+    pen = ImageDraw.Draw(card)  # at 1×: FreeType's own anti-aliasing, as apps render
+    pen.text((70, 40), "Alex Morgan", font=font, fill=(24, 24, 28))
+    pen.text((70, 62), "Paid $42.00", font=font, fill=(24, 24, 28))
+    layers = run(np.asarray(card).copy(), 3)
+    assert layers.roles == ["Background", "Shape", "Text"]
+    dark = (layers[1][..., 3] > 200) & (layers[1][..., :3].max(axis=-1) < 128)
+    assert not dark.any()

@@ -49,6 +49,8 @@ TAIL = 32  # px beyond a drop shadow's region that its faint tail may reach
 TAIL_OPACITY = 0.05  # least opacity (above the ground's grain) that is still the shadow
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
 ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a rim crumb)
+NEAR = 1.0  # a speck this close (× its height) to an element of its colour is part of it
+INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 
 
@@ -248,9 +250,13 @@ def _layer_groups(
         return []
     unit = {i: casters.get(i, i) for i in kept}
     least = MINOR * size[0] * size[1]
-    for i in sorted(kept, key=lambda i: extents[i]):
-        if extents[i] < least and i not in casters:
-            unit[i] = _host(found, i, unit)
+    specks = [i for i in kept if extents[i] < least and i not in casters]
+    elements = [i for i in kept if extents[i] >= least]
+    colours = {i: _lifted_colour(found[i], *lifted[i]) for i in kept} if specks else {}
+    for i in sorted(specks, key=lambda i: extents[i]):
+        host = _host(found, i, unit)
+        word = _word(found, colours, i, host, elements)
+        unit[i] = unit[word if word is not None else host]
     level = group.levels(ranks, above)
     for a, b in abutting:  # each joins the other's unit: the root of one points at the other's
         if a in unit and b in unit and level[a] == level[b]:
@@ -280,21 +286,52 @@ def _root(unit: dict[int, int], i: int) -> int:
     return i
 
 
+def _word(found, colours, index: int, host: int, elements: list[int]) -> int | None:
+    """The nearest of ``elements`` within NEAR × the speck's height towards whose lifted
+    colour the speck's lies from its host's, a half to one and a half of the way
+    (within INK), or None: a glyph too thin to hold a flat pixel (the "A" of a name on
+    a card; small text lifts paler than its ink) belongs to the words beside it, not
+    to the card under it."""
+    if host == index:  # on nothing but the ground: no surface to take it for
+        return None
+    region = found[index]
+    reach = NEAR * (region.box[0].stop - region.box[0].start)
+    best, nearest = None, reach
+    for j in elements:
+        gap = _gap(region.box, found[j].box)
+        if j == host or gap > nearest:
+            continue
+        towards = colours[j] - colours[host]
+        if np.abs(towards).max() <= INK:  # the host's own colour: the host decides
+            continue
+        t = float((colours[index] - colours[host]) @ towards) / float(towards @ towards)
+        if 0.5 <= t <= 1.5 and np.abs(colours[index] - colours[host] - t * towards).max() <= INK:
+            best, nearest = j, gap
+    return best
+
+
+def _gap(a, b) -> int:
+    """Pixels between two boxes (0 when they overlap or touch)."""
+    rows = max(0, b[0].start - a[0].stop, a[0].start - b[0].stop)
+    cols = max(0, b[1].start - a[1].stop, a[1].start - b[1].stop)
+    return max(rows, cols)
+
+
 def _host(found, index: int, unit: dict[int, int]) -> int:
-    """The unit of the region that ``index`` shares the most border with, or its own."""
+    """The region that ``index`` shares the most border with, or itself."""
     import cv2
 
     region = found[index]
     ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     ring &= ~region.visible
-    best, host = 0, unit[index]
+    best, host = 0, index
     for j, other in enumerate(found):
         inter = occlusion._intersection(region.box, other.box)
         if j == index or j not in unit or inter is None:
             continue
         shared = occlusion._count_inside(ring, region.box, other.visible, other.box)
         if shared > best:
-            best, host = shared, unit[j]
+            best, host = shared, j
     return host
 
 
@@ -603,12 +640,17 @@ def _role(region: regions.Region, fitted: veil.Veil | None) -> str:
     return "Shape"
 
 
+def _lifted_colour(region, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Mean straight colour (0..255) of a lifted region, weighted by its alpha."""
+    weight = alpha * region.visible
+    total = max(float(weight.sum()), 1e-6)
+    return (colour * weight[..., None]).sum(axis=(0, 1)) / total
+
+
 def _features(region, alpha: np.ndarray, colour: np.ndarray, size) -> np.ndarray:
     """Mean colour (0..1) and centre (fraction of the diagonal) of a lifted region."""
     rows, cols = region.box
-    weight = alpha * region.visible
-    total = max(float(weight.sum()), 1e-6)
-    mean = (colour * weight[..., None]).sum(axis=(0, 1)) / total / 255.0
+    mean = _lifted_colour(region, alpha, colour) / 255.0
     ys, xs = np.nonzero(region.visible)
     diagonal = float(np.hypot(*size))
     centre = np.array([(ys.mean() + rows.start) / diagonal, (xs.mean() + cols.start) / diagonal])

@@ -78,6 +78,26 @@ def test_a_shape_the_panel_cannot_tint_lies_on_it() -> None:
     assert panel[30, 40, 3] > 100
 
 
+def test_a_shape_seen_through_a_panel_goes_on_under_the_words_across_it() -> None:
+    """A bar whose lower half a black panel veils, words across that half: the bar goes
+    on under the words as under the panel, with no word-shaped holes in it."""
+    bar = (240, 200, 40, 255)
+    image = _poster(
+        [
+            ("rectangle", (60, 10, 140, 80), bar),
+            ("rectangle", (20, 50, 180, 140), (0, 0, 0, 128)),
+            ("text", (40, 58, "HELLO"), (250, 250, 250, 255)),
+        ]
+    )
+    layers = run(image, 4)
+    assert psnr(composite(layers), image) >= 35.0
+    lower = next(layer for layer in layers[1:] if layer[30, 100, 3] == 255)
+    words = (image[50:80, 60:140, :3].min(axis=-1) >= 200) & (image[50:80, 60:140, 3] == 255)
+    assert words.sum() > 100  # the words cross the veiled half of the bar
+    assert (lower[50:80, 60:140, 3][words] == 255).all()
+    assert np.abs(lower[50:80, 60:140, :3][words].astype(int) - bar[:3]).max() <= 8
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))

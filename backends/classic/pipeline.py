@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from layerctl.backends.base import Layers
@@ -96,10 +98,18 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     )
     if not found:  # a plain colour, a gradient, noise: all background
         return Layers(bottom or [source.copy()], ["Background"])
-    reach = occlusion.supports(found, ranks)
-    for i, mask in seen.items():  # a shape seen through an overlay goes on under it
-        narrow, found[i] = found[i].box, regions.widen(found[i], mask)
-        reach[i] = regions.recrop(reach[i], narrow, found[i].box) | mask[found[i].box]
+    # A shape seen through an overlay goes on under it, and is completed as the whole
+    # it shows (its part on the ground and its part under the overlay) under the
+    # words across either; a drop shadow goes on under its caster, as it shows.
+    shown = list(found)
+    for i, mask in seen.items():
+        shown[i] = found[i] = regions.widen(found[i], mask)
+        if i not in casters:
+            whole = _with_pixels(found[i], mask)
+            shown[i] = dataclasses.replace(whole, hull=regions.convex_hull(whole.visible))
+    reach = occlusion.supports(shown, ranks)
+    for i, mask in seen.items():
+        reach[i] |= mask[found[i].box]
     for s_, (p, fitted) in tinted.items():  # a panel goes on over what it tints, whole:
         reach[s_] = found[s_].visible.copy()  # nothing hides any of the shape's outline
         mask = np.zeros((h, w), bool)

@@ -381,6 +381,8 @@ def _tinted(labels, found, on_background, panel) -> dict[int, tuple[int, veil.Ve
             continue
         ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         around = labels[region.box][ring & ~region.visible]
+        if not around.size:  # it fills the canvas: on nothing
+            continue
         values, counts = np.unique(around, return_counts=True)
         p = int(values[np.argmax(counts)]) - 1
         if p < 0 or counts.max() < TINTED_OUTLINE * around.size:

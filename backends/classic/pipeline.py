@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from layerctl.backends.base import Layers
@@ -48,6 +50,8 @@ TEXTURE = 8  # on such a ground, isolated clusters up to this many MINOR are tex
 TAIL = 32  # px beyond a drop shadow's region that its faint tail may reach
 TAIL_OPACITY = 0.05  # least opacity (above the ground's grain) that is still the shadow
 SOLID = 128  # alpha that a small layer must reach somewhere to be an element, not a trace
+TINTED_OUTLINE = 0.5  # share of a shape's outline on a panel for it to lie wholly inside
+TINT_MARGIN = 8.0  # levels (0..255) an unveiled colour may stray outside the gamut: noise
 ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a rim crumb)
 NEAR = 1.0  # a speck this close (× its height) to an element of its colour is part of it
 INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
@@ -86,23 +90,40 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
                 return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     elif share > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
         background = photo.elements_ground(f, flat) or background
-    found, ranks, above, on_background, crossing, seen, casters, touching, abutting = analyse(
-        f, flat, background
-    )
     transparent = _transparent_ground(image, background)
     bottom = [] if transparent else [_background_layer(image, background)]
-    if not found:  # a plain colour, a gradient, noise: all background
-        return Layers(bottom or [source.copy()], ["Background"])
-    reach = occlusion.supports(found, ranks)
-    for i, mask in seen.items():  # a shape seen through an overlay goes on under it
-        narrow, found[i] = found[i].box, regions.widen(found[i], mask)
-        reach[i] = regions.recrop(reach[i], narrow, found[i].box) | mask[found[i].box]
-    candidates = [
-        r if i in on_background and i not in crossing else None for i, r in enumerate(found)
-    ]
     # On a textured ground (paper, noise) a see-through panel lets the texture show.
     grainy = bool(bottom) and not background.photo
     grainy = grainy and texture.grainy(texture.spread(source, background.mask))
+    found, ranks, above, on_background, crossing, seen, casters, touching, tinted, abutting = (
+        analyse(f, flat, background, source if grainy else None)
+    )
+    if not found:  # a plain colour, a gradient, noise: all background
+        return Layers(bottom or [source.copy()], ["Background"])
+    # A shape seen through an overlay goes on under it, and is completed as the whole
+    # it shows (its part on the ground and its part under the overlay) under the
+    # words across either; a drop shadow goes on under its caster, as it shows.
+    shown = list(found)
+    for i, mask in seen.items():
+        shown[i] = found[i] = regions.widen(found[i], mask)
+        if i not in casters:
+            whole = _with_pixels(found[i], mask)
+            shown[i] = dataclasses.replace(whole, hull=regions.convex_hull(whole.visible))
+    reach = occlusion.supports(shown, ranks)
+    for i, mask in seen.items():
+        reach[i] |= mask[found[i].box]
+    for s_, (p, fitted) in tinted.items():  # a panel goes on over what it tints, whole:
+        reach[s_] = found[s_].visible.copy()  # nothing hides any of the shape's outline
+        mask = np.zeros((h, w), bool)
+        mask[found[s_].box] = found[s_].visible
+        narrow, found[p] = found[p].box, regions.widen(found[p], mask)
+        reach[p] = regions.recrop(reach[p], narrow, found[p].box) | mask[found[p].box]
+        rows, cols = found[s_].box
+        where = found[s_].visible
+        f[rows, cols][where, :3] = np.clip(_unveiled(f[rows, cols][where, :3], fitted), 0, 255)
+    candidates = [
+        r if i in on_background and i not in crossing else None for i, r in enumerate(found)
+    ]
     veils = {**_veils(f, background, candidates, source if grainy else None), **crossing}
     if grainy:
         veils.update(_textured_across(source, background, found, crossing, seen))
@@ -359,39 +380,106 @@ def ground(
     return f, flat, background
 
 
-def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
+def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background, source=None):
     """(regions, bottom-first order, "lies on" sets, indices of the regions that touch
     the background, {index: veil} of overlays found across an edge, {index: canvas
     mask} of where each region goes on under others beyond its completed shape: a
     shape seen through such an overlay, a drop shadow under the whole shape that casts
-    it; {shadow: the shape that casts it}, the label pairs that touch)."""
+    it; {shadow: the shape that casts it}, the label pairs that touch, {shape: (panel,
+    its veil)} of the shapes seen through a panel (see _tinted), the pairs that only
+    abut (occlusion.order)). ``source``: the input, when a panel on its textured ground
+    is measured by the texture it lets show."""
     labels, found = regions.find_regions(f, flat, background)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background, f)
     if crossing:
         found = regions.describe(labels, f, flat)
         touching = regions.adjacency(labels)
-    shadows = _shadows_under(f, background, found, touching, crossing)
-    forced = forced | shadows
-    ranks, above, abutting = occlusion.order(found, touching, forced)
-    labels = regions.rims_to_upper(labels, found, ranks, above, f, flat)
-    found = regions.describe(labels, f, flat)
-    casters = _casters(found, shadows)
-    for s_, n in casters.items():  # a shadow goes on under its caster
-        seen[s_] = seen.get(s_, False) | (labels == n + 1)
-    on_background = {b - 1 for a, b in touching if a == 0}
-    return found, ranks, above, on_background, crossing, seen, casters, touching, abutting
-
-
-def _shadows_under(f, background, found, touching, crossing) -> frozenset[tuple[int, int]]:
-    """(shadow, neighbour) pairs: a region on the background that is a soft black or
-    white veil (its opacity falls off) lies under every opaque region it touches, as a
-    drop shadow does; its crescent's hull would otherwise read as lying on the shape."""
     on_background = {b - 1 for a, b in touching if a == 0}
     candidates = [
         r if i in on_background and i not in crossing else None for i, r in enumerate(found)
     ]
-    shadows = {i for i, v in _veils(f, background, candidates).items() if v.falloff}
+    veils = {**_veils(f, background, candidates), **crossing}
+    shadows = _shadows_under(touching, {i for i, v in veils.items() if v.falloff})
+    panels = dict(veils)
+
+    def panel(p: int) -> veil.Veil | None:
+        """A flat veil, or one the ground's texture shows through (fitted on demand)."""
+        if p not in panels and source is not None and candidates[p] is not None:
+            panels[p] = texture.fit(
+                source, background.model, background.mask, found[p].box, found[p].visible
+            )
+        return panels.get(p)
+
+    tinted = _tinted(labels, found, on_background, panel)
+    forced = forced | shadows | {(s_, p) for s_, (p, _) in tinted.items()}
+    ranks, above, abutting = occlusion.order(found, touching, forced)
+    labels = regions.rims_to_upper(labels, found, *_rims_of_tinted(ranks, above, tinted), f, flat)
+    found = regions.describe(labels, f, flat)
+    casters = _casters(found, shadows)
+    for s_, n in casters.items():  # a shadow goes on under its caster
+        seen[s_] = seen.get(s_, False) | (labels == n + 1)
+    return found, ranks, above, on_background, crossing, seen, casters, touching, tinted, abutting
+
+
+def _tinted(labels, found, on_background, panel) -> dict[int, tuple[int, veil.Veil]]:
+    """{region: (the panel over it, the panel's veil)}: an opaque shape wholly inside a
+    see-through panel (clear of the ground, its outline on the panel) in a colour the
+    panel's tint can make, every channel within [a·K, a·K + (1 − a)·255] unveiled. A
+    shape on the panel shows that colour only by chance (a white panel at half opacity
+    leaves an eighth of all colours), one under it always; text, and any colour the
+    tint cannot make, lies on the panel as it shows."""
+    import cv2
+
+    out: dict[int, tuple[int, veil.Veil]] = {}
+    for s_, region in enumerate(found):
+        if s_ in on_background or region.colour[3] <= 254.0 or _thin(region.visible):
+            continue
+        if _role(region, None) == "Text":
+            continue
+        ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        around = labels[region.box][ring & ~region.visible]
+        if not around.size:  # it fills the canvas: on nothing
+            continue
+        values, counts = np.unique(around, return_counts=True)
+        p = int(values[np.argmax(counts)]) - 1
+        if p < 0 or counts.max() < TINTED_OUTLINE * around.size:
+            continue
+        fitted = panel(p)
+        if fitted is None or fitted.falloff:
+            continue
+        if (_unveiled(region.colour[:3], fitted) < -TINT_MARGIN).any():
+            continue
+        if (_unveiled(region.colour[:3], fitted) > 255.0 + TINT_MARGIN).any():
+            continue
+        out[s_] = (p, fitted)
+    return out
+
+
+def _rims_of_tinted(ranks: list[int], above: list[set[int]], tinted) -> tuple[list, list]:
+    """(ranks, above) for regions.rims_to_upper: as they are, but a shape seen through
+    a panel takes the rim it shares with the panel, as an element on it would. Under
+    the panel that rim is the shape's own anti-aliased edge on the ground, veiled."""
+    if not tinted:
+        return ranks, above
+    above = [set(on) for on in above]
+    order = [i for i in ranks if i not in tinted]
+    for s_, (p, _) in tinted.items():
+        above[s_].discard(p)
+        above[p].add(s_)
+        order.insert(order.index(p) + 1, s_)
+    return order, above
+
+
+def _unveiled(rgb: np.ndarray, fitted: veil.Veil) -> np.ndarray:
+    """What lies under ``fitted`` where it shows ``rgb`` (straight or opaque, 0..255)."""
+    return (rgb - fitted.opacity * fitted.colour) / (1.0 - fitted.opacity)
+
+
+def _shadows_under(touching, shadows: set[int]) -> frozenset[tuple[int, int]]:
+    """(shadow, neighbour) pairs: a region on the background that is a soft black or
+    white veil (its opacity falls off) lies under every opaque region it touches, as a
+    drop shadow does; its crescent's hull would otherwise read as lying on the shape."""
     pairs = set()
     for a, b in touching:
         if a and b:

@@ -365,7 +365,6 @@ def _label_means(labels: np.ndarray, where: np.ndarray, f: np.ndarray, count: in
 
 
 def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region]:
-    import cv2
     from scipy.ndimage import find_objects
 
     h, w = labels.shape
@@ -377,10 +376,17 @@ def describe(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> list[Region
         core = visible & flat[rows, cols]
         source = core if core.any() else visible
         colour = f[rows, cols][source].mean(axis=0)
-        hull = np.zeros(visible.shape, np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(visible)), 1)
-        regions.append(Region((rows, cols), visible, core, hull.astype(bool) | visible, colour))
+        regions.append(Region((rows, cols), visible, core, convex_hull(visible), colour))
     return regions
+
+
+def convex_hull(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (bool, not empty) with its convex hull filled in."""
+    import cv2
+
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(mask)), 1)
+    return hull.astype(bool) | mask
 
 
 def _row_ends(mask: np.ndarray) -> np.ndarray:

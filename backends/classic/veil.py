@@ -32,7 +32,9 @@ SOLID_A = 0.85  # opacity no soft shadow or glow reaches: the solid body of an e
 MAX_SOLID = 0.1  # share of pixels at SOLID_A or more above which a "falloff" is rims
 STEEP = 0.15  # median change of a per pixel above which a "falloff" is an element's rims
 MIN_CHROMA = 40.0  # under a coloured U, R, G and B agreeing on a is evidence enough
-MIN_UNDER_STD = 6.0  # std of U that lets the regression see through
+MIN_UNDER_STD = 4.0  # std of U that lets the regression see through
+TRIM = 3.0  # × the median error of a first fit: pixels beyond it are left out of a veil's fit
+MIN_KEPT = 0.8  # share of a region that must be the one veil the regression fits
 MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
 
 
@@ -94,16 +96,26 @@ def _soft(a: np.ndarray) -> bool:
 
 
 def _regression(image: np.ndarray, under: np.ndarray, tolerance: float) -> Veil | None:
+    """One a and K from the per-channel fit image = (1 − a)·under + a·K, over the
+    pixels the first fit explains (within TRIM × their median error): a drop shadow
+    under a panel, or a crumb of a rim in it, is no part of the veil, and least squares
+    would bend to it. Most of the region (MIN_KEPT) must be the one veil."""
     if under.std(axis=0).max() < MIN_UNDER_STD:
         return None
+    channels = [c for c in range(3) if under[:, c].std() >= MIN_UNDER_STD / 2]
     design = np.stack([under, np.ones_like(under)], axis=-1)  # (n, 3, 2)
-    slopes, intercepts, residual = [], [], []
-    for c in range(3):
-        if under[:, c].std() < MIN_UNDER_STD / 2:
-            continue
+    errors = np.zeros(len(image))
+    for c in channels:
+        coef, *_ = np.linalg.lstsq(design[:, c], image[:, c], rcond=None)
+        np.maximum(errors, np.abs(design[:, c] @ coef - image[:, c]), out=errors)
+    keep = errors <= max(TRIM * float(np.median(errors)), 1.0)
+    if keep.mean() < MIN_KEPT:
+        return None
+    image, under, design = image[keep], under[keep], design[keep]
+    slopes, residual = [], []
+    for c in channels:
         coef, *_ = np.linalg.lstsq(design[:, c], image[:, c], rcond=None)
         slopes.append(coef[0])
-        intercepts.append(coef[1])
         residual.append(np.sqrt(np.mean((design[:, c] @ coef - image[:, c]) ** 2)))
     if not slopes or np.ptp(slopes) > MAX_SPREAD or max(residual) > tolerance:
         return None

@@ -60,6 +60,26 @@ def test_a_word_beside_a_large_patch_of_its_colour_stays_apart() -> None:
     assert labels[80, 90] != labels[130, 130]
 
 
+def test_a_shape_and_the_stroke_around_it_are_one_layer() -> None:
+    """A disc outlined in another colour is one element, as design tools draw it: the
+    stroke goes in the disc's layer, not in one of its own; a square beside it keeps
+    its own layer."""
+    from layerctl.backends.base import BackendSettings, DecomposeRequest
+    from layerctl.backends.classic import ClassicBackend
+
+    image = _canvas()
+    yy, xx = np.mgrid[:160, :240]
+    distance = np.hypot(yy - 80, xx - 70)
+    image[distance <= 44, :3] = (40, 90, 230)  # the stroke ...
+    image[distance <= 38, :3] = (200, 40, 60)  # ... around the disc
+    image[50:110, 150:210, :3] = (240, 200, 40)  # a square apart
+    layers = ClassicBackend(BackendSettings()).decompose(image, DecomposeRequest(layers=4))
+    stroke = [px for px in layers[1:] if px[80, 70 + 41, 3] > 0]
+    assert len(stroke) == 1  # the stroke is in one layer ...
+    assert tuple(stroke[0][80, 70]) == (200, 40, 60, 255)  # ... with the disc on top
+    assert stroke[0][80, 180, 3] == 0  # the square in another
+
+
 def test_a_title_across_a_card_and_the_label_on_it_stay_apart() -> None:
     """A title straddling a card's top edge and a label on the card, both white, both
     lie on the card: two elements, not one surface the card cuts (cards with a heading:

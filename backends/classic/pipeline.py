@@ -56,6 +56,9 @@ ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a
 NEAR = 1.0  # a speck this close (× its height) to an element of its colour is part of it
 INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
+OUTLINED = 0.8  # share of a fill's outer edge that the stroke drawn around it covers
+OUTLINE_FIT = 0.8  # IoU of a fill and its stroke with the fill grown by the stroke's width
+STROKE_SHARE = 0.35  # most width of a stroke, × the square root of the fill's area
 
 
 def decompose(image: np.ndarray, layers: int) -> Layers:
@@ -182,8 +185,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         where = found[i].visible
         bottom[0][rows, cols][where] = source[rows, cols][where]
     kept = [i for i in range(len(found)) if i not in grain]
+    outlines = _outlines(found, touching, above, veils, (h, w))
     groups = _layer_groups(
-        found, lifted, ranks, above, casters, abutting, extents, count, (h, w), kept
+        found, lifted, ranks, above, casters, outlines, abutting, extents, count, (h, w), kept
     )
     out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
@@ -255,6 +259,7 @@ def _layer_groups(
     ranks,
     above,
     casters,
+    outlines: dict[int, int],
     abutting: set[tuple[int, int]],
     extents: list[int],
     count: int,
@@ -263,13 +268,15 @@ def _layer_groups(
 ) -> list[list[int]]:
     """At most ``count`` groups of region indices, bottom first: one element per layer
     before any shadow or speck takes one. A speck (a region reaching under MINOR of the
-    canvas, hidden part included) that touches another region goes with it; each drop
-    shadow goes with the shape that casts it; parts that abut at a seam on one level
-    (a donut chart's) are one element. Only layers left over once every element has
-    its own take shadows of their own (the largest first), just under their caster's."""
+    canvas, hidden part included) that touches another region goes with it, a stroke
+    with the fill it outlines; each drop shadow goes with the shape that casts it;
+    parts that abut at a seam on one level (a donut chart's) are one element. Only
+    layers left over once every element has its own take shadows of their own (the
+    largest first), just under their caster's."""
     if not kept:  # every region is the ground's texture (specks on a page)
         return []
-    unit = {i: casters.get(i, i) for i in kept}
+    with_fill = {i: n for i, n in outlines.items() if n in kept}
+    unit = {i: casters.get(i, with_fill.get(i, i)) for i in kept}
     least = MINOR * size[0] * size[1]
     specks = [i for i in kept if extents[i] < least and i not in casters]
     elements = [i for i in kept if extents[i] >= least]
@@ -499,6 +506,76 @@ def _casters(found, shadows: frozenset[tuple[int, int]]) -> dict[int, int]:
         if wrapped > best.get(s_, (0, -1))[0]:
             best[s_] = (wrapped, n)
     return {s_: n for s_, (_, n) in best.items()}
+
+
+def _outlines(found, touching, above, veils, size) -> dict[int, int]:
+    """{stroke: the fill it outlines}: a region that covers most (OUTLINED) of another's
+    outer edge, where nothing else lies on that edge (a rule, a word across the shape),
+    and with it makes that fill grown by the stroke's width (see _grown_by) is its
+    outline: one element with it, as design tools draw a shape's or a word's stroke (the
+    two regions would take two layers). A card under a label wraps the label too, but
+    is no grown label."""
+    from scipy.ndimage import binary_fill_holes
+
+    neighbours: dict[int, set[int]] = {}
+    for a, b in touching:
+        if a and b and a - 1 not in veils and b - 1 not in veils:
+            neighbours.setdefault(a - 1, set()).add(b - 1)
+            neighbours.setdefault(b - 1, set()).add(a - 1)
+    out: dict[int, int] = {}
+    for fill, around in neighbours.items():
+        inner = found[fill]
+        box = regions.grown(inner.box, 1, size)
+        owner = np.full((box[0].stop - box[0].start, box[1].stop - box[1].start), -1, np.int64)
+        for j in around | above[fill]:
+            inter = occlusion._intersection(box, found[j].box)
+            if inter is not None:
+                where = occlusion._crop(found[j].visible, found[j].box, inter)
+                occlusion._crop(owner, box, inter)[where] = j
+        # what lies on the fill within its hull (a word across it; a stroke around it
+        # lies mostly outside)
+        lying = np.isin(owner, list(above[fill])) & regions.recrop(inner.hull, inner.box, box)
+        shape = binary_fill_holes(regions.recrop(inner.visible, inner.box, box) | lying)
+        edge = _ring_of(shape)
+        counts = np.bincount(owner[edge] + 1, minlength=len(found) + 1)
+        for stroke in around - set(out):
+            others = sum(int(counts[j + 1]) for j in above[fill] - {stroke})
+            if counts[stroke + 1] >= OUTLINED * max(int(edge.sum()) - others, 1):
+                if _grown_by(found[stroke], inner, lying & (owner != stroke), size):
+                    out[stroke] = fill
+                break
+    return out
+
+
+def _ring_of(mask: np.ndarray) -> np.ndarray:
+    """The pixels just outside ``mask`` (8-neighbours)."""
+    import cv2
+
+    return (cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~mask
+
+
+def _grown_by(ring: regions.Region, inner: regions.Region, lying: np.ndarray, size) -> bool:
+    """Whether ``inner`` and ``ring`` together make ``inner`` grown by the ring's width
+    (OUTLINE_FIT), a width well under the fill's own size; ``lying``: what else lies on
+    ``inner``, on its box grown by one."""
+    import cv2
+    from scipy.ndimage import binary_fill_holes, distance_transform_edt
+
+    across = round(2 * float(distance_transform_edt(np.pad(ring.visible, 1)).max()))
+    if across > STROKE_SHARE * np.sqrt(inner.area):
+        return False
+    narrow = regions.grown(inner.box, 1, size)
+    box = regions.grown(inner.box, across + 2, size)
+    shape = binary_fill_holes(
+        regions.recrop(inner.visible, inner.box, box) | regions.recrop(lying, narrow, box)
+    )
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * across + 1,) * 2)
+    grown = cv2.dilate(shape.astype(np.uint8), kernel) > 0
+    mine = np.zeros(shape.shape, bool)
+    inter = occlusion._intersection(box, ring.box)
+    occlusion._crop(mine, box, inter)[...] = occlusion._crop(ring.visible, ring.box, inter)
+    together = binary_fill_holes(shape | (mine & grown))
+    return (together & grown).sum() >= OUTLINE_FIT * (together | grown).sum()
 
 
 def _overlays_across_edges(labels, found, touching, background, f):

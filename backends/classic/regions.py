@@ -18,6 +18,10 @@ MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
 RIMMED_COLOUR = 4 * SAME_COLOUR  # the same, for two pieces that are all anti-aliased rim
 NEAR = 1.0  # same-coloured pieces this close (× their height) are one element: a word
+GLYPHS = 8.0  # most times one glyph's height another's in a line (a full stop's, a cap's)
+LINE = 1.5  # most times one word's height another's on one line of a title
+BRIDGED = 0.8  # share of the span between two same-coloured pieces that the region
+# cutting them apart fills when they are one surface under it
 PAD = 2
 RIM_MIX = 3.0  # colour distance (0..255) from a region's own colour that marks a mixed pixel
 RIM = 2  # pixels of anti-aliased rim around an element (a box filter's reach)
@@ -274,19 +278,22 @@ def adjacency(labels: np.ndarray) -> set[tuple[int, int]]:
 
 
 def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Join same-coloured regions that are close or touch one common region: one
-    element in pieces (the glyphs of a line of text, an icon's parts) or one surface
-    cut by what lies on it (a triangle's tip and base around a star on it, the counter
-    of an "o" and the card under the "o")."""
+    """Join same-coloured regions that touch or are close (one element in pieces: the
+    glyphs of a line of text, an icon's parts), then those that one common region
+    cuts apart (see _bridged: a triangle's tip and base around a star on it, the counter
+    of an "o" and the card under the "o"), that are words of one line across it, or
+    that do not both lie on it (see _on). Two elements of one colour that both lie on
+    one region (a title across a card and the label on the card) stay apart."""
+    from scipy.ndimage import find_objects
+
     count = int(labels.max())
     if count < 3:
         return labels
     mean = _mean_colours(labels, f, flat, count)
-    neighbours: dict[int, set[int]] = {i: set() for i in range(1, count + 1)}
-    for a, b in adjacency(labels):
-        if a and b:
-            neighbours[a].add(b)
-            neighbours[b].add(a)
+    neighbours: dict[int, set[int]] = {i: set() for i in range(count + 1)}
+    for a, b in adjacency(labels):  # the background (0) included
+        neighbours[a].add(b)
+        neighbours[b].add(a)
     parent = list(range(count + 1))
 
     def root(i: int) -> int:
@@ -301,21 +308,114 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     # dilute: they are alike on a looser tolerance.
     rimmed = np.bincount(labels[flat], minlength=count + 1) == 0
     close = alike | (rimmed[:, None] & rimmed[None] & (distance < RIMMED_COLOUR))
-    for region, around in neighbours.items():
-        pieces = sorted(around | {region})
-        for k, a in enumerate(pieces):
-            for b in pieces[k + 1 :]:
-                if alike[a, b]:
-                    parent[root(a)] = root(b)
+    for a in range(1, count + 1):
+        for b in neighbours[a] - {0}:
+            if alike[a, b]:
+                parent[root(a)] = root(b)
     for a, b in zip(*np.nonzero(np.triu(close & _near(labels, count), 1)), strict=True):
         if a and b:
             parent[root(int(a))] = root(int(b))
+    joined = np.array([root(i) for i in range(count + 1)])
+    grouped = joined[labels]
+    boxes = find_objects(grouped)
+    tried: dict[tuple[int, int, int], bool] = {}
+    for cut in range(1, count + 1):
+        pieces = sorted(neighbours[cut] - {0})
+        for k, a in enumerate(pieces):
+            for b in pieces[k + 1 :]:
+                if not alike[a, b] or root(a) == root(b):
+                    continue
+                # a counter of the cut showing the surface the cut lies on: within the
+                # boxes of both (a label on a card lies outside the title's box)
+                counter = any(
+                    _inside(boxes[joined[x] - 1], boxes[joined[cut] - 1])
+                    and _inside(boxes[joined[x] - 1], boxes[joined[y] - 1])
+                    for x, y in ((a, b), (b, a))
+                )
+                key = (*sorted((joined[a], joined[b])), joined[cut])
+                if not counter and key not in tried:
+                    line = _one_line(boxes[key[0] - 1], boxes[key[1] - 1])
+                    tried[key] = (
+                        line or _bridged(grouped, boxes, *key) or not _on(grouped, boxes, *key)
+                    )
+                if counter or tried[key]:
+                    parent[root(a)] = root(b)
     remap = np.array([root(i) for i in range(count + 1)])
     return remap[labels].astype(np.int32)
 
 
+def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int) -> bool:
+    """Whether piece ``cut`` (with what lies in its holes: the photo in a polaroid's
+    frame) fills most (BRIDGED) of what the convex hull of pieces ``a`` and ``b`` spans
+    between them: one surface cut in two by what lies on it, not two elements side by
+    side on the ground (groups: a label map of pieces; boxes: their find_objects)."""
+    import cv2
+    from scipy.ndimage import binary_fill_holes
+
+    box = _union(boxes[a - 1], boxes[b - 1])
+    crop = groups[box]
+    mine = (crop == a) | (crop == b)
+    hull = np.zeros(mine.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(mine)), 1)
+    between = hull.astype(bool) & ~mine
+    whole = binary_fill_holes(groups[boxes[cut - 1]] == cut)
+    covered = recrop(whole, boxes[cut - 1], _union(box, boxes[cut - 1]))
+    covered = covered[_within(box, _union(box, boxes[cut - 1]))]
+    return int((between & covered).sum()) >= BRIDGED * int(between.sum())
+
+
+def _on(groups: np.ndarray, boxes, a: int, b: int, cut: int) -> bool:
+    """Whether pieces ``a`` and ``b`` both lie on piece ``cut`` (occlusion._relation): two
+    elements on it, as a title across a card and the label on the card, not one
+    surface it crosses (a scribble under a stroke, a soft shadow around a star)."""
+    import cv2
+
+    from layerctl.backends.classic import occlusion
+
+    def piece(label: int) -> Region:
+        box = grown(boxes[label - 1], PAD, groups.shape)
+        visible = groups[box] == label
+        hull = np.zeros(visible.shape, np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(visible)), 1)
+        return Region(box, visible, visible, hull.astype(bool) | visible, np.zeros(4))
+
+    under = piece(cut)
+    return all(occlusion._relation(piece(x), under) == "over" for x in (a, b))
+
+
+def _one_line(a, b) -> bool:
+    """Whether boxes ``a`` and ``b`` hold words of one line: heights within LINE of each
+    other, sharing most of the smaller's rows (a title and the label under it do not)."""
+    height_a, height_b = a[0].stop - a[0].start, b[0].stop - b[0].start
+    shared = min(a[0].stop, b[0].stop) - max(a[0].start, b[0].start)
+    return max(height_a, height_b) <= LINE * min(height_a, height_b) and shared > 0.5 * min(
+        height_a, height_b
+    )
+
+
+def _inside(box, other) -> bool:
+    """Whether ``box`` lies within the ``other`` box."""
+    return all(p.start >= q.start and p.stop <= q.stop for p, q in zip(box, other, strict=True))
+
+
+def _union(a, b) -> tuple[slice, slice]:
+    """The smallest box holding boxes ``a`` and ``b``."""
+    return tuple(
+        slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b, strict=True)
+    )
+
+
+def _within(box, wider) -> tuple[slice, slice]:
+    """``box`` as slices of a crop on the ``wider`` box that holds it."""
+    return tuple(
+        slice(p.start - q.start, p.stop - q.start) for p, q in zip(box, wider, strict=True)
+    )
+
+
 def _near(labels: np.ndarray, count: int) -> np.ndarray:
-    """(count+1)² bool: bounding boxes closer than NEAR × the smaller box's height."""
+    """(count+1)² bool: bounding boxes closer than NEAR × the smaller box's height, of
+    heights within GLYPHS of each other, neither inside the other: glyphs side by side
+    (a disc inside a page border's box, a word beside a photo's dark patch, are not)."""
     from scipy.ndimage import find_objects
 
     boxes = np.zeros((count + 1, 4))
@@ -326,8 +426,15 @@ def _near(labels: np.ndarray, count: int) -> np.ndarray:
     gap_y = np.maximum(top[:, None] - bottom[None], top[None] - bottom[:, None])
     gap_x = np.maximum(left[:, None] - right[None], left[None] - right[:, None])
     height = bottom - top
-    reach = NEAR * np.minimum(height[:, None], height[None])
-    return np.maximum(gap_x, gap_y) < reach
+    shorter = np.minimum(height[:, None], height[None])
+    inside = (
+        (top[:, None] >= top[None])
+        & (bottom[:, None] <= bottom[None])
+        & (left[:, None] >= left[None])
+        & (right[:, None] <= right[None])
+    )
+    glyphs = np.maximum(height[:, None], height[None]) <= GLYPHS * shorter
+    return (np.maximum(gap_x, gap_y) < NEAR * shorter) & glyphs & ~inside & ~inside.T
 
 
 def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: int) -> np.ndarray:

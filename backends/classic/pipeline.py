@@ -68,7 +68,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     source, lossy = image, segment.compressed(image)
     if lossy:
         image = segment.deblocked(image)
-    f, flat, background = ground(image, exact=not lossy)
+    f, flat, background = ground(image, exact=not lossy, smeared=lossy)
     share = segment.unexplained(flat, background)
     if share > PHOTO:
         # A JPEG's designed colours are no longer exact: it stays whole, as before.
@@ -78,14 +78,14 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
             image, f, flat, background = grained
         else:
             f = segment.channels(image)
-            flat = segment.flat_pixels(f)
+            flat = segment.flat_pixels(f, lossy)
             background = None if lossy else photo.elements_ground(f, flat)
             if background is None:
                 return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
     elif share > MAYBE_PHOTO and not lossy and segment.CLEAN < background.grain <= SMOOTH_GRAIN:
         background = photo.elements_ground(f, flat) or background
     found, ranks, above, on_background, crossing, seen, casters, touching = analyse(
-        f, flat, background
+        f, flat, background, lossy
     )
     transparent = _transparent_ground(image, background)
     bottom = [] if transparent else [_background_layer(image, background)]
@@ -287,12 +287,13 @@ def _transparent_ground(image: np.ndarray, background: segment.Background) -> bo
 
 
 def ground(
-    image: np.ndarray, exact: bool = True
+    image: np.ndarray, exact: bool = True, smeared: bool = False
 ) -> tuple[np.ndarray, np.ndarray, segment.Background]:
     """(premultiplied image, its flat pixels, its background); a picture inside the
-    design counts as one flat surface (segment.pictures)."""
+    design counts as one flat surface (segment.pictures). ``smeared``: a JPEG (see
+    segment.flat_pixels)."""
     f = segment.channels(image)
-    flat = segment.flat_pixels(f)
+    flat = segment.flat_pixels(f, smeared)
     background = segment.estimate_background(f, flat, exact)
     found = segment.pictures(image, flat, background)
     if found.any():
@@ -302,13 +303,14 @@ def ground(
     return f, flat, background
 
 
-def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background):
+def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background, smeared: bool = False):
     """(regions, bottom-first order, "lies on" sets, indices of the regions that touch
     the background, {index: veil} of overlays found across an edge, {index: canvas
     mask} of where each region goes on under others beyond its completed shape: a
     shape seen through such an overlay, a drop shadow under the whole shape that casts
-    it; {shadow: the shape that casts it}, the label pairs that touch)."""
-    labels, found = regions.find_regions(f, flat, background)
+    it; {shadow: the shape that casts it}, the label pairs that touch). ``smeared``: a
+    JPEG (regions.find_regions)."""
+    labels, found = regions.find_regions(f, flat, background, smeared)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background, f)
     if crossing:

@@ -77,7 +77,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     source, lossy = image, segment.compressed(image)
     if lossy:
         image = segment.deblocked(image)
-    f, flat, background = ground(image, exact=not lossy)
+    f, flat, background = ground(image, exact=not lossy, smeared=lossy)
     share = segment.unexplained(flat, background)
     if share > PHOTO:
         # A JPEG's designed colours are no longer exact: it stays whole, as before.
@@ -87,7 +87,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
             image, f, flat, background = grained
         else:
             f = segment.channels(image)
-            flat = segment.flat_pixels(f)
+            flat = segment.flat_pixels(f, lossy)
             background = None if lossy else photo.elements_ground(f, flat)
             if background is None:
                 return Layers([source.copy()], ["Background"], [PHOTO_NOTE])
@@ -99,7 +99,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
     grainy = bool(bottom) and not background.photo
     grainy = grainy and texture.grainy(texture.spread(source, background.mask))
     found, ranks, above, on_background, crossing, seen, casters, touching, tinted, abutting = (
-        analyse(f, flat, background, source if grainy else None)
+        analyse(f, flat, background, source if grainy else None, lossy)
     )
     if not found:  # a plain colour, a gradient, noise: all background
         return Layers(bottom or [source.copy()], ["Background"])
@@ -372,12 +372,13 @@ def _transparent_ground(image: np.ndarray, background: segment.Background) -> bo
 
 
 def ground(
-    image: np.ndarray, exact: bool = True
+    image: np.ndarray, exact: bool = True, smeared: bool = False
 ) -> tuple[np.ndarray, np.ndarray, segment.Background]:
     """(premultiplied image, its flat pixels, its background); a picture inside the
-    design counts as one flat surface (segment.pictures)."""
+    design counts as one flat surface (segment.pictures). ``smeared``: a JPEG (see
+    segment.flat_pixels)."""
     f = segment.channels(image)
-    flat = segment.flat_pixels(f)
+    flat = segment.flat_pixels(f, smeared)
     background = segment.estimate_background(f, flat, exact)
     found = segment.pictures(image, flat, background)
     if found.any():
@@ -387,7 +388,13 @@ def ground(
     return f, flat, background
 
 
-def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background, source=None):
+def analyse(
+    f: np.ndarray,
+    flat: np.ndarray,
+    background: segment.Background,
+    source: np.ndarray | None = None,
+    smeared: bool = False,
+):
     """(regions, bottom-first order, "lies on" sets, indices of the regions that touch
     the background, {index: veil} of overlays found across an edge, {index: canvas
     mask} of where each region goes on under others beyond its completed shape: a
@@ -395,8 +402,8 @@ def analyse(f: np.ndarray, flat: np.ndarray, background: segment.Background, sou
     it; {shadow: the shape that casts it}, the label pairs that touch, {shape: (panel,
     its veil)} of the shapes seen through a panel (see _tinted), the pairs that only
     abut (occlusion.order)). ``source``: the input, when a panel on its textured ground
-    is measured by the texture it lets show."""
-    labels, found = regions.find_regions(f, flat, background)
+    is measured by the texture it lets show; ``smeared``: a JPEG (regions.find_regions)."""
+    labels, found = regions.find_regions(f, flat, background, smeared)
     touching = regions.adjacency(labels)
     labels, crossing, forced, seen = _overlays_across_edges(labels, found, touching, background, f)
     if crossing:

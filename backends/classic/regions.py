@@ -46,12 +46,17 @@ class Region:
 
 
 def find_regions(
-    f: np.ndarray, flat: np.ndarray, background: Background
+    f: np.ndarray, flat: np.ndarray, background: Background, smeared: bool = False
 ) -> tuple[np.ndarray, list[Region]]:
-    """(label map: 0 background, i + 1 region i; the regions). ``flat``: see flat_pixels."""
+    """(label map: 0 background, i + 1 region i; the regions). ``flat``: see flat_pixels.
+    ``smeared`` (a JPEG): the pieces all rim along an edge JPEG smeared between two
+    surfaces (a disc and the card 22 levels off it) are blends alike to both, and would
+    join them when alike pieces are: they are folded into the nearer first."""
     seeds = _seed_labels(flat, background.mask)
     labels = _reassign_strays(_grow(seeds, ~background.mask), seeds > 0)
     labels = _fine_strokes(labels, f, flat, background.mask)
+    if smeared:
+        labels = _compact(_absorb_slivers(labels, f, flat, rims=True))
     labels = _compact(_merge_split_surfaces(labels, f, flat))
     labels = _compact(_absorb_slivers(labels, f, flat))
     return labels, describe(labels, f, flat)
@@ -128,12 +133,14 @@ def _on_line(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(pixels - b - t[:, None] * towards).max(axis=-1) <= SAME_COLOUR
 
 
-def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.ndarray:
+def _absorb_slivers(
+    labels: np.ndarray, f: np.ndarray, flat: np.ndarray, rims: bool = False
+) -> np.ndarray:
     """Fold small regions that are a blend of two neighbouring regions into the one of
     the two whose colour they are nearer: the strip of mixed pixels where text meets
     the edge of the shape it crosses, thin strokes of text over a shape, are rim of
     one or the other, not an element (each would take a layer of its own, or sit on
-    one as a sliver)."""
+    one as a sliver). ``rims``: only regions with no flat pixel."""
     count = int(labels.max())
     if count < 2:
         return labels
@@ -141,7 +148,12 @@ def _absorb_slivers(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -> np.n
     area = np.bincount(labels.ravel(), minlength=count + 1)
     border = _border_lengths(labels, count)
     lut = np.arange(count + 1)
+    cored = (
+        np.bincount(labels[flat], minlength=count + 1) > 0 if rims else np.zeros(count + 1, bool)
+    )
     for region in np.argsort(area[1:]) + 1:
+        if cored[region]:
+            continue
         around = [n for n in np.flatnonzero(border[region]) if n and lut[n] == n]
         pairs = [(a, b) for k, a in enumerate(around) for b in around[k + 1 :]]
         for a, b in pairs:

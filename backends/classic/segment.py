@@ -10,6 +10,9 @@ import numpy as np
 from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
+RAMP = 2  # px each side of a JPEG's pixel over which a steady rise marks an edge
+RAMP_RISE = 3 * FLAT_STEP  # levels under which such an edge is faint (two surfaces alike)
+RAMP_LENGTH = 120  # px a run of such edge pixels holds (three wide, 40 long): no speckle
 MIN_THRESHOLD = 14.0  # smallest colour distance from the background model that counts
 CLEAN_THRESHOLD = 3.0  # the same on a ground with no grain at all (rendered UI, vector art):
 # a white card on a light UI's page (lightness 0.95..0.99) is 3..16 levels off it
@@ -382,8 +385,16 @@ def _away_from_edges(mask: np.ndarray) -> np.ndarray:
     return inner if inner.sum() > 0.25 * mask.sum() else mask
 
 
-def flat_pixels(f: np.ndarray) -> np.ndarray:
-    """Pixels that differ from each 4-neighbour by less than FLAT_STEP: not on an edge."""
+def flat_pixels(f: np.ndarray, smeared: bool = False) -> np.ndarray:
+    """Pixels that differ from each 4-neighbour by less than FLAT_STEP: not on an edge.
+
+    ``smeared`` (a JPEG): nor where a ramp is steepest that rises by FLAT_STEP or more
+    over RAMP pixels each side, every step of it the same way. JPEG spreads a step of
+    a few tens of levels (a dark photo on a navy card; 4:2:0 chroma most of all) over
+    up to eight pixels, each step under FLAT_STEP: the two surfaces would be one flat
+    area, one region. Ringing goes up and down, a strong edge's tail flattens out, and
+    a designed gradient rises under a level per pixel: none of them is such a ramp.
+    """
     step = np.zeros(f.shape[:2], np.float32)
     dx = largest_difference(f[:, 1:], f[:, :-1])
     dy = largest_difference(f[1:], f[:-1])
@@ -391,7 +402,69 @@ def flat_pixels(f: np.ndarray) -> np.ndarray:
     step[:, 1:] = np.maximum(step[:, 1:], dx)
     step[:-1] = np.maximum(step[:-1], dy)
     step[1:] = np.maximum(step[1:], dy)
-    return step < FLAT_STEP
+    flat = step < FLAT_STEP
+    if smeared:
+        flat &= ~_ramps(f)
+    return flat
+
+
+def _ramps(f: np.ndarray) -> np.ndarray:
+    """Where a faint ramp along a row, a column or a diagonal is steepest: RAMP pixels
+    each side of the pixel, each step rising the same way, FLAT_STEP or more in all,
+    under RAMP_RISE over twice that (in one of R, G and B)."""
+    import cv2
+
+    height, width = f.shape[:2]
+    band, found = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    pad, inner = 2 * RAMP, (slice(2 * RAMP, 2 * RAMP + height), slice(2 * RAMP, 2 * RAMP + width))
+    for c in range(3):
+        channel = np.ascontiguousarray(f[..., c])
+        padded = cv2.copyMakeBorder(channel, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            at = {k: _shifted(padded, k * dy, k * dx) for k in range(-RAMP, RAMP + 1)}
+            # the steps p − 2v → p + 2v are the forward differences at p − 2v .. p + v
+            forward = np.zeros_like(padded)
+            forward[inner] = at[1] - at[0]
+            kernel, anchor = _line(2 * RAMP, dy, dx, RAMP)
+            up = cv2.erode(forward, kernel, anchor=anchor)[inner] > 0
+            down = cv2.dilate(forward, kernel, anchor=anchor)[inner] < 0
+            ramp = (up | down) & (np.abs(at[RAMP] - at[-RAMP]) >= FLAT_STEP)
+            # a faint edge: twice as far each way, it spans under RAMP_RISE (a strong
+            # edge's smeared tail, a blurred shadow's deep falloff span more)
+            kernel, anchor = _line(4 * RAMP + 1, dy, dx, 2 * RAMP)
+            top = cv2.dilate(padded, kernel, anchor=anchor)[inner]
+            span = top - cv2.erode(padded, kernel, anchor=anchor)[inner]
+            ramp &= span < RAMP_RISE
+            slope = np.abs(at[1] - at[-1])
+            steepest = (slope >= np.abs(at[2] - at[0])) & (slope > np.abs(at[0] - at[-2]))
+            band |= ramp
+            found |= ramp & steepest
+    # The steepest pixels, closed over one-pixel gaps within the ramps: a line that
+    # parts the two surfaces, not a band wide enough to seed strokes of its own.
+    found = cv2.dilate(found.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    found &= band
+    # an edge runs on; JPEG's speckle around a strong edge is in short bits
+    _, parts, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), 8)
+    long = stats[:, cv2.CC_STAT_AREA] >= RAMP_LENGTH
+    long[0] = False
+    return long[parts]
+
+
+def _line(length: int, dy: int, dx: int, before: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """(kernel, anchor) for cv2.erode and dilate: ``length`` pixels along (dy, dx),
+    ``before`` of them behind the anchor."""
+    kernel = np.zeros((length if dy else 1, length if dx else 1), np.uint8)
+    for k in range(length):
+        kernel[k * dy, k * dx if dx >= 0 else length - 1 - k] = 1
+    x = before if dx > 0 else (length - 1 - before if dx < 0 else 0)
+    return kernel, (x, before * dy)
+
+
+def _shifted(padded: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """The canvas that ``padded`` (2·RAMP pixels each side) holds, moved by (dy, dx)."""
+    pad = 2 * RAMP
+    height, width = padded.shape[0] - 2 * pad, padded.shape[1] - 2 * pad
+    return padded[pad + dy : pad + dy + height, pad + dx : pad + dx + width]
 
 
 def _border_region(flat: np.ndarray) -> np.ndarray:

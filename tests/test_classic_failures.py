@@ -500,3 +500,22 @@ def test_a_thin_glyph_goes_with_its_words_not_the_card_under_it(size):
     assert layers.roles == ["Background", "Shape", "Text"]
     dark = (layers[1][..., 3] > 200) & (layers[1][..., :3].max(axis=-1) < 128)
     assert not dark.any()
+
+
+def test_a_line_of_text_in_several_colours_is_one_text_layer():
+    """"Alpha Beta Gamma" with one word highlighted in another colour is one line of
+    text (a text layer with style runs), not three layers split by colour; a second
+    line below stays apart."""
+    font = ImageFont.load_default(size=28)
+    card = Image.new("RGBA", (520, 220), (250, 250, 250, 255))
+    pen = ImageDraw.Draw(card)
+    x = 20
+    for word, colour in (("Alpha", (200, 60, 40)), ("Beta", (40, 110, 220)), ("Gamma", INK)):
+        pen.text((x, 60), word, font=font, fill=colour)
+        x += pen.textlength(word + " ", font=font)
+    pen.text((20, 150), "Control", font=font, fill=(120, 120, 120))
+    layers = run(np.asarray(card).copy(), 6)
+    assert layers.roles[0] == "Background"
+    line = [k for k in range(1, len(layers)) if layers[k][60:100, :, 3].max() == 255]
+    assert len(line) == 1 and layers.roles[line[0]] == "Text"
+    assert layers[line[0]][140:190, :, 3].max() == 0

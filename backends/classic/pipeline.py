@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -186,8 +187,9 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         bottom[0][rows, cols][where] = source[rows, cols][where]
     kept = [i for i in range(len(found)) if i not in grain]
     outlines = _outlines(found, touching, above, veils, (h, w))
+    joined = abutting | _runs(found, roles)
     groups = _layer_groups(
-        found, lifted, ranks, above, casters, outlines, abutting, extents, count, (h, w), kept
+        found, lifted, ranks, above, casters, outlines, joined, extents, count, (h, w), kept
     )
     out = Layers(bottom, ["Background"] * len(bottom))
     for members in groups:
@@ -260,7 +262,7 @@ def _layer_groups(
     above,
     casters,
     outlines: dict[int, int],
-    abutting: set[tuple[int, int]],
+    joined: set[tuple[int, int]],
     extents: list[int],
     count: int,
     size,
@@ -270,7 +272,8 @@ def _layer_groups(
     before any shadow or speck takes one. A speck (a region reaching under MINOR of the
     canvas, hidden part included) that touches another region goes with it, a stroke
     with the fill it outlines; each drop shadow goes with the shape that casts it;
-    parts that abut at a seam on one level (a donut chart's) are one element. Only
+    ``joined`` pairs on one level are one element (parts that abut at a seam, as a
+    donut chart's do; runs of one line of text in different colours). Only
     layers left over once every element has its own take shadows of their own (the
     largest first), just under their caster's."""
     if not kept:  # every region is the ground's texture (specks on a page)
@@ -286,7 +289,7 @@ def _layer_groups(
         word = _word(found, colours, i, host, elements)
         unit[i] = unit[word if word is not None else host]
     level = group.levels(ranks, above)
-    for a, b in abutting:  # each joins the other's unit: the root of one points at the other's
+    for a, b in joined:  # each joins the other's unit: the root of one points at the other's
         if a in unit and b in unit and level[a] == level[b]:
             unit[_root(unit, a)] = _root(unit, b)
     for i in unit:  # a speck's host may be a speck of another region
@@ -312,6 +315,19 @@ def _root(unit: dict[int, int], i: int) -> int:
     while unit.get(i, i) != i:
         i = unit[i]
     return i
+
+
+def _runs(found, roles: list[str]) -> set[tuple[int, int]]:
+    """Pairs of Text regions on one line within NEAR × their height of each other: runs
+    of one line of text in different colours (a highlighted word), one text element."""
+    texts = [i for i, role in enumerate(roles) if role == "Text"]
+    pairs = set()
+    for a, b in itertools.combinations(texts, 2):
+        box_a, box_b = found[a].box, found[b].box
+        height = min(box_a[0].stop - box_a[0].start, box_b[0].stop - box_b[0].start)
+        if regions._one_line(box_a, box_b) and _gap(box_a, box_b) <= NEAR * height:
+            pairs.add((a, b))
+    return pairs
 
 
 def _word(found, colours, index: int, host: int, elements: list[int]) -> int | None:

@@ -1,7 +1,7 @@
 """End-to-end speed and peak memory of the weights-free path, against issue 13's targets.
 
     python bench/classic_speed.py [--sizes 1,3,12] [--repeat 3] [--profile] [--work DIR]
-                                  [--ground flat|photo]
+                                  [--ground flat|photo|text]
 
 For each size, a seeded poster (``synthetic.design("poster", …)``: background, drop-
 shadowed shape, icon, overlay, text) is written as a PNG, then decomposed by the CLI in
@@ -50,7 +50,8 @@ STAGES = {
 def poster(size: tuple[int, int], path: Path, ground: str = "flat") -> Path:
     """The bench poster at ``size`` (width, height), written once per work folder;
     ``ground`` "photo": its elements on scikit-image's astronaut instead of its flat
-    ground (the path that lifts designed elements off a photograph)."""
+    ground (the path that lifts designed elements off a photograph); "text": on a white
+    page full of small words in two inks (thousands of glyph pieces to group)."""
     if not path.exists():
         from layerctl.stack import composite
 
@@ -60,8 +61,28 @@ def poster(size: tuple[int, int], path: Path, ground: str = "flat") -> Path:
 
             photo = Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC)
             layers[0] = np.asarray(photo.convert("RGBA"))
+        elif ground == "text":
+            layers[0] = text_page(size)
         Image.fromarray(composite(layers), "RGBA").save(path)
     return path
+
+
+def text_page(size: tuple[int, int]) -> np.ndarray:
+    """A white page of seeded random words, 16 px high, one in five in red."""
+    from PIL import ImageDraw, ImageFont
+
+    rng = np.random.default_rng(0)
+    font = ImageFont.load_default(size=16)
+    page = Image.new("RGBA", size, (255, 255, 255, 255))
+    pen = ImageDraw.Draw(page)
+    for y in range(20, size[1] - 24, 22):
+        x = 20.0
+        while x < size[0] - 120:
+            word = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(2, 9)))
+            ink = (200, 40, 40) if rng.random() < 0.2 else (20, 20, 20)
+            pen.text((x, y), word, font=font, fill=ink)
+            x += pen.textlength(word + " ", font=font)
+    return np.asarray(page)
 
 
 def command(image: Path, out: Path) -> list[str]:
@@ -110,7 +131,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also one cProfile run per size")
     parser.add_argument("--work", type=Path, help="keep posters and outputs here")
-    parser.add_argument("--ground", choices=("flat", "photo"), default="flat")
+    parser.add_argument("--ground", choices=("flat", "photo", "text"), default="flat")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     blas = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}

@@ -18,6 +18,7 @@ MIN_CORE = 10  # flat areas smaller than this are rim, not a region of their own
 SAME_COLOUR = 12.0  # max channel difference (0..255) of two pieces of one surface
 RIMMED_COLOUR = 4 * SAME_COLOUR  # the same, for two pieces that are all anti-aliased rim
 NEAR = 1.0  # same-coloured pieces this close (× their height) are one element: a word
+NEAR_ROWS = 256  # pieces compared with all others at a time when looking for close ones
 GLYPHS = 8.0  # most times one glyph's height another's in a line (a full stop's, a cap's)
 LINE = 1.5  # most times one word's height another's on one line of a title
 BRIDGED = 0.8  # share of the span between two same-coloured pieces that the region
@@ -154,7 +155,7 @@ def _absorb_slivers(
     for region in np.argsort(area[1:]) + 1:
         if cored[region]:
             continue
-        around = [n for n in np.flatnonzero(border[region]) if n and lut[n] == n]
+        around = [n for n in np.sort(border[region].indices) if n and lut[n] == n]
         pairs = [(a, b) for k, a in enumerate(around) for b in around[k + 1 :]]
         for a, b in pairs:
             t = _blend(mean[region], mean[a], mean[b])
@@ -166,13 +167,19 @@ def _absorb_slivers(
     return lut[labels].astype(np.int32)
 
 
-def _border_lengths(labels: np.ndarray, count: int) -> np.ndarray:
-    """(count+1)² counts of 4-neighbour pixel pairs between each two labels."""
-    lengths = np.zeros((count + 1, count + 1), np.int64)
+def _border_lengths(labels: np.ndarray, count: int):
+    """(count+1)² counts of 4-neighbour pixel pairs between each two labels, as a sparse
+    (CSR) matrix: a page of small text holds thousands of pieces."""
+    from scipy.sparse import coo_matrix
+
+    rows, cols = [], []
     for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
         differ = a != b
-        np.add.at(lengths, (a[differ], b[differ]), 1)
-    return lengths + lengths.T
+        rows += [a[differ], b[differ]]
+        cols += [b[differ], a[differ]]
+    row, col = np.concatenate(rows), np.concatenate(cols)
+    shape = (count + 1, count + 1)
+    return coo_matrix((np.ones(row.size, np.int64), (row, col)), shape=shape).tocsr()
 
 
 def _blend(colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
@@ -314,19 +321,23 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
             i = parent[i]
         return i
 
-    distance = np.abs(mean[:, None] - mean[None]).max(axis=-1)
-    alike = distance < SAME_COLOUR
+    def alike(a: int, b: int) -> bool:
+        return float(np.abs(mean[a] - mean[b]).max()) < SAME_COLOUR
+
+    for a in range(1, count + 1):
+        for b in neighbours[a] - {0}:
+            if alike(a, b):
+                parent[root(a)] = root(b)
     # Close pieces with no flat pixel (the glyphs of small text) have colours their rims
     # dilute: they are alike on a looser tolerance.
     rimmed = np.bincount(labels[flat], minlength=count + 1) == 0
-    close = alike | (rimmed[:, None] & rimmed[None] & (distance < RIMMED_COLOUR))
-    for a in range(1, count + 1):
-        for b in neighbours[a] - {0}:
-            if alike[a, b]:
-                parent[root(a)] = root(b)
-    for a, b in zip(*np.nonzero(np.triu(close & _near(labels, count), 1)), strict=True):
-        if a and b:
-            parent[root(int(a))] = root(int(b))
+    near = _near_pairs(labels, count)
+    distance = np.abs(mean[near[:, 0]] - mean[near[:, 1]]).max(axis=-1)
+    close = (distance < SAME_COLOUR) | (
+        rimmed[near[:, 0]] & rimmed[near[:, 1]] & (distance < RIMMED_COLOUR)
+    )
+    for a, b in near[close].tolist():
+        parent[root(a)] = root(b)
     joined = np.array([root(i) for i in range(count + 1)])
     grouped = joined[labels]
     boxes = find_objects(grouped)
@@ -335,7 +346,7 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
         pieces = sorted(neighbours[cut] - {0})
         for k, a in enumerate(pieces):
             for b in pieces[k + 1 :]:
-                if not alike[a, b] or root(a) == root(b):
+                if not alike(a, b) or root(a) == root(b):
                     continue
                 # a counter of the cut showing the surface the cut lies on: within the
                 # boxes of both (a label on a card lies outside the title's box)
@@ -424,10 +435,12 @@ def _within(box, wider) -> tuple[slice, slice]:
     )
 
 
-def _near(labels: np.ndarray, count: int) -> np.ndarray:
-    """(count+1)² bool: bounding boxes closer than NEAR × the smaller box's height, of
-    heights within GLYPHS of each other, neither inside the other: glyphs side by side
-    (a disc inside a page border's box, a word beside a photo's dark patch, are not)."""
+def _near_pairs(labels: np.ndarray, count: int) -> np.ndarray:
+    """(n, 2) label pairs a < b whose bounding boxes are closer than NEAR × the smaller
+    box's height, of heights within GLYPHS of each other, neither inside the other:
+    glyphs side by side (a disc inside a page border's box, a word beside a photo's
+    dark patch, are not). Compared NEAR_ROWS labels at a time: a page of small text
+    holds thousands of pieces, whose full table of pairs would take gigabytes."""
     from scipy.ndimage import find_objects
 
     boxes = np.zeros((count + 1, 4))
@@ -435,18 +448,24 @@ def _near(labels: np.ndarray, count: int) -> np.ndarray:
         if found is not None:
             boxes[index] = found[0].start, found[0].stop, found[1].start, found[1].stop
     top, bottom, left, right = boxes.T
-    gap_y = np.maximum(top[:, None] - bottom[None], top[None] - bottom[:, None])
-    gap_x = np.maximum(left[:, None] - right[None], left[None] - right[:, None])
     height = bottom - top
-    shorter = np.minimum(height[:, None], height[None])
-    inside = (
-        (top[:, None] >= top[None])
-        & (bottom[:, None] <= bottom[None])
-        & (left[:, None] >= left[None])
-        & (right[:, None] <= right[None])
-    )
-    glyphs = np.maximum(height[:, None], height[None]) <= GLYPHS * shorter
-    return (np.maximum(gap_x, gap_y) < NEAR * shorter) & glyphs & ~inside & ~inside.T
+    pairs = [np.empty((0, 2), np.int64)]
+    for start in range(1, count + 1, NEAR_ROWS):
+        a = slice(start, min(start + NEAR_ROWS, count + 1))
+        gap_y = np.maximum(top[a, None] - bottom[None], top[None] - bottom[a, None])
+        gap_x = np.maximum(left[a, None] - right[None], left[None] - right[a, None])
+        shorter = np.minimum(height[a, None], height[None])
+        near = np.maximum(gap_x, gap_y) < NEAR * shorter
+        near &= np.maximum(height[a, None], height[None]) <= GLYPHS * shorter
+        a_in_b = (top[a, None] >= top[None]) & (bottom[a, None] <= bottom[None])
+        a_in_b &= (left[a, None] >= left[None]) & (right[a, None] <= right[None])
+        b_in_a = (top[None] >= top[a, None]) & (bottom[None] <= bottom[a, None])
+        b_in_a &= (left[None] >= left[a, None]) & (right[None] <= right[a, None])
+        rows, cols = np.nonzero(near & ~a_in_b & ~b_in_a)
+        rows += start
+        keep = (rows < cols) & (cols > 0)
+        pairs.append(np.stack([rows[keep], cols[keep]], axis=-1))
+    return np.concatenate(pairs)
 
 
 def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: int) -> np.ndarray:
@@ -462,9 +481,8 @@ def _mean_colours(labels: np.ndarray, f: np.ndarray, flat: np.ndarray, count: in
     rimmed[0] = False
     if not rimmed.any():
         return mean
-    border = _border_lengths(labels, count)
-    np.fill_diagonal(border, 0)
-    around = mean[border.argmax(axis=1)]  # the colour each label is drawn on
+    border = _border_lengths(labels, count)  # no label borders itself
+    around = mean[np.asarray(border.argmax(axis=1)).ravel()]  # the colour each is drawn on
     mine = rimmed[labels]
     distance = np.abs(f[mine] - around[labels[mine]]).max(axis=-1)
     farthest = np.zeros(count + 1)

@@ -503,9 +503,9 @@ def test_a_thin_glyph_goes_with_its_words_not_the_card_under_it(size):
 
 
 def test_a_line_of_text_in_several_colours_is_one_text_layer():
-    """"Alpha Beta Gamma" with one word highlighted in another colour is one line of
-    text (a text layer with style runs), not three layers split by colour; a second
-    line below stays apart."""
+    """A line "Alpha Beta Gamma" with one word highlighted in another colour is one
+    line of text (a text layer with style runs), not three layers split by colour; a
+    second line below stays apart."""
     font = ImageFont.load_default(size=28)
     card = Image.new("RGBA", (520, 220), (250, 250, 250, 255))
     pen = ImageDraw.Draw(card)

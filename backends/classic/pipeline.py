@@ -612,6 +612,7 @@ def _overlays_across_edges(labels, found, touching, background, f):
         neighbours[b].add(a)
     rgb = [r.colour[:3] * 255.0 / max(r.colour[3], 1e-3) for r in found]
     opaque = [r.colour[3] > 254.0 for r in found]
+    areas = [r.area for r in found]
     joins, veils, forced, through = {}, {}, set(), {}
     for p in neighbours[0]:
         if not opaque[p - 1] or p in joins:
@@ -620,7 +621,7 @@ def _overlays_across_edges(labels, found, touching, background, f):
         ground = background.model[region.box][region.visible][:, :3].mean(axis=0)
         for q in neighbours[p] - {0} - set(joins) - set(veils):
             for s_ in neighbours[q] - {0, p}:
-                if not (opaque[q - 1] and opaque[s_ - 1]) or found[q - 1].area < ACROSS_AREA:
+                if not (opaque[q - 1] and opaque[s_ - 1]) or areas[q - 1] < ACROSS_AREA:
                     continue
                 fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
                 if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground)):

@@ -7,6 +7,7 @@ become a region; which lies on which is decided later (occlusion.py).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -301,9 +302,9 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     glyphs of a line of text, an icon's parts), then those that one common region
     cuts apart (see _bridged: a triangle's tip and base around a star on it, the counter
     of an "o" and the card under the "o"), that are words of one line across it, or
-    that do not both lie on it (see _on). Two elements of one colour that both lie on
+    that do not both lie on it (see _lies_on). Two elements of one colour that both lie on
     one region (a title across a card and the label on the card) stay apart."""
-    from scipy.ndimage import find_objects
+    from scipy.ndimage import binary_fill_holes, find_objects
 
     count = int(labels.max())
     if count < 3:
@@ -321,13 +322,13 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
             i = parent[i]
         return i
 
-    def alike(a: int, b: int) -> bool:
-        return float(np.abs(mean[a] - mean[b]).max()) < SAME_COLOUR
+    def alike(a: int, others: np.ndarray) -> np.ndarray:
+        """``others`` (labels) of ``a``'s colour, within SAME_COLOUR."""
+        return others[np.abs(mean[others] - mean[a]).max(axis=-1) < SAME_COLOUR]
 
     for a in range(1, count + 1):
-        for b in neighbours[a] - {0}:
-            if alike(a, b):
-                parent[root(a)] = root(b)
+        for b in alike(a, np.array(sorted(neighbours[a] - {0}), np.int64)).tolist():
+            parent[root(a)] = root(b)
     # Close pieces with no flat pixel (the glyphs of small text) have colours their rims
     # dilute: they are alike on a looser tolerance.
     rimmed = np.bincount(labels[flat], minlength=count + 1) == 0
@@ -342,24 +343,40 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     grouped = joined[labels]
     boxes = find_objects(grouped)
     tried: dict[tuple[int, int, int], bool] = {}
+
+    @functools.cache
+    def filled(cut: int) -> np.ndarray:  # the cut with what lies in its holes
+        return binary_fill_holes(grouped[boxes[cut - 1]] == cut)
+
+    @functools.cache
+    def lies_on(piece: int, cut: int) -> bool:
+        return _lies_on(grouped, boxes, piece, cut)
+
     for cut in range(1, count + 1):
-        pieces = sorted(neighbours[cut] - {0})
-        for k, a in enumerate(pieces):
-            for b in pieces[k + 1 :]:
-                if not alike(a, b) or root(a) == root(b):
+        # Pieces joined above share their box and so what decides: one test per pair
+        # of such groups around the cut, when some of their pieces are alike.
+        around: dict[int, list[int]] = {}
+        for x in sorted(neighbours[cut] - {0}):
+            around.setdefault(int(joined[x]), []).append(x)
+        groups = sorted(around)
+        for k, a in enumerate(groups):
+            for b in groups[k + 1 :]:
+                if root(a) == root(b) or not _any_alike(mean, around[a], around[b]):
                     continue
                 # a counter of the cut showing the surface the cut lies on: within the
                 # boxes of both (a label on a card lies outside the title's box)
                 counter = any(
-                    _inside(boxes[joined[x] - 1], boxes[joined[cut] - 1])
-                    and _inside(boxes[joined[x] - 1], boxes[joined[y] - 1])
+                    _inside(boxes[x - 1], boxes[joined[cut] - 1])
+                    and _inside(boxes[x - 1], boxes[y - 1])
                     for x, y in ((a, b), (b, a))
                 )
-                key = (*sorted((joined[a], joined[b])), joined[cut])
+                key = (a, b, int(joined[cut]))
                 if not counter and key not in tried:
-                    line = _one_line(boxes[key[0] - 1], boxes[key[1] - 1])
+                    line = _one_line(boxes[a - 1], boxes[b - 1])
                     tried[key] = (
-                        line or _bridged(grouped, boxes, *key) or not _on(grouped, boxes, *key)
+                        line
+                        or _bridged(grouped, boxes, *key, filled(key[2]))
+                        or not (lies_on(a, key[2]) and lies_on(b, key[2]))
                     )
                 if counter or tried[key]:
                     parent[root(a)] = root(b)
@@ -367,13 +384,25 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     return remap[labels].astype(np.int32)
 
 
-def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int) -> bool:
-    """Whether piece ``cut`` (with what lies in its holes: the photo in a polaroid's
-    frame) fills most (BRIDGED) of what the convex hull of pieces ``a`` and ``b`` spans
-    between them: one surface cut in two by what lies on it, not two elements side by
-    side on the ground (groups: a label map of pieces; boxes: their find_objects)."""
+def _any_alike(mean: np.ndarray, a: list[int], b: list[int]) -> bool:
+    """Whether some label of ``a`` and some of ``b`` have one colour (SAME_COLOUR),
+    NEAR_ROWS labels of the shorter list at a time."""
+    few, many = sorted((a, b), key=len)
+    other = mean[many]
+    for start in range(0, len(few), NEAR_ROWS):
+        part = mean[few[start : start + NEAR_ROWS]]
+        if (np.abs(part[:, None] - other[None]).max(axis=-1) < SAME_COLOUR).any():
+            return True
+    return False
+
+
+def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int, whole: np.ndarray) -> bool:
+    """Whether piece ``cut`` (``whole``: on its box, with what lies in its holes, as the
+    photo in a polaroid's frame) fills most (BRIDGED) of what the convex hull of pieces
+    ``a`` and ``b`` spans between them: one surface cut in two by what lies on it, not
+    two elements side by side on the ground (groups: a label map of pieces; boxes:
+    their find_objects)."""
     import cv2
-    from scipy.ndimage import binary_fill_holes
 
     box = _union(boxes[a - 1], boxes[b - 1])
     crop = groups[box]
@@ -381,29 +410,28 @@ def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int) -> bool:
     hull = np.zeros(mine.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(mine)), 1)
     between = hull.astype(bool) & ~mine
-    whole = binary_fill_holes(groups[boxes[cut - 1]] == cut)
     covered = recrop(whole, boxes[cut - 1], _union(box, boxes[cut - 1]))
     covered = covered[_within(box, _union(box, boxes[cut - 1]))]
     return int((between & covered).sum()) >= BRIDGED * int(between.sum())
 
 
-def _on(groups: np.ndarray, boxes, a: int, b: int, cut: int) -> bool:
-    """Whether pieces ``a`` and ``b`` both lie on piece ``cut`` (occlusion._relation): two
-    elements on it, as a title across a card and the label on the card, not one
-    surface it crosses (a scribble under a stroke, a soft shadow around a star)."""
+def _lies_on(groups: np.ndarray, boxes, piece: int, cut: int) -> bool:
+    """Whether ``piece`` lies on piece ``cut`` (occlusion._relation). Two same-coloured
+    elements that both do are two (a title across a card and the label on the card),
+    not one surface the cut crosses (a scribble under a stroke, a soft shadow around a
+    star)."""
     import cv2
 
     from layerctl.backends.classic import occlusion
 
-    def piece(label: int) -> Region:
+    def region(label: int) -> Region:
         box = grown(boxes[label - 1], PAD, groups.shape)
         visible = groups[box] == label
         hull = np.zeros(visible.shape, np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(visible)), 1)
         return Region(box, visible, visible, hull.astype(bool) | visible, np.zeros(4))
 
-    under = piece(cut)
-    return all(occlusion._relation(piece(x), under) == "over" for x in (a, b))
+    return occlusion._relation(region(piece), region(cut)) == "over"
 
 
 def _one_line(a, b) -> bool:

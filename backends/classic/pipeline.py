@@ -54,7 +54,6 @@ SOLID = 128  # alpha that a small layer must reach somewhere to be an element, n
 TINTED_OUTLINE = 0.5  # share of a shape's outline on a panel for it to lie wholly inside
 TINT_MARGIN = 8.0  # levels (0..255) an unveiled colour may stray outside the gamut: noise
 ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a rim crumb)
-NEAR = 1.0  # a speck this close (× its height) to an element of its colour is part of it
 INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 OUTLINED = 0.8  # share of a fill's outer edge that the stroke drawn around it covers
@@ -318,28 +317,28 @@ def _root(unit: dict[int, int], i: int) -> int:
 
 
 def _runs(found, roles: list[str]) -> set[tuple[int, int]]:
-    """Pairs of Text regions on one line within NEAR × their height of each other: runs
+    """Pairs of Text regions on one line within regions.NEAR × their height: runs
     of one line of text in different colours (a highlighted word), one text element."""
     texts = [i for i, role in enumerate(roles) if role == "Text"]
     pairs = set()
     for a, b in itertools.combinations(texts, 2):
         box_a, box_b = found[a].box, found[b].box
         height = min(box_a[0].stop - box_a[0].start, box_b[0].stop - box_b[0].start)
-        if regions._one_line(box_a, box_b) and _gap(box_a, box_b) <= NEAR * height:
+        if regions._one_line(box_a, box_b) and _gap(box_a, box_b) <= regions.NEAR * height:
             pairs.add((a, b))
     return pairs
 
 
 def _word(found, colours, index: int, host: int, elements: list[int]) -> int | None:
-    """The nearest of ``elements`` within NEAR × the speck's height towards whose lifted
-    colour the speck's lies from its host's, a half to one and a half of the way
-    (within INK), or None: a glyph too thin to hold a flat pixel (the "A" of a name on
-    a card; small text lifts paler than its ink) belongs to the words beside it, not
-    to the card under it."""
+    """The nearest of ``elements`` within regions.NEAR × the speck's height (as glyphs
+    join a word) towards whose lifted colour the speck's lies from its host's, a half
+    to one and a half of the way (within INK), or None: a glyph too thin to hold a
+    flat pixel (the "A" of a name on a card; small text lifts paler than its ink)
+    belongs to the words beside it, not to the card under it."""
     if host == index:  # on nothing but the ground: no surface to take it for
         return None
     region = found[index]
-    reach = NEAR * (region.box[0].stop - region.box[0].start)
+    reach = regions.NEAR * (region.box[0].stop - region.box[0].start)
     best, nearest = None, reach
     for j in elements:
         gap = _gap(region.box, found[j].box)

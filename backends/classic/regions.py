@@ -302,9 +302,11 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     glyphs of a line of text, an icon's parts), then those that one common region
     cuts apart (see _bridged: a triangle's tip and base around a star on it, the counter
     of an "o" and the card under the "o"), that are words of one line across it, or
-    that do not both lie on it (see _lies_on). Two elements of one colour that both lie on
+    that do not both lie on it (see lies_on). Two elements of one colour that both lie on
     one region (a title across a card and the label on the card) stay apart."""
     from scipy.ndimage import binary_fill_holes, find_objects
+
+    from layerctl.backends.classic import occlusion
 
     count = int(labels.max())
     if count < 3:
@@ -349,8 +351,16 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
         return binary_fill_holes(grouped[boxes[cut - 1]] == cut)
 
     @functools.cache
-    def lies_on(piece: int, cut: int) -> bool:
-        return _lies_on(grouped, boxes, piece, cut)
+    def piece(label: int) -> Region:
+        return _piece(grouped, boxes, label)
+
+    @functools.cache
+    def lies_on(label: int, cut: int) -> bool:
+        """Whether piece ``label`` lies on piece ``cut`` (occlusion._relation). Two
+        same-coloured elements that both do are two (a title across a card and the
+        label on the card), not one surface the cut crosses (a scribble under a stroke,
+        a soft shadow around a star)."""
+        return occlusion._relation(piece(label), piece(cut)) == "over"
 
     for cut in range(1, count + 1):
         # Pieces joined above share their box and so what decides: one test per pair
@@ -402,36 +412,20 @@ def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int, whole: np.ndar
     ``a`` and ``b`` spans between them: one surface cut in two by what lies on it, not
     two elements side by side on the ground (groups: a label map of pieces; boxes:
     their find_objects)."""
-    import cv2
-
     box = _union(boxes[a - 1], boxes[b - 1])
     crop = groups[box]
     mine = (crop == a) | (crop == b)
-    hull = np.zeros(mine.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(mine)), 1)
-    between = hull.astype(bool) & ~mine
+    between = convex_hull(mine) & ~mine
     covered = recrop(whole, boxes[cut - 1], _union(box, boxes[cut - 1]))
     covered = covered[_within(box, _union(box, boxes[cut - 1]))]
     return int((between & covered).sum()) >= BRIDGED * int(between.sum())
 
 
-def _lies_on(groups: np.ndarray, boxes, piece: int, cut: int) -> bool:
-    """Whether ``piece`` lies on piece ``cut`` (occlusion._relation). Two same-coloured
-    elements that both do are two (a title across a card and the label on the card),
-    not one surface the cut crosses (a scribble under a stroke, a soft shadow around a
-    star)."""
-    import cv2
-
-    from layerctl.backends.classic import occlusion
-
-    def region(label: int) -> Region:
-        box = grown(boxes[label - 1], PAD, groups.shape)
-        visible = groups[box] == label
-        hull = np.zeros(visible.shape, np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(_row_ends(visible)), 1)
-        return Region(box, visible, visible, hull.astype(bool) | visible, np.zeros(4))
-
-    return occlusion._relation(region(piece), region(cut)) == "over"
+def _piece(groups: np.ndarray, boxes, label: int) -> Region:
+    """Piece ``label`` of the label map ``groups`` as a Region (for occlusion cues)."""
+    box = grown(boxes[label - 1], PAD, groups.shape)
+    visible = groups[box] == label
+    return Region(box, visible, visible, convex_hull(visible), np.zeros(4))
 
 
 def _one_line(a, b) -> bool:

@@ -519,3 +519,27 @@ def test_a_line_of_text_in_several_colours_is_one_text_layer():
     line = [k for k in range(1, len(layers)) if layers[k][60:100, :, 3].max() == 255]
     assert len(line) == 1 and layers.roles[line[0]] == "Text"
     assert layers[line[0]][140:190, :, 3].max() == 0
+
+
+def test_a_shape_beside_a_panel_is_not_the_panel_seen_through():
+    """A translucent green panel on a cream ground, a dark green card touching it and a
+    black rule across both. The card's colour is exactly the panel's veil over black,
+    so one veil explains "panel on the ground" and "card = panel over the rule"; but the
+    card reaches far beyond the rule, so it is a card of its own: its own opaque layer,
+    not a piece of the panel's veil."""
+    green, opacity = np.array([121.0, 198.0, 103.0]), 0.56
+    rule = np.array([25.0, 25.0, 29.0])
+    card = tuple(int(v) for v in np.rint(opacity * green + (1 - opacity) * rule))
+    s = 4
+    canvas = Image.new("RGBA", (400 * s, 240 * s), (235, 235, 220, 255))
+    ImageDraw.Draw(canvas).rectangle([20 * s, 110 * s, 170 * s, 200 * s], fill=card)
+    panel = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+    tint = (*(int(v) for v in green), round(255 * opacity))
+    ImageDraw.Draw(panel).rectangle([170 * s, 40 * s, 370 * s, 130 * s], fill=tint)
+    canvas = Image.alpha_composite(canvas, panel)
+    ImageDraw.Draw(canvas).rectangle([10 * s, 114 * s, 380 * s, 120 * s], fill=(25, 25, 29))
+    layers = run(np.asarray(canvas.reduce(s)).copy(), 5)
+    holder = [k for k in range(1, len(layers)) if layers[k][170, 60, 3] == 255]
+    assert len(holder) == 1
+    assert np.abs(layers[holder[0]][170, 60, :3].astype(int) - card).max() <= 2
+    assert layers[holder[0]][60, 300, 3] == 0  # the panel is not in the card's layer

@@ -54,6 +54,9 @@ SOLID = 128  # alpha that a small layer must reach somewhere to be an element, n
 TINTED_OUTLINE = 0.5  # share of a shape's outline on a panel for it to lie wholly inside
 TINT_MARGIN = 8.0  # levels (0..255) an unveiled colour may stray outside the gamut: noise
 ACROSS_AREA = 64  # px the part of an overlay over a shape shows at least (not a rim crumb)
+ACROSS_GROUND = 0.25  # share of its outline on the ground from which the part of an
+# overlay over a shape S may be a shape of its own (the overlay and S both end there)
+ACROSS_SOLIDITY = 0.75  # share of their hull that S and that part fill: S whole
 INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
 OUTLINED = 0.8  # share of a fill's outer edge that the stroke drawn around it covers
@@ -619,11 +622,15 @@ def _overlays_across_edges(labels, found, touching, background, f):
         region = found[p - 1]
         ground = background.model[region.box][region.visible][:, :3].mean(axis=0)
         for q in neighbours[p] - {0} - set(joins) - set(veils):
+            if areas[q - 1] < ACROSS_AREA or not opaque[q - 1]:
+                continue
             for s_ in neighbours[q] - {0, p}:
-                if not (opaque[q - 1] and opaque[s_ - 1]) or areas[q - 1] < ACROSS_AREA:
+                if not opaque[s_ - 1]:
                     continue
                 fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
                 if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
+                    continue
+                if _own_shape(labels, found[q - 1], found[s_ - 1]):
                     continue
                 crop = f[region.box][..., :3], background.model[region.box][..., :3]
                 if not veil.steep(*crop, region.visible, fitted):
@@ -650,6 +657,28 @@ def _overlays_across_edges(labels, found, touching, background, f):
         frozenset((index[int(lut[s_])], index[p]) for s_, p in forced),
         {index[int(lut[s_])]: mask for s_, mask in seen.items()},
     )
+
+
+def _own_shape(labels: np.ndarray, part: regions.Region, shape: regions.Region) -> bool:
+    """Whether ``part``, read as an overlay's part over ``shape``, is rather a shape of
+    its own that a veil's colours fit by chance: much of its outline is on the ground
+    (where the overlay and ``shape`` would both end, edges aligned) and with ``shape`` it
+    makes no one solid shape (a card with the words across its top)."""
+    box = regions.grown(part.box, 1, labels.shape)
+    ring = _ring_of(regions.recrop(part.visible, part.box, box))
+    on_ground = float((labels[box][ring] == 0).mean()) if ring.any() else 0.0
+    return on_ground > ACROSS_GROUND and _solidity(part, shape) < ACROSS_SOLIDITY
+
+
+def _solidity(a: regions.Region, b: regions.Region) -> float:
+    """Share of their convex hull that two regions fill together, holes filled (what
+    lies on them is no notch in their outline)."""
+    from scipy.ndimage import binary_fill_holes
+
+    box = regions.union(a.box, b.box)
+    both = regions.recrop(a.visible, a.box, box) | regions.recrop(b.visible, b.box, box)
+    both = binary_fill_holes(both)
+    return float(both.sum()) / float(regions.convex_hull(both).sum())
 
 
 def _agrees(fitted: veil.Veil, neutral: np.ndarray | None) -> bool:

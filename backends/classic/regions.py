@@ -412,12 +412,12 @@ def _bridged(groups: np.ndarray, boxes, a: int, b: int, cut: int, whole: np.ndar
     ``a`` and ``b`` spans between them: one surface cut in two by what lies on it, not
     two elements side by side on the ground (groups: a label map of pieces; boxes:
     their find_objects)."""
-    box = _union(boxes[a - 1], boxes[b - 1])
+    box = union(boxes[a - 1], boxes[b - 1])
     crop = groups[box]
     mine = (crop == a) | (crop == b)
     between = convex_hull(mine) & ~mine
-    covered = recrop(whole, boxes[cut - 1], _union(box, boxes[cut - 1]))
-    covered = covered[_within(box, _union(box, boxes[cut - 1]))]
+    covered = recrop(whole, boxes[cut - 1], union(box, boxes[cut - 1]))
+    covered = covered[_within(box, union(box, boxes[cut - 1]))]
     return int((between & covered).sum()) >= BRIDGED * int(between.sum())
 
 
@@ -443,7 +443,7 @@ def _inside(box, other) -> bool:
     return all(p.start >= q.start and p.stop <= q.stop for p, q in zip(box, other, strict=True))
 
 
-def _union(a, b) -> tuple[slice, slice]:
+def union(a, b) -> tuple[slice, slice]:
     """The smallest box holding boxes ``a`` and ``b``."""
     return tuple(
         slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b, strict=True)

@@ -543,3 +543,23 @@ def test_a_shape_beside_a_panel_is_not_the_panel_seen_through():
     assert len(holder) == 1
     assert np.abs(layers[holder[0]][170, 60, :3].astype(int) - card).max() <= 2
     assert layers[holder[0]][60, 300, 3] == 0  # the panel is not in the card's layer
+
+
+def test_a_see_through_bar_across_a_shape_on_transparency_lets_it_show():
+    """On a transparent canvas, a red bar at 46 % opacity across an opaque green bar:
+    where they cross the input shows their blend. The green bar is one whole layer,
+    under the crossing too, and the red bar keeps its own colour and opacity there."""
+    s = 4
+    green = Image.new("RGBA", (240 * s, 160 * s), (0, 0, 0, 0))
+    ImageDraw.Draw(green).rectangle([100 * s, 10 * s, 140 * s, 150 * s], fill=(0, 240, 120))
+    red = Image.new("RGBA", green.size, (0, 0, 0, 0))
+    ImageDraw.Draw(red).rectangle([20 * s, 60 * s, 220 * s, 100 * s], fill=(230, 30, 40, 117))
+    image = np.asarray(Image.alpha_composite(green, red).reduce(s)).copy()
+    layers = run(image, 3)
+    crossing, bar_alone = (80, 120), (80, 50)
+    under = [k for k in range(len(layers)) if layers[k][crossing][3] == 255]
+    assert len(under) == 1 and tuple(layers[under[0]][crossing][:3]) == (0, 240, 120)
+    over = [k for k in range(len(layers)) if 0 < layers[k][bar_alone][3] < 255]
+    assert len(over) == 1 and over[0] > under[0]
+    assert abs(int(layers[over[0]][crossing][3]) - 117) <= 3
+    assert np.abs(layers[over[0]][crossing][:3].astype(int) - (230, 30, 40)).max() <= 4

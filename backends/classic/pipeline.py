@@ -43,7 +43,7 @@ PHOTO_NOTE = (
 GRAINED = 0.01  # what a grainy ground's design leaves unexplained once smoothed (photos ≳ 0.02)
 TRANSPARENT = 12  # alpha of a ground no more opaque than this: elements on transparency
 NEAR_EMPTY = 0.0005  # share of the canvas (alpha-weighted) below which a layer is a trace
-MINOR = 0.0005  # share of the canvas below which a region touching another is a speck of it
+MINOR = 0.001  # share of the canvas below which a region touching another is a speck of it
 THIN = 0.2  # share of a region left after a 3×3 erosion below which it is strokes
 SEE_THROUGH = 0.9  # median alpha below which an element's hidden part keeps its opacity
 SPECKLED = 12  # isolated specks from which they are the ground's texture (stars, grain)
@@ -617,23 +617,30 @@ def _overlays_across_edges(labels, found, touching, background, f):
     areas = [r.area for r in found]
     joins, veils, forced, through = {}, {}, set(), {}
     for p in neighbours[0]:
-        if not opaque[p - 1] or p in joins:
-            continue
         region = found[p - 1]
-        ground = background.model[region.box][region.visible][:, :3].mean(axis=0)
+        ground = background.model[region.box][region.visible].mean(axis=0)
+        on_nothing = ground[3] < TRANSPARENT  # a see-through element on a transparent ground
+        if p in joins or not (opaque[p - 1] or (on_nothing and _see_through(region))):
+            continue
         for q in neighbours[p] - {0} - set(joins) - set(veils):
             if areas[q - 1] < ACROSS_AREA or not opaque[q - 1]:
                 continue
             for s_ in neighbours[q] - {0, p}:
                 if not opaque[s_ - 1]:
                     continue
-                fitted = veil.across(rgb[p - 1], ground, rgb[q - 1], rgb[s_ - 1])
-                if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground)):
-                    continue
+                if on_nothing:  # its own colour and opacity: over S it shows their blend
+                    fitted = veil.Veil(rgb[p - 1], region.colour[3] / 255.0)
+                    blend = fitted.opacity * fitted.colour + (1 - fitted.opacity) * rgb[s_ - 1]
+                    if np.abs(blend - rgb[q - 1]).max() > veil.ACROSS_ERROR:
+                        continue
+                else:
+                    fitted = veil.across(rgb[p - 1], ground[:3], rgb[q - 1], rgb[s_ - 1])
+                    if fitted is None or not _agrees(fitted, veil.neutral(rgb[p - 1], ground[:3])):
+                        continue
                 if _own_shape(labels, found[q - 1], found[s_ - 1]):
                     continue
                 crop = f[region.box][..., :3], background.model[region.box][..., :3]
-                if not veil.steep(*crop, region.visible, fitted):
+                if on_nothing or not veil.steep(*crop, region.visible, fitted):
                     joins[q], veils[p] = p, fitted
                     forced.add((s_, p))
                     through[q] = s_
@@ -657,6 +664,13 @@ def _overlays_across_edges(labels, found, touching, background, f):
         frozenset((index[int(lut[s_])], index[p]) for s_, p in forced),
         {index[int(lut[s_])]: mask for s_, mask in seen.items()},
     )
+
+
+def _see_through(region: regions.Region) -> bool:
+    """Whether ``region`` is one see-through colour of some size: an element that
+    lets what it crosses show, not an anti-aliased rim."""
+    opacity = region.colour[3] / 255.0
+    return 0.1 < opacity < 0.9 and region.area >= ACROSS_AREA and not _thin(region.visible)
 
 
 def _own_shape(labels: np.ndarray, part: regions.Region, shape: regions.Region) -> bool:

@@ -36,6 +36,7 @@ MIN_UNDER_STD = 4.0  # std of U that lets the regression see through
 TRIM = 3.0  # × the median error of a first fit: pixels beyond it are left out of a veil's fit
 MIN_KEPT = 0.8  # share of a region that must be the one veil the regression fits
 MAX_RESIDUAL = 4.0  # rms error (0..255) of a fitted veil, plus 1.5 σ of the texture
+ACROSS_ERROR = 3 * MAX_RESIDUAL  # most RGB error of a veil's colour read across an edge
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def across(over_a: np.ndarray, under_a: np.ndarray, over_b: np.ndarray, under_b:
         return None
     k_a = (over_a - (1 - a) * under_a) / a
     k_b = (over_b - (1 - a) * under_b) / a
-    if np.abs(k_a - k_b).max() > 3 * MAX_RESIDUAL or k_a.min() < -10 or k_a.max() > 265:
+    if np.abs(k_a - k_b).max() > ACROSS_ERROR or k_a.min() < -10 or k_a.max() > 265:
         return None
     return Veil(np.clip((k_a + k_b) / 2, 0, 255), a)
 

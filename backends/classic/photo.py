@@ -134,7 +134,7 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
         c = candidates[k]
         found[c.box] |= c.mask
         if c.area >= SHAPE * size:
-            found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.colour)
+            found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.fitted)
     return found
 
 
@@ -145,6 +145,7 @@ class _Candidate:
     box: tuple[slice, slice]
     mask: np.ndarray  # bool crop: the component
     colour: np.ndarray  # its median RGB (premultiplied, 0..255)
+    fitted: np.ndarray  # its fill as drawn: that colour, or a linear ramp over the crop
     exact: bool  # one colour to within EXACT
     crisp: float  # share of its edge two pixels out that is CONTRAST off its colour
 
@@ -179,7 +180,7 @@ def _describe(f: np.ndarray, labels: np.ndarray, index: int, stat) -> _Candidate
     crisp = float((np.abs(far).max(axis=-1) >= CONTRAST).mean()) if ring.any() else 0.0
     if crisp < LOOSE:
         return None
-    return _Candidate(box, mask, colour, exact, crisp)
+    return _Candidate(box, mask, colour, fitted, exact, crisp)
 
 
 def _deviation(residual: np.ndarray) -> float:
@@ -272,10 +273,10 @@ def _neighbours(a: _Candidate, b: _Candidate) -> bool:
     return taller <= HEIGHTS * shorter and overlap >= ROW * shorter and gap <= GAP * shorter
 
 
-def _labels(crop: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+def _labels(crop: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The holes in a shape's ``mask`` that are a label on it: blends of the shape's
-    colour and one ink (the pixel farthest from it), not the photograph showing
-    through. Crop bool."""
+    ``fill`` (one colour, or a gradient's colour at each pixel of the crop) and one ink
+    (the pixel farthest from it), not the photograph showing through. Crop bool."""
     import cv2
     from scipy.ndimage import binary_fill_holes
 
@@ -285,6 +286,7 @@ def _labels(crop: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarra
     for part in range(1, count):
         hole = parts == part
         pixels = crop[hole]
+        colour = fill if fill.ndim == 1 else fill[hole]
         ink = pixels[np.abs(pixels - colour).max(axis=-1).argmax()]
         if _on_line(pixels, colour, ink).mean() >= MIXED:
             out |= hole

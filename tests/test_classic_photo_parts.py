@@ -1,5 +1,6 @@
 """Parts of a design on a photograph that photo.py must not leave on the ground
-(issue 13): the label on a button filled with a gradient."""
+(issue 13): the label on a button filled with a gradient, white letters across a pale
+part of the photograph."""
 
 from __future__ import annotations
 
@@ -44,3 +45,33 @@ def test_the_label_on_a_gradient_button_leaves_the_photograph():
     assert np.abs(ground - INK).max(axis=-1).min() > 60  # no dark letters left on it
     text = [px for px, role in zip(layers, layers.roles, strict=True) if role == "Text"]
     assert len(text) == 1 and (text[0][..., 3][inside] >= 200).mean() >= 0.75
+
+
+def white_title_on_a_pale_patch(size=(480, 320)) -> tuple[np.ndarray, np.ndarray]:
+    """(image, title coverage): bold white letters drawn at 4× across a soft-edged pale patch
+    of the photograph (a white cup, a bright sky), box-filtered down."""
+    scale, (w, h) = 4, size
+    photo = photograph("chelsea", size).astype(np.float32)
+    yy, xx = np.mgrid[:h, :w]
+    patch = np.exp(-((((xx - 200) / 200.0) ** 2 + ((yy - 70) / 60.0) ** 2) ** 2))
+    shade = 5 * np.sin(xx / 37.0) * np.cos(yy / 23.0)  # smooth, as no plane is
+    pale = np.stack([244 + shade, 241 + shade, 236 + shade], axis=-1)
+    photo[..., :3] = patch[..., None] * pale + (1 - patch[..., None]) * photo[..., :3]
+    big = Image.fromarray(photo.round().astype(np.uint8)).resize((w * scale, h * scale))
+    title = Image.new("L", big.size, 0)
+    font = ImageFont.load_default(size=52 * scale)
+    draw = ImageDraw.Draw(title)
+    draw.text((30 * scale, 40 * scale), "SUMMER SALE", font=font, fill=255, stroke_width=2 * scale)
+    big.paste(Image.new("RGBA", big.size, (255, 255, 255, 255)), mask=title)
+    return np.asarray(big.reduce(scale)).copy(), np.asarray(title.reduce(scale))
+
+
+def test_white_letters_on_a_pale_part_of_the_photograph_are_lifted():
+    """The letters on the patch join it in one flat area (their rims step a few levels
+    at a time), but each letter's fill is one exact white: it is found as a glyph."""
+    image, title = white_title_on_a_pale_patch()
+    layers = run(image, 3)
+    assert not layers.notes
+    inside = title == 255
+    lifted = max(float((px[..., 3][inside] >= 200).mean()) for px in layers[1:])
+    assert lifted >= 0.95

@@ -117,15 +117,12 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
 
     height, width = flat.shape
     size = height * width
+    least = max(LEAST, GLYPH * size)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
-    x, y, w, h, area = (stats[1:, k] for k in range(5))
-    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
-    sized = (area >= max(LEAST, GLYPH * size)) & (area <= LARGEST * size)
-    candidates = []
-    for i in np.flatnonzero(inside & sized) + 1:
-        seen = _describe(f, labels, i, stats[i])
-        if seen is not None:
-            candidates.append(seen)
+    candidates, rest = _candidates(f, labels, stats, least, LARGEST * size)
+    if rest:  # glyphs that a smooth area of the photograph ran into
+        merged = np.isin(labels, rest) & flat
+        candidates += _exact_parts(f, merged, least, LARGEST * size)
     accepted = _lines(candidates) | {
         k for k, c in enumerate(candidates) if c.area >= SHAPE * size and _shape(c)
     }
@@ -136,6 +133,54 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
         if c.area >= SHAPE * size:
             found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.fitted)
     return found
+
+
+def _candidates(
+    f: np.ndarray, labels: np.ndarray, stats: np.ndarray, least: float, most: float
+) -> tuple[list[_Candidate], list[int]]:
+    """(the designed-looking components of ``labels``, the indices of the others of at
+    least ``least`` px: too large, at the canvas edge or no crisp plane)."""
+    height, width = labels.shape
+    x, y, w, h, area = (stats[1:, k] for k in range(5))
+    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
+    found, rest = [], []
+    for i in np.flatnonzero(area >= least) + 1:
+        seen = _describe(f, labels, i, stats[i]) if inside[i - 1] and area[i - 1] <= most else None
+        if seen is not None:
+            found.append(seen)
+        else:
+            rest.append(int(i))
+    return found, rest
+
+
+def _exact_parts(f: np.ndarray, where: np.ndarray, least: float, most: float) -> list[_Candidate]:
+    """Candidates among the pixels ``where`` held by plateaus of one exact colour whose
+    inner pixels (all four neighbours that colour too) number ``least`` or more: white
+    letters laid across a pale, smooth part of the photograph join it in one flat area
+    (steps of a few levels through their anti-aliased rims), but their fill is one
+    exact colour; the photograph's smooth areas drift through a level every few pixels."""
+    import cv2
+    from scipy.ndimage import grey_dilation
+
+    rgb = np.clip(np.rint(f[..., :3]), 0, 255).astype(np.int32)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    inner = where.copy()
+    inner[1:] &= code[1:] == code[:-1]
+    inner[:-1] &= code[:-1] == code[1:]
+    inner[:, 1:] &= code[:, 1:] == code[:, :-1]
+    inner[:, :-1] &= code[:, :-1] == code[:, 1:]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        inner.astype(np.uint8), connectivity=4
+    )
+    if count == 1 or stats[1:, 4].max() < least:
+        return []
+    # each plateau with its border pixels of its colour (the 3×3 max of labels apart)
+    grown = grey_dilation(labels, size=(3, 3))
+    ys, xs = np.nonzero(labels)
+    colour = np.zeros(count, np.int32)
+    colour[labels[ys, xs]] = code[ys, xs]
+    labels = np.where((grown > 0) & (code == colour[grown]), grown, labels)
+    return _candidates(f, labels, stats, least, most)[0]
 
 
 @dataclass

@@ -68,13 +68,19 @@ def white_title_on_a_pale_patch(size=(480, 320)) -> tuple[np.ndarray, np.ndarray
 
 def test_white_letters_on_a_pale_part_of_the_photograph_are_lifted():
     """The letters on the patch join it in one flat area (their rims step a few levels
-    at a time), but each letter's fill is one exact white: it is found as a glyph."""
+    at a time), but each letter's fill is one exact white: it is found as a glyph, and
+    the patch stays on the photograph."""
     image, title = white_title_on_a_pale_patch()
     layers = run(image, 3)
     assert not layers.notes
     inside = title == 255
     lifted = max(float((px[..., 3][inside] >= 200).mean()) for px in layers[1:])
     assert lifted >= 0.95
+    # the patch, as white as the letters' rims, is the photograph's: no thin part of a
+    # letter reaches into a flat area that broad
+    near = cv2.dilate((title > 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+    for px in layers[1:]:
+        assert (px[..., 3][near == 0] > 10).mean() < 0.002
 
 
 def test_an_enlarged_smooth_photograph_under_a_headline_is_a_photograph():

@@ -53,10 +53,10 @@ def elements_ground(f: np.ndarray, flat: np.ndarray) -> Background | None:
     nothing designed lies on it (a photograph, to be kept whole)."""
     import cv2
 
-    found = _designed(f, flat)
+    found, broad = _designed(f, flat)
     if not found.any():
         return None
-    found = _rest(f, found)
+    found = _rest(f, found, broad)
     near = cv2.dilate(found.astype(np.uint8), _disc(RIM)).astype(bool)
     return Background(~near, _continued(f, found), MIN_THRESHOLD, 0.0, photo=True)
 
@@ -72,7 +72,7 @@ def _continued(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     return model
 
 
-def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
+def _rest(f: np.ndarray, found: np.ndarray, broad: np.ndarray) -> np.ndarray:
     """``found`` with the parts of the elements too thin to hold flat pixels of their
     own (a thin font's curves and bars, sharp corners): pixels more the element's
     colour than the photograph's around (opacity MOSTLY against it), reached from its
@@ -87,7 +87,8 @@ def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     diff = pull_push(crop, mine) - under
     contrast = (diff * diff).sum(axis=-1)
     alpha = ((crop - under) * diff).sum(axis=-1) / np.maximum(contrast, 1e-6)
-    near = ((alpha >= MOSTLY) & (contrast >= CONTRAST**2) & away).astype(np.uint8)
+    near = (alpha >= MOSTLY) & (contrast >= CONTRAST**2) & away & ~(broad[box] & ~mine)
+    near = near.astype(np.uint8)
     grown = mine.astype(np.uint8)
     for _ in range(REACH):
         step = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & near | grown
@@ -111,8 +112,10 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
 
 
-def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Canvas bool: the flat interiors of the designed elements (with a shape's label)."""
+def _designed(f: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas bools: the flat interiors of the designed elements (with a shape's
+    label), and the flat areas too broad (over LARGEST) to be anything's but the
+    photograph's own, which no element's thin part reaches into."""
     import cv2
 
     height, width = flat.shape
@@ -123,6 +126,8 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
     if rest:  # glyphs that a smooth area of the photograph ran into
         merged = np.isin(labels, rest) & flat
         candidates += _exact_parts(f, merged, least, LARGEST * size)
+    broad = np.zeros(len(stats), bool)
+    broad[1:] = stats[1:, 4] > LARGEST * size
     accepted = _lines(candidates) | {
         k for k, c in enumerate(candidates) if c.area >= SHAPE * size and _shape(c)
     }
@@ -132,7 +137,7 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
         found[c.box] |= c.mask
         if c.area >= SHAPE * size:
             found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.fitted)
-    return found
+    return found, broad[labels] & ~found
 
 
 def _candidates(

@@ -53,10 +53,10 @@ def elements_ground(f: np.ndarray, flat: np.ndarray) -> Background | None:
     nothing designed lies on it (a photograph, to be kept whole)."""
     import cv2
 
-    found = _designed(f, flat)
+    found, broad = _designed(f, flat)
     if not found.any():
         return None
-    found = _rest(f, found)
+    found = _rest(f, found, broad)
     near = cv2.dilate(found.astype(np.uint8), _disc(RIM)).astype(bool)
     return Background(~near, _continued(f, found), MIN_THRESHOLD, 0.0, photo=True)
 
@@ -72,7 +72,7 @@ def _continued(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     return model
 
 
-def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
+def _rest(f: np.ndarray, found: np.ndarray, broad: np.ndarray) -> np.ndarray:
     """``found`` with the parts of the elements too thin to hold flat pixels of their
     own (a thin font's curves and bars, sharp corners): pixels more the element's
     colour than the photograph's around (opacity MOSTLY against it), reached from its
@@ -87,7 +87,8 @@ def _rest(f: np.ndarray, found: np.ndarray) -> np.ndarray:
     diff = pull_push(crop, mine) - under
     contrast = (diff * diff).sum(axis=-1)
     alpha = ((crop - under) * diff).sum(axis=-1) / np.maximum(contrast, 1e-6)
-    near = ((alpha >= MOSTLY) & (contrast >= CONTRAST**2) & away).astype(np.uint8)
+    near = (alpha >= MOSTLY) & (contrast >= CONTRAST**2) & away & ~(broad[box] & ~mine)
+    near = near.astype(np.uint8)
     grown = mine.astype(np.uint8)
     for _ in range(REACH):
         step = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & near | grown
@@ -111,21 +112,22 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
 
 
-def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Canvas bool: the flat interiors of the designed elements (with a shape's label)."""
+def _designed(f: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas bools: the flat interiors of the designed elements (with a shape's
+    label), and the flat areas too broad (over LARGEST) to be anything's but the
+    photograph's own, which no element's thin part reaches into."""
     import cv2
 
     height, width = flat.shape
     size = height * width
+    least = max(LEAST, GLYPH * size)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
-    x, y, w, h, area = (stats[1:, k] for k in range(5))
-    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
-    sized = (area >= max(LEAST, GLYPH * size)) & (area <= LARGEST * size)
-    candidates = []
-    for i in np.flatnonzero(inside & sized) + 1:
-        seen = _describe(f, labels, i, stats[i])
-        if seen is not None:
-            candidates.append(seen)
+    candidates, rest = _candidates(f, labels, stats, least, LARGEST * size)
+    if rest:  # glyphs that a smooth area of the photograph ran into
+        merged = np.isin(labels, rest) & flat
+        candidates += _exact_parts(f, merged, least, LARGEST * size)
+    broad = np.zeros(len(stats), bool)
+    broad[1:] = stats[1:, 4] > LARGEST * size
     accepted = _lines(candidates) | {
         k for k, c in enumerate(candidates) if c.area >= SHAPE * size and _shape(c)
     }
@@ -134,8 +136,56 @@ def _designed(f: np.ndarray, flat: np.ndarray) -> np.ndarray:
         c = candidates[k]
         found[c.box] |= c.mask
         if c.area >= SHAPE * size:
-            found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.colour)
-    return found
+            found[c.box] |= _labels(f[c.box][..., :3], c.mask, c.fitted)
+    return found, broad[labels] & ~found
+
+
+def _candidates(
+    f: np.ndarray, labels: np.ndarray, stats: np.ndarray, least: float, most: float
+) -> tuple[list[_Candidate], list[int]]:
+    """(the designed-looking components of ``labels``, the indices of the others of at
+    least ``least`` px: too large, at the canvas edge or no crisp plane)."""
+    height, width = labels.shape
+    x, y, w, h, area = (stats[1:, k] for k in range(5))
+    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
+    found, rest = [], []
+    for i in np.flatnonzero(area >= least) + 1:
+        seen = _describe(f, labels, i, stats[i]) if inside[i - 1] and area[i - 1] <= most else None
+        if seen is not None:
+            found.append(seen)
+        else:
+            rest.append(int(i))
+    return found, rest
+
+
+def _exact_parts(f: np.ndarray, where: np.ndarray, least: float, most: float) -> list[_Candidate]:
+    """Candidates among the pixels ``where`` held by plateaus of one exact colour whose
+    inner pixels (all four neighbours that colour too) number ``least`` or more: white
+    letters laid across a pale, smooth part of the photograph join it in one flat area
+    (steps of a few levels through their anti-aliased rims), but their fill is one
+    exact colour; the photograph's smooth areas drift through a level every few pixels."""
+    import cv2
+    from scipy.ndimage import grey_dilation
+
+    rgb = np.clip(np.rint(f[..., :3]), 0, 255).astype(np.int32)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    inner = where.copy()
+    inner[1:] &= code[1:] == code[:-1]
+    inner[:-1] &= code[:-1] == code[1:]
+    inner[:, 1:] &= code[:, 1:] == code[:, :-1]
+    inner[:, :-1] &= code[:, :-1] == code[:, 1:]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        inner.astype(np.uint8), connectivity=4
+    )
+    if count == 1 or stats[1:, 4].max() < least:
+        return []
+    # each plateau with its border pixels of its colour (the 3×3 max of labels apart)
+    grown = grey_dilation(labels, size=(3, 3))
+    ys, xs = np.nonzero(labels)
+    colour = np.zeros(count, np.int32)
+    colour[labels[ys, xs]] = code[ys, xs]
+    labels = np.where((grown > 0) & (code == colour[grown]), grown, labels)
+    return _candidates(f, labels, stats, least, most)[0]
 
 
 @dataclass
@@ -145,6 +195,7 @@ class _Candidate:
     box: tuple[slice, slice]
     mask: np.ndarray  # bool crop: the component
     colour: np.ndarray  # its median RGB (premultiplied, 0..255)
+    fitted: np.ndarray  # its fill as drawn: that colour, or a linear ramp over the crop
     exact: bool  # one colour to within EXACT
     crisp: float  # share of its edge two pixels out that is CONTRAST off its colour
 
@@ -179,7 +230,7 @@ def _describe(f: np.ndarray, labels: np.ndarray, index: int, stat) -> _Candidate
     crisp = float((np.abs(far).max(axis=-1) >= CONTRAST).mean()) if ring.any() else 0.0
     if crisp < LOOSE:
         return None
-    return _Candidate(box, mask, colour, exact, crisp)
+    return _Candidate(box, mask, colour, fitted, exact, crisp)
 
 
 def _deviation(residual: np.ndarray) -> float:
@@ -272,10 +323,10 @@ def _neighbours(a: _Candidate, b: _Candidate) -> bool:
     return taller <= HEIGHTS * shorter and overlap >= ROW * shorter and gap <= GAP * shorter
 
 
-def _labels(crop: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+def _labels(crop: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The holes in a shape's ``mask`` that are a label on it: blends of the shape's
-    colour and one ink (the pixel farthest from it), not the photograph showing
-    through. Crop bool."""
+    ``fill`` (one colour, or a gradient's colour at each pixel of the crop) and one ink
+    (the pixel farthest from it), not the photograph showing through. Crop bool."""
     import cv2
     from scipy.ndimage import binary_fill_holes
 
@@ -285,6 +336,7 @@ def _labels(crop: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarra
     for part in range(1, count):
         hole = parts == part
         pixels = crop[hole]
+        colour = fill if fill.ndim == 1 else fill[hole]
         ink = pixels[np.abs(pixels - colour).max(axis=-1).argmax()]
         if _on_line(pixels, colour, ink).mean() >= MIXED:
             out |= hole

@@ -129,10 +129,12 @@ def _fine_strokes(
 
 
 def _on_line(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Which ``pixels`` (n, 4) are a blend of colours ``a`` and ``b``, within SAME_COLOUR."""
+    """Which ``pixels`` (n, c) are a blend of colours ``a`` and ``b``, within SAME_COLOUR
+    (``a`` may be one colour per pixel: a gradient fill where each pixel lies)."""
     towards = a - b
-    t = np.clip((pixels - b) @ towards / max(float(towards @ towards), 1e-6), 0.0, 1.0)
-    return np.abs(pixels - b - t[:, None] * towards).max(axis=-1) <= SAME_COLOUR
+    reach = np.maximum((towards * towards).sum(axis=-1), 1e-6)
+    t = np.clip(((pixels - b) * towards).sum(axis=-1) / reach, 0.0, 1.0)
+    return np.abs(pixels - b - t[..., None] * towards).max(axis=-1) <= SAME_COLOUR
 
 
 def _absorb_slivers(

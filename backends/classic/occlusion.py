@@ -78,7 +78,15 @@ def order(
 
 
 def _relation(a: Region, b: Region) -> Literal["under", "over", "abut"] | None:
-    """Whether a lies under or over b, or only abuts it, or None if the shapes say nothing.
+    """Whether a lies under or over b, or only abuts it, or None if the shapes say nothing
+    (see _cue)."""
+    return _cue(a, b)[0]
+
+
+def _cue(a: Region, b: Region) -> tuple[Literal["under", "over", "abut"] | None, bool]:
+    """(_relation, whether a clear cue decided it: one lies within the other's shape, or
+    one completion's extension is far more filled by the other than the other's; not
+    the comparison of two shares that neither lies within the other's shape).
 
     Each region's shape is completed under the other (see complete); the one whose
     completed shape takes in a larger share of the other's pixels lies under it.
@@ -95,7 +103,7 @@ def _relation(a: Region, b: Region) -> Literal["under", "over", "abut"] | None:
     a_in_b = _count_inside(a.visible, a.box, whole_b, b.box)  # a's pixels in b's shape
     b_in_a = _count_inside(b.visible, b.box, whole_a, a.box)
     if max(a_in_b, b_in_a) < MIN_OVERLAP:
-        return None
+        return None, False
     share_a, share_b = a_in_b / a.area, b_in_a / b.area
     # Unless one lies wholly within the other's shape (it is on it), how much of each
     # completion's extension the other fills decides: a true completion goes on under
@@ -103,12 +111,12 @@ def _relation(a: Region, b: Region) -> Literal["under", "over", "abut"] | None:
     fill_a = b_in_a / max(int(whole_a.sum()) - a.area, 1)
     fill_b = a_in_b / max(int(whole_b.sum()) - b.area, 1)
     if max(share_a, share_b, fill_a, fill_b) < ABUTTING:  # their anti-aliased seam
-        return "abut"
+        return "abut", True
     if max(share_a, share_b) < ENCLOSED and abs(fill_a - fill_b) > EXPLAINED_GAP:
-        return "under" if fill_a > fill_b else "over"
+        return "under" if fill_a > fill_b else "over", True
     if share_a == share_b:
-        return None
-    return "under" if share_b > share_a else "over"
+        return None, False
+    return "under" if share_b > share_a else "over", max(share_a, share_b) >= ENCLOSED
 
 
 def _other_on(region: Region, other: Region) -> np.ndarray:

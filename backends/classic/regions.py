@@ -305,10 +305,10 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     cuts apart (see _bridged: a triangle's tip and base around a star on it, the counter
     of an "o" and the card under the "o"), that are words of one line across it, or
     that do not both lie on it (see lies_on). Two elements of one colour that both lie on
-    one region (a title across a card and the label on the card) stay apart."""
+    one region (a title across a card and the label on the card) stay apart, and so do
+    two that a region between them lies on one of and under the other (see _apart):
+    a disc under a card and a disc on it are two elements at two depths, however close."""
     from scipy.ndimage import binary_fill_holes, find_objects
-
-    from layerctl.backends.classic import occlusion
 
     count = int(labels.max())
     if count < 3:
@@ -341,28 +341,27 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     close = (distance < SAME_COLOUR) | (
         rimmed[near[:, 0]] & rimmed[near[:, 1]] & (distance < RIMMED_COLOUR)
     )
+    pieces = find_objects(labels)
+    _, sure = _relations(labels, pieces)
     for a, b in near[close].tolist():
-        parent[root(a)] = root(b)
+        if not _apart(a, b, neighbours[a] & neighbours[b], sure, pieces):
+            parent[root(a)] = root(b)
     joined = np.array([root(i) for i in range(count + 1)])
     grouped = joined[labels]
     boxes = find_objects(grouped)
     tried: dict[tuple[int, int, int], bool] = {}
+    grouped_relation, grouped_sure = _relations(grouped, boxes)
 
     @functools.cache
     def filled(cut: int) -> np.ndarray:  # the cut with what lies in its holes
         return binary_fill_holes(grouped[boxes[cut - 1]] == cut)
 
-    @functools.cache
-    def piece(label: int) -> Region:
-        return _piece(grouped, boxes, label)
-
-    @functools.cache
     def lies_on(label: int, cut: int) -> bool:
         """Whether piece ``label`` lies on piece ``cut`` (occlusion._relation). Two
         same-coloured elements that both do are two (a title across a card and the
         label on the card), not one surface the cut crosses (a scribble under a stroke,
         a soft shadow around a star)."""
-        return occlusion._relation(piece(label), piece(cut)) == "over"
+        return grouped_relation(label, cut) == "over"
 
     for cut in range(1, count + 1):
         # Pieces joined above share their box and so what decides: one test per pair
@@ -388,12 +387,51 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
                     tried[key] = (
                         line
                         or _bridged(grouped, boxes, *key, filled(key[2]))
-                        or not (lies_on(a, key[2]) and lies_on(b, key[2]))
+                        or not (
+                            (lies_on(a, key[2]) and lies_on(b, key[2]))
+                            or _apart(a, b, {key[2]}, grouped_sure, boxes)
+                        )
                     )
                 if counter or tried[key]:
                     parent[root(a)] = root(b)
     remap = np.array([root(i) for i in range(count + 1)])
     return remap[labels].astype(np.int32)
+
+
+def _relations(labels: np.ndarray, boxes):
+    """(relation, sure) of two pieces of the label map ``labels`` (boxes: its
+    find_objects), remembered: occlusion._relation (whether the first lies "over" or
+    "under" the second), and the same where a clear cue decided it, else None."""
+    from layerctl.backends.classic import occlusion
+
+    @functools.cache
+    def cue(label: int, other: int) -> tuple[str | None, bool]:
+        return occlusion._cue(_piece(labels, boxes, label), _piece(labels, boxes, other))
+
+    def relation(label: int, other: int) -> str | None:
+        return cue(label, other)[0]
+
+    def sure(label: int, other: int) -> str | None:
+        found, clear = cue(label, other)
+        return found if clear else None
+
+    return relation, sure
+
+
+def _apart(a: int, b: int, between, sure, boxes) -> bool:
+    """Whether some region of ``between`` (labels; the background 0 skipped) clearly
+    lies on one of pieces ``a``, ``b`` and under the other (``sure``, see _relations):
+    two elements at two depths (a blob under a card and a hexagon on it, of one palette
+    colour), never one surface. Close calls say nothing (a scribble's two ends either
+    side of a stroke over it). A region whose box holds both pieces' boxes is skipped:
+    what lies within it (glyphs on a card) lies on it, and a page of small text would
+    otherwise cost a relation per glyph."""
+    for c in sorted(set(between) - {0, a, b}):
+        if _inside(boxes[a - 1], boxes[c - 1]) and _inside(boxes[b - 1], boxes[c - 1]):
+            continue
+        if {sure(a, c), sure(b, c)} == {"over", "under"}:
+            return True
+    return False
 
 
 def _any_alike(mean: np.ndarray, a: list[int], b: list[int]) -> bool:

@@ -82,18 +82,18 @@ def estimate_background(
     clean = exact and (noise <= CLEAN or _plain_edges(f, seed))
     if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
         # fitted to the seed along the canvas's edges, where the page shows, says which
-        surface = smooth_model(f, _page(f, seed & _edge_band(seed.shape)), trend=True)
+        surface = _page_surface(f, _page(f, seed & _edge_band(seed.shape)))
         off = seed & ~_ground(f, surface, largest_difference(f, surface), threshold, clean)
         shade = off & (f[..., :3] <= surface[..., :3] + 1.0).all(axis=-1)  # shadows' bodies
         seed &= ~(_plates(off, f) | shade)
         del surface, off, shade
         model = smooth_model(f, seed)
         residual = largest_difference(f, model)
-    mask = _clean(_ground(f, model, residual, threshold, clean))
+    mask = _ground_mask(f, model, residual, threshold, clean)
     del model, residual  # canvas-sized: freed before the refit allocates its own
     model = smooth_model(f, _away_from_edges(mask))
     residual = largest_difference(f, model)
-    mask = _clean(_ground(f, model, residual, threshold, clean))
+    mask = _ground_mask(f, model, residual, threshold, clean)
     if clean:
         mask &= ~_slivers(mask, residual)
     return Background(mask, model, threshold, noise)
@@ -164,6 +164,10 @@ def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
     step = np.zeros(ring.shape, bool)  # where a neighbour's colour is more than a step off
     step[:, 1:] |= (np.abs(rgb[:, 1:] - rgb[:, :-1]) > CLEAN_THRESHOLD).any(axis=-1)
     step[1:] |= (np.abs(rgb[1:] - rgb[:-1]) > CLEAN_THRESHOLD).any(axis=-1)
+    # or, across an anti-aliased edge (a white bar 5 levels off the page: 250, 252, 255
+    # holds no such step between neighbours), between the pixels either side of it
+    step[:, 1:-1] |= (np.abs(rgb[:, 2:] - rgb[:, :-2]) > CLEAN_THRESHOLD).any(axis=-1)
+    step[1:-1] |= (np.abs(rgb[2:] - rgb[:-2]) > CLEAN_THRESHOLD).any(axis=-1)
     count, pieces, stats, _ = cv2.connectedComponentsWithStats(
         (ring & ~step).astype(np.uint8), connectivity=4
     )
@@ -180,6 +184,21 @@ def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
         return band
     page = np.concatenate([[False], alike])[pieces].astype(np.uint8)
     return band & (cv2.resize(page, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+
+
+def _page_surface(f: np.ndarray, page: np.ndarray) -> np.ndarray:
+    """The surface fitted to ``page``: a plane, fitted to the pixels a first plane
+    explains (within PLATE), when they are most of it (a flat page, a linear gradient);
+    else a degree-2 surface (a radial gradient). Where the page shows only along two
+    opposite edges, the faint shadows of cards that reach into that band would bend a
+    degree-2 surface's curvature, and the open page in the middle of the screen read
+    as a lighter step."""
+    plane = smooth_model(f, page, degree=1, trend=True)
+    explained = page & (largest_difference(f, plane) <= PLATE)
+    del plane
+    if 2 * int(explained.sum()) > int(page.sum()):
+        return smooth_model(f, explained, degree=1, trend=True)
+    return smooth_model(f, page, trend=True)
 
 
 def _edge_band(shape: tuple[int, int]) -> np.ndarray:
@@ -202,6 +221,30 @@ def _ground(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, c
     darker = (f[..., :3] <= model[..., :3] + 1.0).all(axis=-1)
     step = np.where(model[..., 3] > 254.0, CLEAN_THRESHOLD, FRINGE_THRESHOLD)
     return near & ((residual < step) | darker)
+
+
+def _ground_mask(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, clean):
+    """_ground, specks folded; on an opaque ground with no grain, with every area of one
+    exact colour that is mostly ground: a smooth model that sags (bent by the shadows'
+    faint tails it learnt from) reads the open page in the middle of a screen as a
+    lighter step of 3 levels, an element with no edge, though it is the page's very
+    colour. (On transparency the model's first guess is rougher: it stays as read.)"""
+    mask = _clean(_ground(f, model, residual, threshold, clean))
+    if not clean:
+        return mask
+    return mask | (_same_colour_as(mask, f) & (model[..., 3] > 254.0))
+
+
+def _same_colour_as(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """The areas of one exact colour (4-connected) of which ``mask`` holds most."""
+    from skimage.measure import label
+
+    code = np.ascontiguousarray(np.rint(f).clip(0, 255).astype(np.uint8)).view(np.uint32)
+    # RGBA as one number, kept off -1 (no pixel is background to label)
+    areas = label(code[..., 0].astype(np.int64), background=-1, connectivity=1)
+    total = np.bincount(areas.ravel())
+    held = np.bincount(areas[mask], minlength=total.size)
+    return (2 * held > total)[areas]
 
 
 def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:

@@ -50,6 +50,20 @@ def test_an_app_bar_and_a_tab_bar_on_a_light_page_are_no_ground() -> None:
     assert background.mask[140:150, :4].all() and background.mask[300:330, -4:].all()
 
 
+def test_a_tab_bar_larger_than_each_strip_of_the_page_is_no_ground() -> None:
+    """A coloured app bar leaves the page to show along the side edges only, in two
+    strips, each smaller along the edges than a tall white tab bar: the page is the
+    colour that holds the most of the edges, not the largest single piece."""
+    image = np.full((480, 240, 4), 255, np.uint8)
+    image[:, :, :3] = 248
+    image[:40, :, :3] = (30, 90, 200)  # the app bar
+    image[380:, :, :3] = 255  # the tab bar
+    f = segment.channels(image)
+    background = segment.estimate_background(f, segment.flat_pixels(f))
+    assert not background.mask[382:].any()
+    assert background.mask[60:370].all()
+
+
 def test_white_bars_behind_an_anti_aliased_edge_are_no_page() -> None:
     """A white app bar and tab bar along the top and bottom edges meet the page through
     one anti-aliased row (250, 252, 255): no two neighbours differ by the 3-level step,
@@ -92,6 +106,7 @@ def test_the_open_page_under_a_sagging_model_stays_the_page() -> None:
     model = f.copy()
     model[..., :3] = PAGE - sag[..., None]
     residual = segment.largest_difference(f, model)
-    mask = segment._ground_mask(f, model, residual, segment.MIN_THRESHOLD, True)
+    areas = segment._colour_areas(f)
+    mask = segment._ground_mask(f, model, residual, segment.MIN_THRESHOLD, areas)
     assert mask[140, 100] and mask[100:200].all()
     assert not mask[30:50, 30:170].any()

@@ -23,6 +23,7 @@ SLIVER_OFF = 2.0  # mean colour distance from a grain-free ground of a blend tha
 PLATE = 1.5  # colour σ (0..255) under which a part of the ground's seed is one flat plate
 EDGE_BAND = 0.03  # share of the canvas's side along its edges where a clean ground is fitted
 PAGE_GRID = 1 << 20  # pixels of the grid on which the page's colour is told along its edges
+PAGE_TRIED = 8  # largest pieces of that band whose colours are tried as the page's
 EDGE_MARGIN = 8  # px kept between elements and the pixels the background model learns from
 MIN_AREA = 6  # components smaller than this are noise, not elements
 SURFACE = 0.001  # share of the canvas from which a flat area counts as a designed surface
@@ -82,18 +83,19 @@ def estimate_background(
     clean = exact and (noise <= CLEAN or _plain_edges(f, seed))
     if clean:  # soft-edged cards a step off the page joined its flat seed: the surface
         # fitted to the seed along the canvas's edges, where the page shows, says which
-        surface = smooth_model(f, _page(f, seed & _edge_band(seed.shape)), trend=True)
+        surface = _page_surface(f, _page(f, seed & _edge_band(seed.shape)))
         off = seed & ~_ground(f, surface, largest_difference(f, surface), threshold, clean)
         shade = off & (f[..., :3] <= surface[..., :3] + 1.0).all(axis=-1)  # shadows' bodies
         seed &= ~(_plates(off, f) | shade)
         del surface, off, shade
         model = smooth_model(f, seed)
         residual = largest_difference(f, model)
-    mask = _clean(_ground(f, model, residual, threshold, clean))
+    areas = _colour_areas(f) if clean else None
+    mask = _ground_mask(f, model, residual, threshold, areas)
     del model, residual  # canvas-sized: freed before the refit allocates its own
     model = smooth_model(f, _away_from_edges(mask))
     residual = largest_difference(f, model)
-    mask = _clean(_ground(f, model, residual, threshold, clean))
+    mask = _ground_mask(f, model, residual, threshold, areas)
     if clean:
         mask &= ~_slivers(mask, residual)
     return Background(mask, model, threshold, noise)
@@ -149,8 +151,8 @@ def _plates(mask: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
-    """The part of ``band`` that is the page: its largest piece between colour steps of
-    more than CLEAN_THRESHOLD, and the pieces of that colour. A white app bar and tab
+    """The part of ``band`` that is the page: the pieces between colour steps of more
+    than CLEAN_THRESHOLD of the colour that holds the most of it. A white app bar and tab
     bar along the top and bottom edges of a light grey screen are pieces of another
     colour (fitted with the page, they bent its surface up to them and joined it); a
     gradient's steps are far finer, so all of it is one piece. The band as it is when
@@ -164,6 +166,10 @@ def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
     step = np.zeros(ring.shape, bool)  # where a neighbour's colour is more than a step off
     step[:, 1:] |= (np.abs(rgb[:, 1:] - rgb[:, :-1]) > CLEAN_THRESHOLD).any(axis=-1)
     step[1:] |= (np.abs(rgb[1:] - rgb[:-1]) > CLEAN_THRESHOLD).any(axis=-1)
+    # or, across an anti-aliased edge (a white bar 5 levels off the page: 250, 252, 255
+    # holds no such step between neighbours), between the pixels either side of it
+    step[:, 1:-1] |= (np.abs(rgb[:, 2:] - rgb[:, :-2]) > CLEAN_THRESHOLD).any(axis=-1)
+    step[1:-1] |= (np.abs(rgb[2:] - rgb[:-2]) > CLEAN_THRESHOLD).any(axis=-1)
     count, pieces, stats, _ = cv2.connectedComponentsWithStats(
         (ring & ~step).astype(np.uint8), connectivity=4
     )
@@ -174,12 +180,38 @@ def _page(f: np.ndarray, band: np.ndarray) -> np.ndarray:
     means = np.stack(
         [np.bincount(where, rgb[..., c][ring], count)[1:] / sizes for c in range(3)], axis=-1
     )
-    largest = int(np.argmax(sizes))
-    alike = np.abs(means - means[largest]).max(axis=-1) <= CLEAN_THRESHOLD
+    # the colour whose pieces hold the most of the band, tried on the largest pieces:
+    # a tab bar along the bottom edge is one piece, the page beside it two strips
+    tried = np.argsort(-sizes)[:PAGE_TRIED]
+    alike = np.abs(means[tried, None] - means[None]).max(axis=-1) <= CLEAN_THRESHOLD
+    alike = alike[int(np.argmax(alike @ sizes))]
     if sizes[alike].sum() < 0.5 * ring.sum():
         return band
     page = np.concatenate([[False], alike])[pieces].astype(np.uint8)
     return band & (cv2.resize(page, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+
+
+def _page_surface(f: np.ndarray, page: np.ndarray) -> np.ndarray:
+    """The surface fitted to ``page``: a plane, fitted to the pixels a first plane
+    explains (within PLATE), when they are most of it (a flat page, a linear gradient);
+    else a degree-2 surface (a radial gradient). Where the page shows only along two
+    opposite edges, the faint shadows of cards that reach into that band would bend a
+    degree-2 surface's curvature, and the open page in the middle of the screen read
+    as a lighter step."""
+    ys, xs = np.nonzero(page)
+    if not ys.size:
+        return smooth_model(f, page, trend=True)
+    h, w = page.shape
+    terms = np.stack([np.ones(ys.size), xs / w, ys / h], axis=-1)
+    values = f[ys, xs].astype(np.float64)
+    step = max(1, ys.size // 20000)  # a subsample fits a plane just as well
+    coef, *_ = np.linalg.lstsq(terms[::step], values[::step], rcond=None)
+    near = np.abs(terms @ coef - values).max(axis=-1) <= PLATE
+    if 2 * int(near.sum()) <= ys.size:
+        return smooth_model(f, page, trend=True)
+    explained = np.zeros_like(page)
+    explained[ys[near], xs[near]] = True
+    return smooth_model(f, explained, degree=1, trend=True)
 
 
 def _edge_band(shape: tuple[int, int]) -> np.ndarray:
@@ -202,6 +234,31 @@ def _ground(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, c
     darker = (f[..., :3] <= model[..., :3] + 1.0).all(axis=-1)
     step = np.where(model[..., 3] > 254.0, CLEAN_THRESHOLD, FRINGE_THRESHOLD)
     return near & ((residual < step) | darker)
+
+
+def _ground_mask(f: np.ndarray, model: np.ndarray, residual: np.ndarray, threshold, areas):
+    """_ground, specks folded; on an opaque ground with no grain (``areas``: its areas
+    of one exact colour, see _colour_areas), with every such area that is mostly
+    ground: a smooth model that sags (bent by the shadows' faint tails it learnt from)
+    reads the open page in the middle of a screen as a lighter step of 3 levels, an
+    element with no edge, though it is the page's very colour. (On transparency the
+    model's first guess is rougher: it stays as read.)"""
+    mask = _clean(_ground(f, model, residual, threshold, areas is not None))
+    if areas is None:
+        return mask
+    total = np.bincount(areas.ravel())
+    held = np.bincount(areas[mask], minlength=total.size)
+    return mask | ((2 * held > total)[areas] & (model[..., 3] > 254.0))
+
+
+def _colour_areas(f: np.ndarray) -> np.ndarray:
+    """Labels of the areas of one exact colour (4-connected)."""
+    from skimage.measure import label
+
+    code = np.ascontiguousarray(np.rint(f).clip(0, 255).astype(np.uint8)).view(np.uint32)
+    # RGBA as one number, kept off -1 (no pixel is background to label)
+    areas = label(code[..., 0].astype(np.int64), background=-1, connectivity=1)
+    return areas.astype(np.int32)  # held while the model is refitted: half the memory
 
 
 def without(background: Background, f: np.ndarray, found: np.ndarray) -> Background:

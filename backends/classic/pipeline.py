@@ -367,11 +367,8 @@ def _gap(a, b) -> int:
 
 def _host(found, index: int, unit: dict[int, int]) -> int:
     """The region that ``index`` shares the most border with, or itself."""
-    import cv2
-
     region = found[index]
-    ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    ring &= ~region.visible
+    ring = _ring_of(region.visible)
     best, host = 0, index
     for j, other in enumerate(found):
         inter = occlusion._intersection(region.box, other.box)
@@ -463,7 +460,6 @@ def _tinted(labels, found, on_background, panel) -> dict[int, tuple[int, veil.Ve
     shape on the panel shows that colour only by chance (a white panel at half opacity
     leaves an eighth of all colours), one under it always; text, and any colour the
     tint cannot make, lies on the panel as it shows."""
-    import cv2
 
     out: dict[int, tuple[int, veil.Veil]] = {}
     for s_, region in enumerate(found):
@@ -471,8 +467,7 @@ def _tinted(labels, found, on_background, panel) -> dict[int, tuple[int, veil.Ve
             continue
         if _role(region, None) == "Text":
             continue
-        ring = cv2.dilate(region.visible.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        around = labels[region.box][ring & ~region.visible]
+        around = labels[region.box][_ring_of(region.visible)]
         if not around.size:  # it fills the canvas: on nothing
             continue
         values, counts = np.unique(around, return_counts=True)

@@ -30,6 +30,9 @@ SURFACE = 0.001  # share of the canvas from which a flat area counts as a design
 JPEG_GRID = 0.04  # how many more zero DCT coefficients the 8×8 grid has than a shifted one
 JPEG_ZEROS = 0.2  # share of high-frequency coefficients that even a fine JPEG zeroes
 JPEG_BLOCKS = 4000  # 8×8 blocks sampled per grid for that test
+JPEG_SURE = 2.0  # standard errors by which the grid's zero share leads the shifted one's,
+JPEG_BUSY = 0.75  # or the share of the shifted grid's count of busy blocks the grid has
+# at most: JPEG's zeroed coefficients leave its own blocks quiet (a clean design: ~1)
 PICTURE = 0.002  # share of the canvas from which a textured patch can be a picture
 PICTURE_COLOURS = 80  # colours (4 bits a channel) a picture shows; flat art shows ≲ 50
 FRAMED = 15.0  # colour σ (0..255) of the ring around a picture: a ground or a frame, not
@@ -280,17 +283,27 @@ def refitted(background: Background, f: np.ndarray, away: np.ndarray) -> Backgro
 def compressed(image: np.ndarray) -> bool:
     """Whether ``image`` was JPEG-compressed: on the 8×8 grid JPEG quantised, a busy
     block's high-frequency DCT coefficients are mostly zero; on a grid shifted by four
-    pixels they are not (flat designs and photos never tell the two grids apart)."""
+    pixels they are not (flat designs and photos never tell the two grids apart). The
+    lead must stand clear of chance (a clean design's few busy blocks, the corners of a
+    handful of cards, give shares that swing by 0.2 with the grid's offset), or JPEG's
+    grid must also hold clearly fewer busy blocks than the shifted one."""
     import cv2
 
     luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
     luma = luma.astype(np.float32) - 128.0
-    shares = [_zero_share(luma[shift:, shift:]) for shift in (0, 4)]
-    return None not in shares and shares[0] - shares[1] > JPEG_GRID and shares[0] > JPEG_ZEROS
+    on_grid, shifted = (_zero_share(luma[shift:, shift:]) for shift in (0, 4))
+    if on_grid is None or shifted is None:
+        return False
+    (share, busy), (other, busy_shifted) = on_grid, shifted
+    if share - other <= JPEG_GRID or share <= JPEG_ZEROS:
+        return False
+    chance = JPEG_SURE * math.sqrt(share * (1.0 - share) / busy)
+    return share - other > chance or busy < JPEG_BUSY * busy_shifted
 
 
-def _zero_share(luma: np.ndarray) -> float | None:
-    """Share of near-zero high-frequency DCT coefficients in the busy 8×8 blocks."""
+def _zero_share(luma: np.ndarray) -> tuple[float, int] | None:
+    """(share of near-zero high-frequency DCT coefficients in the busy 8×8 blocks, how
+    many blocks are busy), or None when too few are."""
     import cv2
 
     h, w = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
@@ -300,7 +313,8 @@ def _zero_share(luma: np.ndarray) -> float | None:
     step = max(1, len(blocks) // JPEG_BLOCKS)
     high = np.stack([np.abs(cv2.dct(b)[3:, 3:]).ravel() for b in blocks[::step]])
     busy = high.max(axis=1) > 2.0
-    return float((high[busy] < 0.75).mean()) if busy.sum() >= 10 else None
+    count = int(busy.sum())
+    return (float((high[busy] < 0.75).mean()), count) if count >= 10 else None
 
 
 def deblocked(image: np.ndarray) -> np.ndarray:

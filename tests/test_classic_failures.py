@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from layerctl import refine
 from layerctl.backends.base import BackendSettings, DecomposeRequest
-from layerctl.backends.classic import ClassicBackend
+from layerctl.backends.classic import ClassicBackend, segment
 from layerctl.stack import composite
 
 pytest.importorskip("cv2")
@@ -144,7 +144,6 @@ def test_a_black_and_white_photo_shows_a_photos_spread_of_colours():
     photo's: its spread over the brightness levels is what marks it; text's rims are
     too thin a spread to pass."""
     skimage_data = pytest.importorskip("skimage.data")
-    from layerctl.backends.classic import segment
 
     grey = Image.fromarray(skimage_data.camera()).convert("RGBA").resize((120, 90))
     photo = np.asarray(grey)
@@ -312,8 +311,6 @@ def test_jpeg_inputs_are_read_as_flat_graphics():
     reads as a photograph): a compressed design is recognised (the 8×8 grid) and
     smoothed for analysis, and the layers still match the input."""
     import io
-
-    from layerctl.backends.classic import segment
 
     image = text_over_triangle()
     buffer = io.BytesIO()
@@ -563,3 +560,34 @@ def test_a_see_through_bar_across_a_shape_on_transparency_lets_it_show():
     assert len(over) == 1 and over[0] > under[0]
     assert abs(int(layers[over[0]][crossing][3]) - 117) <= 3
     assert np.abs(layers[over[0]][crossing][:3].astype(int) - (230, 30, 40)).max() <= 4
+
+
+def cards(offset: int = 0) -> np.ndarray:
+    """Five white cards on a light page: four in a column, one off to the side."""
+
+    def paint(d, s):
+        for top in (20, 110, 200, 290):
+            d.rounded_rectangle(
+                [(v + offset) * s for v in (20, top, 180, top + 60)], radius=6 * s, fill=WHITE
+            )
+        d.rounded_rectangle([(v + offset) * s for v in (240, 20, 460, 60)], 6 * s, fill=WHITE)
+
+    return draw((480, 370), (240, 240, 242, 255), paint)
+
+
+@pytest.mark.parametrize("offset", range(8))
+def test_cards_on_the_jpeg_grid_are_no_jpeg(offset):
+    """Cards whose edges fall on the 8×8 grid, as a UI's 8-point grid puts them, have few
+    busy blocks (their corners): the zero shares of two grids differ by chance there,
+    which once read as a JPEG's blocking and smeared the cards into the page."""
+    assert not segment.compressed(cards(offset))
+
+
+def test_cards_scattered_over_a_page_are_named_shapes_not_text():
+    """The column of cards is one region of several pieces that fill little of their
+    hull, in a tall row, as a line of glyphs is; but each piece is a solid card, so its
+    layer is a Shape."""
+    layers = run(cards(), 3)
+    column = [k for k in range(1, len(layers)) if layers[k][50, 100, 3] == 255]
+    assert len(column) == 1 and all(layers[column[0]][y, 100, 3] == 255 for y in (140, 320))
+    assert layers.roles[1:] == ["Shape", "Shape"]

@@ -61,6 +61,7 @@ ACROSS_GROUND = 0.25  # share of its outline on the ground from which the part o
 ACROSS_SOLIDITY = 0.75  # share of their hull that S and that part fill: S whole
 INK = 24.0  # max channel distance (0..255) of a speck's lifted colour from a blend of it
 TEXT_SOLIDITY = 0.75  # share of its hull below which a row of 3+ pieces reads as text
+GLYPH_FILL = 0.85  # share of its box that a glyph's piece fills at most (a card: ≳ 0.95)
 OUTLINED = 0.8  # share of a fill's outer edge that the stroke drawn around it covers
 OUTLINE_FIT = 0.8  # IoU of a fill and its stroke with the fill grown by the stroke's width
 STROKE_SHARE = 0.35  # most width of a stroke, × the square root of the fill's area
@@ -862,8 +863,12 @@ def _role(region: regions.Region, fitted: veil.Veil | None) -> str:
     if region.area < TEXT_SOLIDITY * region.hull.sum() and max(height, width) > 1.5 * min(
         height, width
     ):
-        pieces, _ = cv2.connectedComponents(region.visible.astype(np.uint8), connectivity=8)
-        if pieces > 3:  # the background label and three glyphs or more, in a row
+        pieces, _, stats, _ = cv2.connectedComponentsWithStats(
+            region.visible.astype(np.uint8), connectivity=8
+        )
+        box = stats[1:, cv2.CC_STAT_WIDTH] * stats[1:, cv2.CC_STAT_HEIGHT]
+        fill = np.median(stats[1:, cv2.CC_STAT_AREA] / box) if pieces > 1 else 1.0
+        if pieces > 3 and fill < GLYPH_FILL:  # three glyphs or more in a row, not cards
             return "Text"
     return "Shape"
 

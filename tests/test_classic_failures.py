@@ -591,3 +591,24 @@ def test_cards_scattered_over_a_page_are_named_shapes_not_text():
     column = [k for k in range(1, len(layers)) if layers[k][50, 100, 3] == 255]
     assert len(column) == 1 and all(layers[column[0]][y, 100, 3] == 255 for y in (140, 320))
     assert layers.roles[1:] == ["Shape", "Shape"]
+
+
+def test_a_disc_half_under_a_card_goes_on_as_a_whole_disc():
+    """A disc whose top half lies under a card shows only its lower half: its fitted
+    ellipse goes on under the card, past the box of the half that shows, so the
+    disc's layer holds the whole disc (and overlaps the card's, as drawn)."""
+
+    def paint(d, s):
+        d.ellipse([90 * s, 90 * s, 210 * s, 210 * s], fill=(110, 20, 90))
+        d.rectangle([40 * s, 40 * s, 300 * s, 150 * s], fill=(115, 55, 48))
+
+    layers = run(draw((340, 240), (160, 215, 222, 255), paint), 3)
+    assert len(layers) == 3
+    disc, card = layers[1], layers[2]
+    assert disc[180, 150, 3] == 255 and card[100, 150, 3] == 255
+    hidden = disc[100:145, 100:200]  # the disc's top half, under the card
+    inside = (np.subtract.outer(np.arange(100, 145), 150) ** 2)[:, None] + (
+        np.arange(100, 200) - 150
+    ) ** 2 < 55**2
+    assert (hidden[..., 3][inside] == 255).all()
+    assert np.abs(hidden[inside][:, :3].astype(int) - (110, 20, 90)).max() <= 3

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from layerctl.backends.classic.regions import Region
+from layerctl.backends.classic.regions import Region, recrop, union
 
 MIN_OVERLAP = 3  # pixels of hull overlap below which two regions only touch
 SHAPE_TOLERANCE = 0.06  # mismatch (share of the visible area) of an accepted rect/ellipse
@@ -150,32 +150,70 @@ def _crop(mask: np.ndarray, box, inter) -> np.ndarray:
     ]
 
 
-def supports(regions: list[Region], ranks: list[int]) -> list[np.ndarray]:
-    """Per region (on its box): visible pixels plus its completed shape where regions
-    above it show (see complete), as far as those reach its edge: a label inside a
+def supports(
+    regions: list[Region], ranks: list[int]
+) -> tuple[list[np.ndarray], list[tuple[tuple[slice, slice], np.ndarray] | None]]:
+    """(per region, on its box: visible pixels plus its completed shape where regions
+    above it show (see complete), as far as those reach its edge; per region, None or
+    (a wider box, the part of that completion outside its own box)). A label inside a
     ring, text in a donut's hole, cuts nothing of it and so hides nothing of it. A
     surface of it also goes on under what lies wholly on it (the words on each of
-    three alike cards, which are no one shape to complete)."""
+    three alike cards, which are no one shape to complete). A disc half under a card
+    shows half its outline: the ellipse fitted to it goes on past the half that shows,
+    on a box grown towards the regions above it (by at most twice its own size: a
+    sliver's fit says little)."""
     position = {index: rank for rank, index in enumerate(ranks)}
-    result = []
+    result, beyond = [], []
     for i, region in enumerate(regions):
-        covered = np.zeros_like(region.visible)
-        enclosed = np.zeros_like(region.visible)
-        surfaces = _surfaces_filled(region.visible)
-        for j, other in enumerate(regions):
-            if position[j] <= position[i]:
-                continue
-            inter = _intersection(region.box, other.box)
-            if inter is None:
-                continue
-            shown = _crop(other.visible, other.box, inter)
-            _crop(covered, region.box, inter)[...] |= shown
-            if (_crop(surfaces, region.box, inter) & shown).sum() >= ENCLOSED * other.area:
-                _crop(enclosed, region.box, inter)[...] |= shown
-        covered = _touching(covered & ~region.visible, region.visible)
-        whole = complete(region, covered, hull_if_sparse=False)
-        result.append(region.visible | (whole & covered) | (surfaces & enclosed))
-    return result
+        over = [
+            other
+            for j, other in enumerate(regions)
+            if position[j] > position[i] and _intersection(region.box, other.box) is not None
+        ]
+        result.append(_support(region, over, region.box))
+        box = region.box
+        for other in over:
+            box = union(box, other.box)
+        box = _intersection(box, _grown_by_size(region.box)) or region.box
+        outside = None
+        if box != region.box:
+            own = recrop(np.ones(region.visible.shape, bool), region.box, box)
+            outside = _support(region, over, box) & ~own
+        beyond.append((box, outside) if outside is not None and outside.any() else None)
+    return result, beyond
+
+
+def _support(region: Region, over: list[Region], box) -> np.ndarray:
+    """supports' mask for one region under the regions ``over`` it, on ``box``."""
+    wide = Region(
+        box,
+        *(recrop(m, region.box, box) for m in (region.visible, region.core, region.hull)),
+        region.colour,
+    )
+    covered = np.zeros_like(wide.visible)
+    enclosed = np.zeros_like(wide.visible)
+    surfaces = _surfaces_filled(wide.visible)
+    for other in over:
+        inter = _intersection(box, other.box)
+        if inter is None:
+            continue
+        shown = _crop(other.visible, other.box, inter)
+        _crop(covered, box, inter)[...] |= shown
+        if (_crop(surfaces, box, inter) & shown).sum() >= ENCLOSED * other.area:
+            _crop(enclosed, box, inter)[...] |= shown
+    covered = _touching(covered & ~wide.visible, wide.visible)
+    whole = complete(wide, covered, hull_if_sparse=False)
+    return wide.visible | (whole & covered) | (surfaces & enclosed)
+
+
+def _grown_by_size(box) -> tuple[slice, slice]:
+    """``box`` grown on every side by twice its own height and width."""
+    rows, cols = box
+    height, width = 2 * (rows.stop - rows.start), 2 * (cols.stop - cols.start)
+    return (
+        slice(max(0, rows.start - height), rows.stop + height),
+        slice(max(0, cols.start - width), cols.stop + width),
+    )
 
 
 def _touching(mask: np.ndarray, edge_of: np.ndarray) -> np.ndarray:

@@ -118,7 +118,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         if i not in casters:
             whole = _with_pixels(found[i], mask)
             shown[i] = dataclasses.replace(whole, hull=regions.convex_hull(whole.visible))
-    reach = occlusion.supports(shown, ranks)
+    reach, beyond = occlusion.supports(shown, ranks)
     for i, mask in seen.items():
         reach[i] |= mask[found[i].box]
     for s_, (p, fitted) in tinted.items():  # a panel goes on over what it tints, whole:
@@ -175,13 +175,17 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         # goes on under what covers it as it shows, not as an opaque fill.
         see_through = i in veils or np.median(alpha[region.visible]) < SEE_THROUGH
         hidden_alpha = pull_push(alpha[..., None], region.visible)[..., 0] if see_through else 1.0
+        if see_through:  # how far it goes on past its box is told for opaque shapes only
+            beyond[i] = None
         alpha = np.where(hidden, hidden_alpha, alpha)
         colour = np.where(hidden[..., None], _straight(fills[i]), colour)
         lifted[i] = (alpha, colour)
     del f, work, fills  # canvas-sized and done with: not held while the layers are built
     order_of = {index: rank for rank, index in enumerate(ranks)}
     roles = [_role(r, veils.get(i)) for i, r in enumerate(found)]
-    extents = [int(r.sum()) for r in reach]
+    extents = [
+        int(r.sum()) + (int(b[1].sum()) if b else 0) for r, b in zip(reach, beyond, strict=True)
+    ]
     count = layers - len(bottom)
     # what photo.py found on a photograph is designed by its own tests: no grain
     textured = bottom and not background.photo
@@ -201,6 +205,10 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         layer = np.zeros((h, w, 4), np.float32)
         for i in sorted(members, key=order_of.__getitem__):
             _paint(layer, found[i].box, reach[i], *lifted[i])
+            if beyond[i] is not None:  # its completed shape, past its box: its own colour
+                box, mask = beyond[i]
+                colour = _straight(found[i].colour[None, None])
+                _paint(layer, box, mask, np.ones(mask.shape, np.float32), colour)
         out.append(_to_uint8(layer))
         out.roles.append(roles[max(members, key=lambda j: found[j].area)])
     panels = [i for i, v in veils.items() if v.texture and i not in grain]

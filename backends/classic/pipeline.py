@@ -123,6 +123,7 @@ def decompose(image: np.ndarray, layers: int) -> Layers:
         reach[i] |= mask[found[i].box]
     for s_, (p, fitted) in tinted.items():  # a panel goes on over what it tints, whole:
         reach[s_] = found[s_].visible.copy()  # nothing hides any of the shape's outline
+        beyond[s_] = None
         mask = np.zeros((h, w), bool)
         mask[found[s_].box] = found[s_].visible
         narrow, found[p] = found[p].box, regions.widen(found[p], mask)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from layerctl.backends.classic import veil
 from layerctl.backends.classic.fill import smooth_model
 
 FLAT_STEP = 10.0  # max neighbour difference (0..255) inside a flat or gradient region
@@ -42,6 +43,13 @@ GREY_PICTURE = (12, 0.62)  # a picture in few colours: this many, the two common
 GREY_LEVELS = 12  # of 16 brightness levels, each holding 2 % of it: a black-and-white photo
 THICK = 4  # px from its edge that most of such a photo's patch lies (a text line's does not)
 PICTURE_SOLIDITY = 0.2  # share of its box a picture's texture fills; outlined text ≲ 0.1
+PIECE_REACH = 2 * EDGE_MARGIN  # px around a piece of the ground's seed that the residual
+# test dropped, whose kept ground is fitted with it: twice the margin the model keeps
+PIECE_SHARE = 0.9  # share of such a piece that one smooth surface with that ground explains
+PIECE_GRAIN = 1.0  # σ of the ground's grain up to which such pieces are looked at: a drawn
+# gradient's rounding leaves ~0.5; on paper and noise (≳ 1.5) a faint see-through panel
+# or a shadow's rim breaks into pieces at the threshold by chance (translucent_on_texture
+# seeds 0-11: 30 of the 34 pieces one surface explained were no ground)
 
 
 @dataclass
@@ -99,9 +107,65 @@ def estimate_background(
     model = smooth_model(f, _away_from_edges(mask))
     residual = largest_difference(f, model)
     mask = _ground_mask(f, model, residual, threshold, areas)
+    if noise <= PIECE_GRAIN:
+        mask |= _ground_pieces(f, model, mask, seed & ~mask, threshold, clean)
     if clean:
         mask &= ~_slivers(mask, residual)
     return Background(mask, model, threshold, noise)
+
+
+def _ground_pieces(
+    f: np.ndarray, model: np.ndarray, mask: np.ndarray, dropped: np.ndarray, threshold, clean
+) -> np.ndarray:
+    """The pieces of ``dropped`` (the ground's flat seed less ``mask``) that are ground
+    after all. The model learns EDGE_MARGIN away from the elements, so in a channel of
+    ground narrower than twice that between two of them, or under a gradient's bright or
+    dark middle that they hide, it is extrapolated and off by more than the threshold: a
+    piece reached from the ground by flat steps alone became an element. Such a piece is
+    ground when one smooth (degree-2) surface fitted to it and the kept ground within
+    PIECE_REACH passes the ground test on PIECE_SHARE of it: a card's flat colour is a
+    step that no such surface bends to. A piece that darkens or lightens the model as a
+    black or white veil does (a soft shadow's body, a glow: their falloff is as smooth
+    and flat-connected) stays off."""
+    import cv2
+
+    out = np.zeros_like(mask)
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(dropped.astype(np.uint8), 8)
+    height, width = mask.shape
+    for i in range(1, count):
+        x, y, w, h, area = stats[i]
+        if area < MIN_AREA:
+            continue
+        box = (
+            slice(max(0, y - PIECE_REACH), min(height, y + h + PIECE_REACH)),
+            slice(max(0, x - PIECE_REACH), min(width, x + w + PIECE_REACH)),
+        )
+        piece = parts[box] == i
+        if _veil_like(f[box][piece], model[box][piece]):
+            continue
+        kept = mask[box]
+        if kept.sum() < area:
+            continue
+        surface = smooth_model(f[box], kept | piece, trend=True)
+        near = _ground(f[box], surface, largest_difference(f[box], surface), threshold, clean)
+        if (piece & near).sum() >= PIECE_SHARE * area:
+            out[box] |= piece
+    return out
+
+
+def _veil_like(pixels: np.ndarray, under: np.ndarray) -> bool:
+    """Whether ``pixels`` over ``under`` ((n, 4) each) read, on average, as a black or a
+    white veil: R, G and B (those veil.MIN_CONTRAST clear of its colour) give one
+    opacity. With fewer than two such channels nothing tells it from one: taken as one."""
+    seen, ground = pixels[:, :3].mean(axis=0), under[:, :3].mean(axis=0)
+    for reach, change in ((ground, ground - seen), (255.0 - ground, seen - ground)):
+        usable = reach > veil.MIN_CONTRAST  # towards black, then towards white
+        if usable.sum() < 2:
+            return True
+        a = change[usable] / reach[usable]
+        if a.min() > 0 and a.max() - a.min() <= veil.MAX_SPREAD:
+            return True
+    return False
 
 
 def _plain_edges(f: np.ndarray, seed: np.ndarray) -> bool:

@@ -69,10 +69,10 @@ def _fine_strokes(
 ) -> np.ndarray:
     """Split off strokes too fine to hold a flat pixel (small text on a card, one or two
     pixels wide) from the region they grew into: pixels away from the ground that are
-    FOREIGN to their region's colour and no blend of it with a neighbouring region's
-    (the anti-aliased edge between two regions is) become a new region per connected
-    stroke that lies within that one region. Unsplit, the words would be part of the
-    card."""
+    FOREIGN to their region's colour and no blend of it with a region's beside them
+    (the anti-aliased edge between two regions is; see _edge_blend) become a new region
+    per connected stroke that lies within that one region. Unsplit, the words would be
+    part of the card."""
     import cv2
     from scipy.ndimage import find_objects
 
@@ -89,19 +89,8 @@ def _fine_strokes(
     del distance
     if not foreign.any():
         return labels
-    neighbours: dict[int, list[int]] = {}
-    for a, b in adjacency(labels):
-        if a and b:
-            neighbours.setdefault(a, []).append(b)
-            neighbours.setdefault(b, []).append(a)
     ys, xs = np.nonzero(foreign)
-    mine = labels[ys, xs]
-    blend = np.zeros(len(ys), bool)
-    for region in np.unique(mine):
-        at = mine == region
-        for other in neighbours.get(int(region), []):
-            if known[other]:
-                blend[at] |= _on_line(f[ys[at], xs[at]], colour[region], colour[other])
+    blend = _edge_blend(labels, f, colour, known, ys, xs)
     strokes = np.zeros(labels.shape, np.uint8)
     strokes[ys[~blend], xs[~blend]] = 1
     _, pieces = cv2.connectedComponents(strokes, connectivity=8)
@@ -126,6 +115,39 @@ def _fine_strokes(
             out[rows, cols][stroke] = next_label
             next_label += 1
     return out
+
+
+def _edge_blend(
+    labels: np.ndarray, f: np.ndarray, colour: np.ndarray, known: np.ndarray, ys, xs
+) -> np.ndarray:
+    """Which pixels (``ys``, ``xs``) are a blend of their region's colour and that of a
+    region within RIM pixels of them (the anti-aliased edge where two regions meet), or
+    of a larger region their own touches (the surface that words lie on, seen through a
+    counter too small for a seed of its own). Not of any region their own touches: a
+    glyph too thin for a seed, grown into the card it is drawn on, is dark ink on white
+    as the card's edge with its other words is, yet no edge of theirs; kept in the card
+    it leaves a text-shaped hole and ink specks there."""
+    h, w = labels.shape
+    mine = labels[ys, xs]
+    pixels = f[ys, xs]
+    blend = np.zeros(len(ys), bool)
+    for dy in range(-RIM, RIM + 1):
+        for dx in range(-RIM, RIM + 1):
+            other = labels[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+            test = ~blend & (other != mine) & (known[other] > 0) & (other > 0)
+            if test.any():
+                blend[test] = _on_line(pixels[test], colour[mine[test]], colour[other[test]])
+    area = np.bincount(labels.ravel())
+    larger: dict[int, list[int]] = {}
+    for a, b in adjacency(labels):
+        if a and b and known[a] and known[b] and area[a] != area[b]:
+            small, large = (a, b) if area[a] < area[b] else (b, a)
+            larger.setdefault(small, []).append(large)
+    for region in np.unique(mine[~blend]):
+        for other in larger.get(int(region), []):
+            at = np.flatnonzero((mine == region) & ~blend)
+            blend[at] = _on_line(pixels[at], colour[region], colour[other])
+    return blend
 
 
 def _on_line(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

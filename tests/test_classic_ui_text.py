@@ -78,3 +78,44 @@ def test_a_counter_too_small_for_a_seed_shows_the_button_under_the_words() -> No
     counter = labels[33:35, 43:46]
     assert (counter == counter[0, 0]).all()
     assert counter[0, 0] in (labels[31, 41], labels[25, 25])  # the letter's or the button's
+
+
+def test_a_glyph_speck_on_a_pill_stays_off_the_card_shadow(monkeypatch) -> None:
+    """A small dark glyph on a pill on a card with a soft drop shadow: the glyph is a
+    speck of the pill, not of the shadow. The shadow is as dark as ink and its box
+    holds the card and all on it, so as a word beside the glyph it took the glyph into
+    the shadow's (here its card's) layer."""
+    from scipy.ndimage import gaussian_filter
+
+    from layerctl.backends.classic import pipeline
+
+    h, w = 500, 600  # the glyph (112 px) is a speck: under MINOR of the canvas
+    image = np.zeros((h, w, 4), np.float32)
+    image[..., :3] = PAGE
+    image[..., 3] = 255
+    cast = np.zeros((h, w), np.float32)
+    cast[84:184, 60:340] = 1.0
+    shade = 0.25 * gaussian_filter(cast, 6)[..., None]
+    image[..., :3] = image[..., :3] * (1 - shade) + np.array(INK) * shade
+    image[80:180, 60:340, :3] = 255  # the card
+    image[110:134, 250:310, :3] = (234, 172, 139)  # the pill
+    image[115:129, 276:284, :3] = INK  # the glyph on it
+    seen: dict = {}
+    grouped = pipeline._layer_groups
+
+    def spy(found, *args):
+        seen["found"], seen["groups"] = found, grouped(found, *args)
+        return seen["groups"]
+
+    monkeypatch.setattr(pipeline, "_layer_groups", spy)
+    pipeline.decompose(np.rint(image).astype(np.uint8), 8)
+
+    def layer_at(y: int, x: int) -> int:
+        (index,) = [
+            i
+            for i, r in enumerate(seen["found"])
+            if regions.recrop(r.visible, r.box, ((slice(0, h)), slice(0, w)))[y, x]
+        ]
+        return next(g for g, members in enumerate(seen["groups"]) if index in members)
+
+    assert layer_at(122, 280) == layer_at(112, 255)  # the glyph's layer is the pill's

@@ -119,3 +119,23 @@ def test_a_glyph_speck_on_a_pill_stays_off_the_card_shadow(monkeypatch) -> None:
         return next(g for g, members in enumerate(seen["groups"]) if index in members)
 
     assert layer_at(122, 280) == layer_at(112, 255)  # the glyph's layer is the pill's
+
+
+def test_a_field_placeholder_is_no_part_of_the_field_outline() -> None:
+    """A white field outlined in grey on the page, grey placeholder words in it: both
+    grey pieces are around the field's white surface and the words lie in its box and
+    the outline's, as a counter of a letter lies in the letter's and the card's. But the
+    field is a surface (its outline fills its box): what its holes hold lies on it."""
+    image = np.zeros((140, 320, 4), np.uint8)
+    image[..., :3] = PAGE
+    image[..., 3] = 255
+    muted = (125, 125, 127)
+    image[30:110, 20:300, :3] = muted  # the outline, 4 px wide
+    image[34:106, 24:296, :3] = 255  # the field
+    for k in range(5):  # the placeholder's glyphs
+        image[60:76, 50 + 14 * k : 58 + 14 * k, :3] = muted
+    f = segment.channels(image)
+    flat = segment.flat_pixels(f)
+    background = segment.estimate_background(f, flat)
+    labels, _ = regions.find_regions(f, flat, background)
+    assert labels[31, 100] != labels[68, 53]

@@ -22,6 +22,7 @@ NEAR = 1.0  # same-coloured pieces this close (× their height) are one element:
 NEAR_ROWS = 256  # pieces compared with all others at a time when looking for close ones
 GLYPHS = 8.0  # most times one glyph's height another's in a line (a full stop's, a cap's)
 LINE = 1.5  # most times one word's height another's on one line of a title
+WORDS = 3  # holes of a surface that pieces in them fill, from which they are words on it
 BRIDGED = 0.8  # share of the span between two same-coloured pieces that the region
 # cutting them apart fills when they are one surface under it
 PAD = 2
@@ -378,6 +379,33 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     def filled(cut: int) -> np.ndarray:  # the cut with what lies in its holes
         return binary_fill_holes(grouped[boxes[cut - 1]] == cut)
 
+    @functools.cache
+    def holes(cut: int) -> np.ndarray:
+        """On the cut's box: the holes of its pieces that are surfaces (a card, a
+        field; occlusion._surfaces_filled), labelled; not of a glyph (its counters)."""
+        import cv2
+
+        from layerctl.backends.classic import occlusion
+
+        piece = grouped[boxes[cut - 1]] == cut
+        inside = (occlusion._surfaces_filled(piece) & ~piece).astype(np.uint8)
+        return cv2.connectedComponents(inside, connectivity=8)[1]
+
+    def words_on(label: int, cut: int) -> bool:
+        """Whether piece ``label`` lies wholly (occlusion.ENCLOSED) in the holes of a
+        surface, WORDS of them or more: words on a card or a field, where a counter
+        shows the surface under a glyph through one hole or two."""
+        from layerctl.backends.classic import occlusion
+
+        inter = occlusion._intersection(boxes[label - 1], boxes[cut - 1])
+        if inter is None:
+            return False
+        mine = grouped[inter] == label
+        inside = occlusion._crop(holes(cut), boxes[cut - 1], inter)[mine]
+        whole = int((grouped[boxes[label - 1]] == label).sum())
+        held = np.count_nonzero(inside) >= occlusion.ENCLOSED * whole
+        return held and np.unique(inside[inside > 0]).size >= WORDS
+
     def lies_on(label: int, cut: int) -> bool:
         """Whether piece ``label`` lies on piece ``cut`` (occlusion._relation). Two
         same-coloured elements that both do are two (a title across a card and the
@@ -397,21 +425,28 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
                 if root(a) == root(b) or not _any_alike(mean, around[a], around[b]):
                     continue
                 # a counter of the cut showing the surface the cut lies on: within the
-                # boxes of both (a label on a card lies outside the title's box)
+                # boxes of both (a label on a card lies outside the title's box), not
+                # words in a surface's holes (a field's placeholder in its outline's box)
                 counter = any(
                     _inside(boxes[x - 1], boxes[joined[cut] - 1])
                     and _inside(boxes[x - 1], boxes[y - 1])
+                    and not words_on(x, int(joined[cut]))
                     for x, y in ((a, b), (b, a))
                 )
                 key = (a, b, int(joined[cut]))
                 if not counter and key not in tried:
                     line = _one_line(boxes[a - 1], boxes[b - 1])
-                    tried[key] = (
-                        line
-                        or _bridged(grouped, boxes, *key, filled(key[2]))
-                        or not (
-                            (lies_on(a, key[2]) and lies_on(b, key[2]))
-                            or _apart(a, b, {key[2]}, grouped_sure, boxes)
+                    # one in the holes of a surface, the other around it (a field's
+                    # placeholder and its outline): one lies on it, the other does not
+                    held = words_on(a, key[2]) != words_on(b, key[2])
+                    tried[key] = line or (
+                        not held
+                        and (
+                            _bridged(grouped, boxes, *key, filled(key[2]))
+                            or not (
+                                (lies_on(a, key[2]) and lies_on(b, key[2]))
+                                or _apart(a, b, {key[2]}, grouped_sure, boxes)
+                            )
                         )
                     )
                 if counter or tried[key]:

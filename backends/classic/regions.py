@@ -391,6 +391,7 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
         inside = (occlusion._surfaces_filled(piece) & ~piece).astype(np.uint8)
         return cv2.connectedComponents(inside, connectivity=8)[1]
 
+    @functools.cache
     def words_on(label: int, cut: int) -> bool:
         """Whether piece ``label`` lies wholly (occlusion.ENCLOSED) in the holes of a
         surface, WORDS of them or more: words on a card or a field, where a counter

@@ -298,9 +298,11 @@ def _layer_groups(
     specks = [i for i in kept if extents[i] < least and i not in casters]
     elements = [i for i in kept if extents[i] >= least]
     colours = {i: _lifted_colour(found[i], *lifted[i]) for i in kept} if specks else {}
+    # a drop shadow is dark as ink, and its box holds its card and every word on it
+    words = [i for i in elements if i not in casters]
     for i in sorted(specks, key=lambda i: extents[i]):
         host = _host(found, i, unit)
-        word = _word(found, colours, i, host, elements)
+        word = _word(found, colours, i, host, words)
         unit[i] = unit[word if word is not None else host]
     level = group.levels(ranks, above)
     for a, b in joined:  # each joins the other's unit: the root of one points at the other's

@@ -22,6 +22,7 @@ NEAR = 1.0  # same-coloured pieces this close (× their height) are one element:
 NEAR_ROWS = 256  # pieces compared with all others at a time when looking for close ones
 GLYPHS = 8.0  # most times one glyph's height another's in a line (a full stop's, a cap's)
 LINE = 1.5  # most times one word's height another's on one line of a title
+WORDS = 3  # holes of a surface that pieces in them fill, from which they are words on it
 BRIDGED = 0.8  # share of the span between two same-coloured pieces that the region
 # cutting them apart fills when they are one surface under it
 PAD = 2
@@ -69,10 +70,10 @@ def _fine_strokes(
 ) -> np.ndarray:
     """Split off strokes too fine to hold a flat pixel (small text on a card, one or two
     pixels wide) from the region they grew into: pixels away from the ground that are
-    FOREIGN to their region's colour and no blend of it with a neighbouring region's
-    (the anti-aliased edge between two regions is) become a new region per connected
-    stroke that lies within that one region. Unsplit, the words would be part of the
-    card."""
+    FOREIGN to their region's colour and no blend of it with a region's beside them
+    (the anti-aliased edge between two regions is; see _edge_blend) become a new region
+    per connected stroke that lies within that one region. Unsplit, the words would be
+    part of the card."""
     import cv2
     from scipy.ndimage import find_objects
 
@@ -89,19 +90,8 @@ def _fine_strokes(
     del distance
     if not foreign.any():
         return labels
-    neighbours: dict[int, list[int]] = {}
-    for a, b in adjacency(labels):
-        if a and b:
-            neighbours.setdefault(a, []).append(b)
-            neighbours.setdefault(b, []).append(a)
     ys, xs = np.nonzero(foreign)
-    mine = labels[ys, xs]
-    blend = np.zeros(len(ys), bool)
-    for region in np.unique(mine):
-        at = mine == region
-        for other in neighbours.get(int(region), []):
-            if known[other]:
-                blend[at] |= _on_line(f[ys[at], xs[at]], colour[region], colour[other])
+    blend = _edge_blend(labels, f, colour, known, ys, xs)
     strokes = np.zeros(labels.shape, np.uint8)
     strokes[ys[~blend], xs[~blend]] = 1
     _, pieces = cv2.connectedComponents(strokes, connectivity=8)
@@ -126,6 +116,39 @@ def _fine_strokes(
             out[rows, cols][stroke] = next_label
             next_label += 1
     return out
+
+
+def _edge_blend(
+    labels: np.ndarray, f: np.ndarray, colour: np.ndarray, known: np.ndarray, ys, xs
+) -> np.ndarray:
+    """Which pixels (``ys``, ``xs``) are a blend of their region's colour and that of a
+    region within RIM pixels of them (the anti-aliased edge where two regions meet), or
+    of a larger region their own touches (the surface that words lie on, seen through a
+    counter too small for a seed of its own). Not of any region their own touches: a
+    glyph too thin for a seed, grown into the card it is drawn on, is dark ink on white
+    as the card's edge with its other words is, yet no edge of theirs; kept in the card
+    it leaves a text-shaped hole and ink specks there."""
+    h, w = labels.shape
+    mine = labels[ys, xs]
+    pixels = f[ys, xs]
+    blend = np.zeros(len(ys), bool)
+    for dy in range(-RIM, RIM + 1):
+        for dx in range(-RIM, RIM + 1):
+            other = labels[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+            test = ~blend & (other != mine) & (known[other] > 0) & (other > 0)
+            if test.any():
+                blend[test] = _on_line(pixels[test], colour[mine[test]], colour[other[test]])
+    area = np.bincount(labels.ravel())
+    larger: dict[int, list[int]] = {}
+    for a, b in adjacency(labels):
+        if a and b and known[a] and known[b] and area[a] != area[b]:
+            small, large = (a, b) if area[a] < area[b] else (b, a)
+            larger.setdefault(small, []).append(large)
+    for region in np.unique(mine[~blend]):
+        for other in larger.get(int(region), []):
+            at = np.flatnonzero((mine == region) & ~blend)
+            blend[at] = _on_line(pixels[at], colour[region], colour[other])
+    return blend
 
 
 def _on_line(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -356,6 +379,34 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
     def filled(cut: int) -> np.ndarray:  # the cut with what lies in its holes
         return binary_fill_holes(grouped[boxes[cut - 1]] == cut)
 
+    @functools.cache
+    def holes(cut: int) -> np.ndarray:
+        """On the cut's box: the holes of its pieces that are surfaces (a card, a
+        field; occlusion._surfaces_filled), labelled; not of a glyph (its counters)."""
+        import cv2
+
+        from layerctl.backends.classic import occlusion
+
+        piece = grouped[boxes[cut - 1]] == cut
+        inside = (occlusion._surfaces_filled(piece) & ~piece).astype(np.uint8)
+        return cv2.connectedComponents(inside, connectivity=8)[1]
+
+    @functools.cache
+    def words_on(label: int, cut: int) -> bool:
+        """Whether piece ``label`` lies wholly (occlusion.ENCLOSED) in the holes of a
+        surface, WORDS of them or more: words on a card or a field, where a counter
+        shows the surface under a glyph through one hole or two."""
+        from layerctl.backends.classic import occlusion
+
+        inter = occlusion._intersection(boxes[label - 1], boxes[cut - 1])
+        if inter is None:
+            return False
+        mine = grouped[inter] == label
+        inside = occlusion._crop(holes(cut), boxes[cut - 1], inter)[mine]
+        whole = int((grouped[boxes[label - 1]] == label).sum())
+        held = np.count_nonzero(inside) >= occlusion.ENCLOSED * whole
+        return held and np.unique(inside[inside > 0]).size >= WORDS
+
     def lies_on(label: int, cut: int) -> bool:
         """Whether piece ``label`` lies on piece ``cut`` (occlusion._relation). Two
         same-coloured elements that both do are two (a title across a card and the
@@ -375,21 +426,28 @@ def _merge_split_surfaces(labels: np.ndarray, f: np.ndarray, flat: np.ndarray) -
                 if root(a) == root(b) or not _any_alike(mean, around[a], around[b]):
                     continue
                 # a counter of the cut showing the surface the cut lies on: within the
-                # boxes of both (a label on a card lies outside the title's box)
+                # boxes of both (a label on a card lies outside the title's box), not
+                # words in a surface's holes (a field's placeholder in its outline's box)
                 counter = any(
                     _inside(boxes[x - 1], boxes[joined[cut] - 1])
                     and _inside(boxes[x - 1], boxes[y - 1])
+                    and not words_on(x, int(joined[cut]))
                     for x, y in ((a, b), (b, a))
                 )
                 key = (a, b, int(joined[cut]))
                 if not counter and key not in tried:
                     line = _one_line(boxes[a - 1], boxes[b - 1])
-                    tried[key] = (
-                        line
-                        or _bridged(grouped, boxes, *key, filled(key[2]))
-                        or not (
-                            (lies_on(a, key[2]) and lies_on(b, key[2]))
-                            or _apart(a, b, {key[2]}, grouped_sure, boxes)
+                    # one in the holes of a surface, the other around it (a field's
+                    # placeholder and its outline): one lies on it, the other does not
+                    held = words_on(a, key[2]) != words_on(b, key[2])
+                    tried[key] = line or (
+                        not held
+                        and (
+                            _bridged(grouped, boxes, *key, filled(key[2]))
+                            or not (
+                                (lies_on(a, key[2]) and lies_on(b, key[2]))
+                                or _apart(a, b, {key[2]}, grouped_sure, boxes)
+                            )
                         )
                     )
                 if counter or tried[key]:

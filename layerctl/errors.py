@@ -86,8 +86,12 @@ def raise_on_sigterm() -> Any:
 
 
 def out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is running out of memory: Python's MemoryError, or OpenCV's
-    error for an allocation it could not make (a cv2.error, no MemoryError)."""
-    return isinstance(exc, MemoryError) or (
-        type(exc).__module__ == "cv2" and "Insufficient memory" in str(exc)
+    """Whether ``exc`` is running out of memory: Python's MemoryError, OpenCV's error
+    for an allocation it could not make (a cv2.error, no MemoryError), or the loader's
+    for a shared library it had no room to map (an ImportError when a backend's
+    modules load lazily under ``prlimit --as``)."""
+    return (
+        isinstance(exc, MemoryError)
+        or (type(exc).__module__ == "cv2" and "Insufficient memory" in str(exc))
+        or (isinstance(exc, ImportError) and "failed to map segment" in str(exc))
     )

@@ -181,7 +181,13 @@ def _opencv_out_of_memory() -> Exception:
     raise AssertionError("OpenCV allocated a terabyte")
 
 
-@pytest.mark.parametrize("error", [MemoryError, _opencv_out_of_memory])
+def _no_room_to_load() -> Exception:
+    """The ImportError of a shared library the loader could not map (as under a small
+    `prlimit --as`, when OpenCV loads lazily its bundled codecs)."""
+    return ImportError("libavcodec-e863e0e1.so.63.1.102: failed to map segment from shared object")
+
+
+@pytest.mark.parametrize("error", [MemoryError, _opencv_out_of_memory, _no_room_to_load])
 def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch, error) -> None:
     from layerctl import batch
     from layerctl.decomposer import Decomposer
@@ -198,13 +204,18 @@ def test_a_memory_error_is_one_inputs_failure(tmp_path: Path, monkeypatch, error
     )
 
 
-def test_opencv_running_out_of_memory_is_one_line_saying_so(tmp_path: Path, cli, monkeypatch):
+@pytest.mark.parametrize("error", [_opencv_out_of_memory, _no_room_to_load])
+def test_opencv_running_out_of_memory_is_one_line_saying_so(
+    tmp_path: Path, cli, monkeypatch, error
+):
     """Under `prlimit --as` the classic backend died in OpenCV's allocator, reported
-    as "internal error: error: OpenCV(5.1.0) ... Insufficient memory"."""
+    as "internal error: error: OpenCV(5.1.0) ... Insufficient memory", or under a
+    smaller limit while loading OpenCV's libraries ("internal error: ImportError:
+    ... failed to map segment from shared object")."""
     from layerctl.decomposer import Decomposer
 
     def exhausted(*args, **kwargs):
-        raise _opencv_out_of_memory()
+        raise error()
 
     monkeypatch.setattr(Decomposer, "__call__", exhausted)
     Image.new("RGB", (16, 16)).save(tmp_path / "a.png")

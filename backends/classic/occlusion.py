@@ -177,8 +177,8 @@ def supports(
         box = _intersection(box, _grown_by_size(region.box)) or region.box
         outside = None
         if box != region.box:
-            own = recrop(np.ones(region.visible.shape, bool), region.box, box)
-            outside = _support(region, over, box) & ~own
+            outside = _support(region, over, box)
+            _crop(outside, box, region.box)[...] = False  # its own box: result's part
         beyond.append((box, outside) if outside is not None and outside.any() else None)
     return result, beyond
 

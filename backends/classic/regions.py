@@ -145,8 +145,9 @@ def _edge_blend(
             small, large = (a, b) if area[a] < area[b] else (b, a)
             larger.setdefault(small, []).append(large)
     for region in np.unique(mine[~blend]):
+        here = mine == region
         for other in larger.get(int(region), []):
-            at = np.flatnonzero((mine == region) & ~blend)
+            at = np.flatnonzero(here & ~blend)
             blend[at] = _on_line(pixels[at], colour[region], colour[other])
     return blend
 
